@@ -1,0 +1,1 @@
+"""jobwait: wait for remote jobs to finish."""

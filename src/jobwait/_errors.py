@@ -1,0 +1,188 @@
+"""The one tree of errors jobwait raises.
+
+Every error raised while waiting is a :class:`JobWaitError` and carries the context of
+the wait it ended: the job id, the last status and job payload seen, how many polls were
+made and how long the wait had lasted. Nothing seen is lost.
+
+::
+
+    JobWaitError
+    ├── UsageError          you used the state machine wrongly (a bug in the driver)
+    ├── JobFailedError      the job finished as failed (and raise_on_failure is on)
+    ├── JobCanceledError    the job was canceled (and raise_on_cancel is on)
+    ├── JobTimeoutError     the deadline passed before the job finished
+    ├── JobFetchError       the job could not be fetched (error budget spent, or an
+    │                       error that retrying cannot fix)
+    └── JobStatusError      a job payload whose status could not be read or is unknown
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "JobCanceledError",
+    "JobFailedError",
+    "JobFetchError",
+    "JobStatusError",
+    "JobTimeoutError",
+    "JobWaitError",
+    "UsageError",
+]
+
+
+class JobWaitError(Exception):
+    """Base class of every error jobwait raises.
+
+    Attributes:
+        reason: The short message, without the context suffix.
+        job_id: The job's id, or ``None`` when the caller gave none.
+        last_status: The last status string observed, or ``None`` if none was read.
+        last_job: The last job payload observed (the raw object), or ``None``.
+        polls: Fetch attempts made, successful or not.
+        elapsed: Seconds from the start of the wait to the event that ended it.
+        cancel_error: Set by an adapter when calling ``cancel=`` to cancel the remote
+            job failed; the failure never replaces this error.
+        results: Set on fleet errors raised by ``fail_fast``: every outcome known.
+    """
+
+    cancel_error: BaseException | None = None
+    results: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        job_id: str | None = None,
+        last_status: str | None = None,
+        last_job: Any = None,
+        polls: int = 0,
+        elapsed: float = 0.0,
+    ) -> None:
+        self.reason = reason
+        self.job_id = job_id
+        self.last_status = last_status
+        self.last_job = last_job
+        self.polls = polls
+        self.elapsed = elapsed
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        job = "job" if self.job_id is None else f"job {self.job_id!r}"
+        return (
+            f"{self.reason} ({job}, last status {self.last_status!r}, "
+            f"{self.polls} poll{'s' if self.polls != 1 else ''}, {self.elapsed:.3f}s elapsed)"
+        )
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "last_status": self.last_status,
+            "last_job": self.last_job,
+            "polls": self.polls,
+            "elapsed": self.elapsed,
+        }
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive Exception's default pickling; errors
+        # cross process boundaries (multiprocessing, snapshots), so rebuild explicitly.
+        return (_rebuild, (type(self), self.reason, {**self._context(), **self._extra()}))
+
+
+def _rebuild(cls: type[JobWaitError], reason: str, kwargs: dict[str, Any]) -> JobWaitError:
+    return cls(reason, **kwargs)
+
+
+class UsageError(JobWaitError):
+    """An event was not valid in the waiter's current state.
+
+    This is a bug in the code driving the waiter (for example sending ``Woke`` when a
+    poll result is expected, or any event after the wait finished). The waiter is left
+    unchanged; fix the driver.
+    """
+
+
+class JobFailedError(JobWaitError):
+    """The job finished with a failed status and ``raise_on_failure`` is on.
+
+    Attributes:
+        failure: The job's failure payload as the API gave it (IonQ: a mapping with
+            ``code`` and ``message``), or ``None`` if the job carried none.
+    """
+
+    def __init__(self, reason: str, *, failure: Any = None, **context: Any) -> None:
+        self.failure = failure
+        super().__init__(reason, **context)
+
+    def _extra(self) -> dict[str, Any]:
+        return {"failure": self.failure}
+
+
+class JobCanceledError(JobWaitError):
+    """The job was canceled and ``raise_on_cancel`` is on (by default a canceled job is
+    returned, as ``ionq_core.polling`` does)."""
+
+
+class JobTimeoutError(JobWaitError):
+    """The job did not finish before the deadline.
+
+    The remote job is still running: cancel it (adapters do so when given ``cancel=``)
+    or wait again with a longer timeout.
+
+    Attributes:
+        timeout: The timeout in seconds that passed.
+    """
+
+    def __init__(self, reason: str, *, timeout: float | None = None, **context: Any) -> None:
+        self.timeout = timeout
+        super().__init__(reason, **context)
+
+    def _extra(self) -> dict[str, Any]:
+        return {"timeout": self.timeout}
+
+
+class JobFetchError(JobWaitError):
+    """The job's status could not be fetched.
+
+    Raised when a fetch failed in a way retrying cannot fix, or when ``max_fetch_errors``
+    consecutive retryable failures spent the error budget. The fetch exception is the
+    ``__cause__``. HTTP adapters fill the HTTP attributes from the failed response.
+
+    Attributes:
+        status_code: The HTTP status of the failed response, if there was one.
+        request_id: The server's request id (``x-request-id``), if it sent one.
+        body_excerpt: At most 200 characters of the response body, never a header.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str | None = None,
+        **context: Any,
+    ) -> None:
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        super().__init__(reason, **context)
+
+    def _extra(self) -> dict[str, Any]:
+        return {
+            "status_code": self.status_code,
+            "request_id": self.request_id,
+            "body_excerpt": self.body_excerpt,
+        }
+
+
+class JobStatusError(JobWaitError):
+    """A job payload's status could not be read, or is not one the waiter knows.
+
+    Raised for a missing, null or non-string status, when ``status_of`` itself raised,
+    and for an unknown status when ``Statuses(on_unknown="raise")``. Check the status
+    mapping (``Statuses``) or the ``status_of`` reader.
+    """

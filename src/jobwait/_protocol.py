@@ -1,0 +1,155 @@
+"""The vocabulary between a driver and the core: events in, actions out.
+
+Events say what happened (the driver reports them); actions say what to do next (the
+core decides them). All are frozen, slotted, keyword-only dataclasses named as nouns.
+Every event carries ``now``: monotonic seconds read by the driver from its own clock,
+because the core never reads one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import JobWaitError
+
+__all__ = [
+    "Action",
+    "Done",
+    "Event",
+    "FetchFailed",
+    "Fetched",
+    "Observed",
+    "Poll",
+    "Raise",
+    "Sleep",
+    "Start",
+    "Woke",
+]
+
+
+# --- events (inputs) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    """The wait begins. The waiter answers :class:`Poll`.
+
+    Attributes:
+        now: Monotonic seconds; the timeout counts from here.
+    """
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """A fetch returned the job.
+
+    Attributes:
+        job: The raw job payload, a mapping or any object; read with ``status_of``.
+        now: Monotonic seconds when the response arrived.
+        retry_after: A server hint in seconds (``Retry-After``): a floor for the next
+            sleep, capped at ``max_retry_after``. Negative, NaN or infinite is ignored.
+    """
+
+    job: Any
+    now: float
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchFailed:
+    """A fetch raised instead of returning the job.
+
+    Attributes:
+        error: The exception the fetch raised; it becomes the ``__cause__`` of the
+            error the wait ends with, if it ends because of it.
+        now: Monotonic seconds when the failure was seen.
+        retryable: ``True`` if retrying may help (network error, 429, 5xx). A
+            non-retryable failure ends the wait at once with ``JobFetchError``.
+        retry_after: A server hint in seconds, as for :class:`Observed`.
+    """
+
+    error: BaseException
+    now: float
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Woke:
+    """The sleep the waiter asked for is over. The waiter answers :class:`Poll`.
+
+    Attributes:
+        now: Monotonic seconds after the sleep.
+    """
+
+    now: float
+
+
+Event = Start | Observed | FetchFailed | Woke
+
+
+# --- actions (outputs) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Poll:
+    """Fetch the job now, then report :class:`Observed` or :class:`FetchFailed`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sleep:
+    """Sleep this many seconds, then report :class:`Woke`.
+
+    Attributes:
+        seconds: Never negative, never past the deadline.
+    """
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Done:
+    """The wait is over: return this job to the caller.
+
+    Attributes:
+        job: The last job observed, in a terminal status.
+    """
+
+    job: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Raise:
+    """The wait is over: raise this error.
+
+    Attributes:
+        error: The :class:`JobWaitError` to raise (its ``__cause__`` is already set).
+        cancel_job: ``True`` when the remote job is still running and should be
+            canceled (the deadline passed): drivers given ``cancel=`` call it once.
+    """
+
+    error: JobWaitError
+    cancel_job: bool = False
+
+
+Action = Poll | Sleep | Done | Raise
+
+
+# --- fetch results -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a ``fetch`` callable may return instead of the bare job, to pass a server
+    hint along with it. Adapters unwrap it into :class:`Observed`.
+
+    Attributes:
+        job: The job payload.
+        retry_after: Seconds the server asked to wait before the next poll, or ``None``.
+    """
+
+    job: Any
+    retry_after: float | None = None

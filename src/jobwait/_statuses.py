@@ -1,0 +1,225 @@
+"""Status vocabularies: which raw status strings mean what, and how to read them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Phase", "Statuses", "default_failure_of", "default_status_of", "field_reader"]
+
+
+class Phase(enum.Enum):
+    """What a job's status means, whatever the API calls it."""
+
+    PENDING = "pending"
+    """Not finished: queued, ready, running."""
+    SUCCEEDED = "succeeded"
+    """Finished and produced its result."""
+    FAILED = "failed"
+    """Finished without a result."""
+    CANCELED = "canceled"
+    """Finished because someone canceled it."""
+    UNKNOWN = "unknown"
+    """A status the vocabulary does not list."""
+
+    @property
+    def terminal(self) -> bool:
+        """``True`` for SUCCEEDED, FAILED and CANCELED."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED})
+OnUnknown = Literal["wait", "raise"]
+
+
+def _frozen(name: str, values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        raise TypeError(f"Statuses({name}=...) takes a collection of strings, not one string")
+    out = frozenset(values)
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"Statuses({name}=...) values must be strings, got {bad[0]!r}")
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Statuses:
+    """Which raw status values mean pending, succeeded, failed and canceled.
+
+    The default is IonQ's v0.4 vocabulary: ``submitted``, ``ready``, ``started`` (and
+    the legacy ``running``) are pending; ``completed`` succeeded; ``failed``;
+    ``canceled`` (one l). Use :meth:`braket` or :meth:`qiskit` for those APIs, or
+    list your own values.
+
+    Args:
+        pending: Values meaning "not finished yet".
+        succeeded: Values meaning success.
+        failed: Values meaning failure.
+        canceled: Values meaning the job was canceled.
+        case_sensitive: When ``False``, ``"COMPLETED"`` matches ``"completed"``.
+        on_unknown: What a value in none of the sets does: ``"wait"`` (default) logs
+            a warning once per distinct value and keeps polling; ``"raise"`` ends the
+            wait with :class:`~jobwait.JobStatusError`.
+
+    Raises:
+        ValueError: If one value is in two sets, or ``on_unknown`` is not
+            ``"wait"`` or ``"raise"``.
+        TypeError: If a set is a bare string or holds a non-string.
+    """
+
+    pending: AbstractSet[str] = frozenset({"submitted", "ready", "started", "running"})
+    succeeded: AbstractSet[str] = frozenset({"completed"})
+    failed: AbstractSet[str] = frozenset({"failed"})
+    canceled: AbstractSet[str] = frozenset({"canceled"})
+    case_sensitive: bool = True
+    on_unknown: OnUnknown = "wait"
+    _lookup: dict[str, Phase] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lookup: dict[str, Phase] = {}
+        seen: dict[str, str] = {}
+        for name, phase in (
+            ("pending", Phase.PENDING),
+            ("succeeded", Phase.SUCCEEDED),
+            ("failed", Phase.FAILED),
+            ("canceled", Phase.CANCELED),
+        ):
+            values = _frozen(name, getattr(self, name))
+            object.__setattr__(self, name, values)
+            for value in values:
+                key = value if self.case_sensitive else value.casefold()
+                if key in seen and seen[key] != name:
+                    raise ValueError(
+                        f"Statuses: {value!r} is in both {seen[key]!r} and {name!r}; "
+                        "a status can mean only one thing"
+                    )
+                seen[key] = name
+                lookup[key] = phase
+        if self.on_unknown not in ("wait", "raise"):
+            raise ValueError(f"Statuses(on_unknown={self.on_unknown!r}) must be 'wait' or 'raise'")
+        object.__setattr__(self, "_lookup", lookup)
+
+    def phase(self, status: str) -> Phase:
+        """Classify a raw status string. Unlisted values are ``Phase.UNKNOWN``."""
+        key = status if self.case_sensitive else status.casefold()
+        return self._lookup.get(key, Phase.UNKNOWN)
+
+    def replace(self, **changes: Any) -> Statuses:
+        """A copy with some sets replaced, e.g. ``Statuses().replace(succeeded={"done"})``.
+
+        Values given for an outcome leave the other sets, so a status moved to
+        ``succeeded`` stops being pending.
+        """
+        sets = {
+            name: set(getattr(self, name))
+            for name in ("pending", "succeeded", "failed", "canceled")
+        }
+        for name, values in changes.items():
+            if name not in sets:
+                continue
+            moved = _frozen(name, values)
+            for other in sets:
+                if other != name:
+                    sets[other] -= moved
+            sets[name] = set(moved)
+        options = {k: v for k, v in changes.items() if k not in sets}
+        return Statuses(
+            **{k: frozenset(v) for k, v in sets.items()},
+            case_sensitive=options.pop("case_sensitive", self.case_sensitive),
+            on_unknown=options.pop("on_unknown", self.on_unknown),
+            **options,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable form (used by snapshots)."""
+        return {
+            "pending": sorted(self.pending),
+            "succeeded": sorted(self.succeeded),
+            "failed": sorted(self.failed),
+            "canceled": sorted(self.canceled),
+            "case_sensitive": self.case_sensitive,
+            "on_unknown": self.on_unknown,
+        }
+
+    @classmethod
+    def ionq(cls) -> Statuses:
+        """IonQ v0.4 (the default)."""
+        return cls()
+
+    @classmethod
+    def braket(cls) -> Statuses:
+        """Amazon Braket: ``CREATED``, ``QUEUED``, ``RUNNING``, ``CANCELLING`` pending;
+        ``COMPLETED``; ``FAILED``; ``CANCELLED``."""
+        return cls(
+            pending={"CREATED", "QUEUED", "RUNNING", "CANCELLING"},
+            succeeded={"COMPLETED"},
+            failed={"FAILED"},
+            canceled={"CANCELLED"},
+        )
+
+    @classmethod
+    def qiskit(cls) -> Statuses:
+        """IBM Qiskit Runtime: ``Queued``, ``Running`` pending; ``Completed``; ``Failed``;
+        ``Cancelled`` (matched case-insensitively, as the API's casing has varied)."""
+        return cls(
+            pending={"Queued", "Running", "Initializing", "Validating"},
+            succeeded={"Completed", "Done"},
+            failed={"Failed", "Error"},
+            canceled={"Cancelled"},
+            case_sensitive=False,
+        )
+
+
+_MISSING = object()
+
+
+def _get(job: Any, name: str) -> Any:
+    if isinstance(job, Mapping):
+        return job.get(name, _MISSING)
+    return getattr(job, name, _MISSING)
+
+
+def default_status_of(job: Any) -> Any:
+    """Read ``job["status"]`` from a mapping, else ``job.status``.
+
+    Raises:
+        LookupError: If the job has neither.
+    """
+    value = _get(job, "status")
+    if value is _MISSING:
+        raise LookupError("the job has no 'status' field")
+    return value
+
+
+def default_failure_of(job: Any) -> Any:
+    """Read ``job["failure"]`` from a mapping, else ``job.failure``; ``None`` if absent."""
+    value = _get(job, "failure")
+    return None if value is _MISSING else value
+
+
+def field_reader(path: str) -> Callable[[Any], Any]:
+    """A ``status_of`` reader for a dotted path, e.g. ``field_reader("state.status")``.
+
+    Each step reads a mapping key, else an attribute. A missing step raises
+    ``LookupError`` naming the path, which the waiter reports as ``JobStatusError``.
+
+    Raises:
+        ValueError: If ``path`` is empty or has an empty step.
+    """
+    steps = path.split(".")
+    if not path or any(not s for s in steps):
+        raise ValueError(f"field path {path!r} must be dotted names, like 'state.status'")
+
+    def read(job: Any) -> Any:
+        value = job
+        for step in steps:
+            value = _get(value, step)
+            if value is _MISSING:
+                raise LookupError(f"the job has no {path!r} field")
+        return value
+
+    read.__name__ = f"field_reader({path!r})"
+    return read

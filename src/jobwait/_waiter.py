@@ -1,0 +1,775 @@
+"""The JobWaiter state machine: every decision about waiting for one job lives here.
+
+Theory of operation
+===================
+
+Waiting for a remote job is a loop every SDK writes: fetch the job, read its status,
+sleep with backoff, give up at a deadline. jobwait splits that loop in two. This module
+is the half that *decides*; the adapters in ``jobwait.adapters`` are the half that
+*does* (fetches over HTTP, sleeps on a clock). The two talk through plain values:
+
+- The driver sends **events**, which say what happened: ``Start`` (the wait begins),
+  ``Observed`` (a fetch returned the job), ``FetchFailed`` (a fetch raised), ``Woke``
+  (the sleep we asked for is over).
+- ``JobWaiter.handle(event)`` answers with one **action**, which says what to do next:
+  ``Poll`` (fetch now), ``Sleep(seconds)``, ``Done(job)`` or ``Raise(error)``.
+
+Time is an input. Every event carries ``now``, monotonic seconds read by the driver
+from whatever clock it runs on (``time.monotonic``, the asyncio loop, trio's clock, a
+virtual clock in tests). This module never reads a clock, never sleeps and never does
+IO, so the same waiter gives the same schedule under sync code, asyncio and trio, and
+a test can drive it through hours of waiting with a list of numbers.
+
+The machine
+-----------
+
+The waiter is always in one ``State``. ``_TABLE`` below lists, for each state, the
+events it accepts, the method that handles each and the actions that method may
+return; the action returned decides the next state (``Poll`` -> POLLING, ``Sleep`` ->
+SLEEPING, ``Done`` -> DONE, ``Raise`` -> RAISED). Any other (state, event) pair is a
+bug in the driver: ``handle`` raises ``UsageError`` and leaves the waiter unchanged.
+DONE and RAISED are final: a waiter finishes exactly once, and any event after that
+is a ``UsageError``. The docs draw the state diagram from ``_TABLE`` itself.
+
+    IDLE     --Start-------> Poll                      -> POLLING
+    POLLING  --Observed----> Sleep | Done | Raise      -> SLEEPING | DONE | RAISED
+    POLLING  --FetchFailed-> Sleep | Raise             -> SLEEPING | RAISED
+    SLEEPING --Woke--------> Poll                      -> POLLING
+
+The rules (the ``ionq_core.polling`` contract, kept exactly)
+-------------------------------------------------------------
+
+On each observation, in this order: a terminal status finishes the wait (``Done``, or
+``Raise(JobFailedError)`` / ``Raise(JobCanceledError)`` when asked to raise); else,
+if ``now >= deadline``, ``Raise(JobTimeoutError)``; else ``Sleep(min(interval,
+deadline - now))`` and the interval grows by the factor up to the cap. A sleep that
+was clamped to the deadline makes the following poll the last one, whatever the float
+arithmetic of ``now + (deadline - now)`` gives. ``timeout=0`` makes exactly one poll;
+``timeout=None`` never times out (the caller's own cancellation ends the wait).
+
+A retryable fetch failure is retried on the same schedule; the ``max_fetch_errors``-th
+failure in a row raises ``JobFetchError`` (this check comes before the deadline check),
+and a retryable failure at or after the deadline raises ``JobTimeoutError``. A
+non-retryable failure raises ``JobFetchError`` at once. The fetch's exception is always
+the ``__cause__``.
+
+A server hint (``retry_after`` on either event) is a floor for the next sleep, capped
+at ``max_retry_after``; the sleep still never passes the deadline. So no sleep exceeds
+``max(backoff.max, max_retry_after)``, and none is negative.
+
+Every error carries the job id, the last status and job seen, the poll count and the
+elapsed time, so nothing observed is lost when the wait ends badly.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, Final
+
+from ._backoff import Backoff
+from ._errors import (
+    JobCanceledError,
+    JobFailedError,
+    JobFetchError,
+    JobStatusError,
+    JobTimeoutError,
+    JobWaitError,
+    UsageError,
+)
+from ._protocol import Done, Event, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
+from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+
+__all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
+
+log = logging.getLogger("jobwait")
+
+
+class State(enum.Enum):
+    """Where a :class:`JobWaiter` is in its machine (not the job's status: see Phase)."""
+
+    IDLE = "idle"
+    """Created; expects ``Start``."""
+    POLLING = "polling"
+    """Asked for a poll; expects ``Observed`` or ``FetchFailed``."""
+    SLEEPING = "sleeping"
+    """Asked for a sleep; expects ``Woke``."""
+    DONE = "done"
+    """Finished with ``Done``; accepts nothing more."""
+    RAISED = "raised"
+    """Finished with ``Raise``; accepts nothing more."""
+
+
+# (state, event type) -> (handler method, actions it may return). The table *is* the
+# machine: handle() dispatches through it, the docs draw the diagram from it, and the
+# property tests check every handler returns only the actions listed here.
+_TABLE: Final[dict[tuple[State, type[Any]], tuple[str, tuple[type[Any], ...]]]] = {
+    (State.IDLE, Start): ("_on_start", (Poll,)),
+    (State.POLLING, Observed): ("_on_observed", (Sleep, Done, Raise)),
+    (State.POLLING, FetchFailed): ("_on_fetch_failed", (Sleep, Raise)),
+    (State.SLEEPING, Woke): ("_on_woke", (Poll,)),
+}
+_NEXT_STATE: Final[dict[type[Any], State]] = {
+    Poll: State.POLLING,
+    Sleep: State.SLEEPING,
+    Done: State.DONE,
+    Raise: State.RAISED,
+}
+# handle() is the hot path (hundreds of thousands of calls a second in fleets and
+# simulations), and Enum hashing runs Python code: index the table by state once, and
+# let each transition carry the next state's row along.
+_ROWS: Final[dict[State, dict[type[Any], str]]] = {state: {} for state in State}
+for (_state, _event), (_handler, _) in _TABLE.items():
+    _ROWS[_state][_event] = _handler
+_NEXT: Final[dict[type[Any], tuple[State, dict[type[Any], str]]]] = {
+    action: (state, _ROWS[state]) for action, state in _NEXT_STATE.items()
+}
+_POLL: Final = Poll()
+_FINAL: Final = frozenset({State.DONE, State.RAISED})
+
+
+class Transition(tuple[State, str, str, State]):
+    """One edge of the state diagram: (state, event name, action name, next state)."""
+
+    __slots__ = ()
+
+    def __new__(cls, state: State, event: str, action: str, next_state: State) -> Transition:
+        return super().__new__(cls, (state, event, action, next_state))
+
+
+def transitions() -> list[Transition]:
+    """Every edge of the machine, read from the table the waiter runs on (for docs)."""
+    return [
+        Transition(state, event.__name__, action.__name__, _NEXT_STATE[action])
+        for (state, event), (_, actions) in _TABLE.items()
+        for action in actions
+    ]
+
+
+SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
+_DEFAULT_BACKOFF: Final = Backoff()
+_DEFAULT_STATUSES: Final = Statuses()
+
+
+def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        raise ValueError(f"JobWaiter({name}={value!r}) must be a finite number >= {minimum:g}")
+    return float(value)
+
+
+def _short(value: object, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class JobWaiter:
+    """The sans-IO state machine that waits for one job.
+
+    Feed it events with :meth:`handle` and perform the action each call returns; see
+    the module's theory of operation. All options are keyword-only and validated here.
+
+    Args:
+        job_id: The job's id, carried into logs and errors. Optional.
+        timeout: Seconds from ``Start`` to the deadline (default 300). ``0`` polls
+            exactly once; ``None`` never times out.
+        backoff: The poll schedule (default ``Backoff()``: 1 s, x1.5, capped at 30 s).
+        statuses: The status vocabulary (default IonQ v0.4).
+        raise_on_failure: When ``True`` (default) a failed job ends the wait with
+            ``JobFailedError``; when ``False`` it is returned through ``Done``.
+        raise_on_cancel: When ``True`` a canceled job raises ``JobCanceledError``;
+            by default it is returned through ``Done``.
+        max_fetch_errors: The n-th consecutive retryable fetch failure raises
+            ``JobFetchError`` (default 5; at least 1). An observation resets the count.
+        max_retry_after: Cap in seconds on a server's ``retry_after`` hint (default 120).
+        status_of: Reads the raw status from a job (default: key or attribute
+            ``status``). If it raises, the wait ends with ``JobStatusError``.
+        failure_of: Reads the failure payload from a failed job (default: key or
+            attribute ``failure``, ``None`` when absent).
+
+    Raises:
+        ValueError: For a negative or NaN timeout, ``max_fetch_errors < 1``, a negative
+            or non-finite ``max_retry_after`` (the message names the option).
+        TypeError: For a ``backoff`` or ``statuses`` of the wrong type.
+    """
+
+    __slots__ = (
+        "_backoff",
+        "_deadline",
+        "_failure_of",
+        "_fetch_errors",
+        "_final_poll",
+        "_interval",
+        "_last_action",
+        "_last_job",
+        "_last_status",
+        "_lookup",
+        "_max_fetch_errors",
+        "_max_retry_after",
+        "_now",
+        "_phase",
+        "_polls",
+        "_prev_sleep",
+        "_raise_on_cancel",
+        "_raise_on_failure",
+        "_row",
+        "_started",
+        "_state",
+        "_status_changed",
+        "_status_of",
+        "_statuses",
+        "_timeout",
+        "_unknown_seen",
+        "job_id",
+    )
+
+    #: The option names the constructor takes (adapters accept the same keywords).
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "job_id",
+        "timeout",
+        "backoff",
+        "statuses",
+        "raise_on_failure",
+        "raise_on_cancel",
+        "max_fetch_errors",
+        "max_retry_after",
+        "status_of",
+        "failure_of",
+    )
+
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        timeout: float | None = 300.0,
+        backoff: Backoff = _DEFAULT_BACKOFF,
+        statuses: Statuses = _DEFAULT_STATUSES,
+        raise_on_failure: bool = True,
+        raise_on_cancel: bool = False,
+        max_fetch_errors: int = 5,
+        max_retry_after: float = 120.0,
+        status_of: Callable[[Any], Any] = default_status_of,
+        failure_of: Callable[[Any], Any] = default_failure_of,
+    ) -> None:
+        if job_id is not None and not isinstance(job_id, str):
+            raise TypeError(f"JobWaiter(job_id={job_id!r}) must be a string or None")
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
+            if math.isnan(timeout) or timeout < 0:
+                raise ValueError(f"JobWaiter(timeout={timeout!r}) must be >= 0 (or None)")
+            timeout = None if math.isinf(timeout) else float(timeout)
+        if not isinstance(backoff, Backoff):
+            raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
+        if not isinstance(statuses, Statuses):
+            raise TypeError(f"JobWaiter(statuses=...) must be a jobwait.Statuses, got {statuses!r}")
+        if (
+            isinstance(max_fetch_errors, bool)
+            or not isinstance(max_fetch_errors, int)
+            or max_fetch_errors < 1
+        ):
+            raise ValueError(
+                f"JobWaiter(max_fetch_errors={max_fetch_errors!r}) must be an integer >= 1"
+            )
+        if not callable(status_of) or not callable(failure_of):
+            raise TypeError("JobWaiter(status_of=..., failure_of=...) must be callables")
+        self.job_id = job_id
+        self._timeout = timeout
+        self._backoff = backoff
+        self._statuses = statuses
+        self._lookup = statuses._lookup
+        self._raise_on_failure = bool(raise_on_failure)
+        self._raise_on_cancel = bool(raise_on_cancel)
+        self._max_fetch_errors = max_fetch_errors
+        self._max_retry_after = _check_number("max_retry_after", max_retry_after)
+        self._status_of = status_of
+        self._failure_of = failure_of
+        self._state = State.IDLE
+        self._row = _ROWS[State.IDLE]
+        self._started = 0.0
+        self._now = 0.0
+        self._deadline: float | None = None
+        self._interval = backoff.initial
+        self._prev_sleep = backoff.initial
+        self._final_poll = False
+        self._fetch_errors = 0
+        self._polls = 0
+        self._last_status: str | None = None
+        self._last_job: Any = None
+        self._phase: Phase | None = None
+        self._status_changed = False
+        self._unknown_seen: set[str] = set()
+        self._last_action: Poll | Sleep | Done | Raise | None = None
+
+    # --- the one entry point ---------------------------------------------------------
+
+    def handle(self, event: Event) -> Poll | Sleep | Done | Raise:
+        """Feed one event; perform the action returned, then report what happened.
+
+        Returns:
+            ``Poll``: fetch the job, then send ``Observed`` or ``FetchFailed``.
+            ``Sleep``: sleep ``seconds``, then send ``Woke``.
+            ``Done``: return ``job`` to your caller; the wait is over.
+            ``Raise``: raise ``error`` (call ``cancel`` first if ``cancel_job``).
+
+        Raises:
+            UsageError: The event is not valid in the current state (see ``State``),
+                or its ``now`` is earlier than the previous event's. The waiter is
+                left unchanged. Every other problem comes back as ``Raise``.
+        """
+        handler = self._row.get(type(event))
+        if handler is None:
+            raise self._usage(event)
+        now = event.now
+        if not now >= self._now:  # also catches NaN
+            raise UsageError(
+                f"{type(event).__name__}(now={now!r}) is earlier than the previous "
+                f"event's now={self._now!r}; now must come from a monotonic clock",
+                **self._context(),
+            )
+        action: Poll | Sleep | Done | Raise = getattr(self, handler)(event)
+        self._state, self._row = _NEXT[type(action)]
+        self._last_action = action
+        return action
+
+    # --- transitions -------------------------------------------------------------
+
+    def _on_start(self, event: Start) -> Poll:
+        now = event.now
+        self._started = self._now = now
+        if self._timeout is not None:
+            self._deadline = now + self._timeout
+        return _POLL
+
+    def _on_woke(self, event: Woke) -> Poll:
+        self._now = event.now
+        self._status_changed = False
+        return _POLL
+
+    def _on_observed(self, event: Observed) -> Sleep | Done | Raise:
+        job = event.job
+        now = self._now = event.now
+        self._polls += 1
+        self._last_job = job
+        self._status_changed = False
+        try:
+            status = self._status_of(job)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a status error
+            return self._fail(
+                JobStatusError(
+                    f"could not read the job's status: {_describe(exc)}", **self._context()
+                ),
+                exc,
+            )
+        if not isinstance(status, str):
+            return self._fail(
+                JobStatusError(
+                    f"the job's status must be a string, got {_short(status)}",
+                    **self._context(),
+                )
+            )
+        self._fetch_errors = 0
+        if status != self._last_status:
+            self._status_changed = True
+            log.info("job %s: status %r -> %r", self.job_id, self._last_status, status)
+            self._last_status = status
+        phase = self._lookup.get(status if self._statuses.case_sensitive else status.casefold())
+        if phase is None:
+            phase = Phase.UNKNOWN
+            if status not in self._unknown_seen:
+                self._unknown_seen.add(status)
+                if self._statuses.on_unknown == "wait":
+                    log.warning(
+                        "job %s: unknown status %r; still waiting (list it in Statuses "
+                        "to silence this)",
+                        self.job_id,
+                        status,
+                    )
+        self._phase = phase
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("job %s: poll %d saw status %r", self.job_id, self._polls, status)
+        if phase is Phase.PENDING or phase is Phase.UNKNOWN:
+            if phase is Phase.UNKNOWN and self._statuses.on_unknown == "raise":
+                return self._fail(
+                    JobStatusError(
+                        f"unknown status {status!r}: add it to Statuses(...) or use "
+                        "Statuses(on_unknown='wait')",
+                        **self._context(),
+                    )
+                )
+            return self._sleep_or_time_out(now, event.retry_after, None)
+        if phase is Phase.SUCCEEDED:
+            return Done(job=job)
+        if phase is Phase.FAILED:
+            if not self._raise_on_failure:
+                return Done(job=job)
+            try:
+                failure = self._failure_of(job)
+            except Exception as exc:  # noqa: BLE001 - any reader failure is a status error
+                return self._fail(
+                    JobStatusError(
+                        f"the job failed, and reading its failure raised {_describe(exc)}",
+                        **self._context(),
+                    ),
+                    exc,
+                )
+            return self._fail(
+                JobFailedError(f"job failed: {_short(failure)}", failure=failure, **self._context())
+            )
+        if not self._raise_on_cancel:
+            return Done(job=job)
+        return self._fail(JobCanceledError("job was canceled", **self._context()))
+
+    def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Raise:
+        error = event.error
+        self._now = event.now
+        self._polls += 1
+        self._status_changed = False
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "job %s: poll %d failed (%s): %s",
+                self.job_id,
+                self._polls,
+                "retryable" if event.retryable else "not retryable",
+                _describe(error),
+            )
+        if not event.retryable:
+            return self._fail(
+                JobFetchError(
+                    f"fetching the job failed and retrying cannot fix it: {_describe(error)}",
+                    **_http_context(error),
+                    **self._context(),
+                ),
+                error,
+            )
+        self._fetch_errors += 1
+        if self._fetch_errors >= self._max_fetch_errors:
+            return self._fail(
+                JobFetchError(
+                    f"{self._fetch_errors} fetches in a row failed "
+                    f"(max_fetch_errors={self._max_fetch_errors}); last: {_describe(error)}",
+                    **_http_context(error),
+                    **self._context(),
+                ),
+                error,
+            )
+        return self._sleep_or_time_out(event.now, event.retry_after, error)
+
+    # --- shared decisions ----------------------------------------------------------
+
+    def _sleep_or_time_out(
+        self, now: float, hint: float | None, cause: BaseException | None
+    ) -> Sleep | Raise:
+        deadline = self._deadline
+        if deadline is not None and (self._final_poll or now >= deadline):
+            return self._fail(
+                JobTimeoutError(
+                    f"job did not finish within the timeout of {self._timeout:g}s",
+                    timeout=self._timeout,
+                    **self._context(),
+                ),
+                cause,
+                cancel_job=True,
+            )
+        backoff = self._backoff
+        interval = self._interval
+        seconds = (
+            interval if backoff.jitter is None else backoff.sleep_for(interval, self._prev_sleep)
+        )
+        self._prev_sleep = seconds
+        self._interval = min(interval * backoff.factor, backoff.max)
+        if hint is not None and hint >= 0 and hint != math.inf:  # NaN fails `>= 0`
+            seconds = max(seconds, min(hint, self._max_retry_after))
+        if deadline is not None:
+            left = deadline - now
+            if seconds >= left:
+                seconds = left
+                self._final_poll = True
+        return Sleep(seconds=seconds)
+
+    def _fail(
+        self, error: JobWaitError, cause: BaseException | None = None, *, cancel_job: bool = False
+    ) -> Raise:
+        if cause is not None:
+            error.__cause__ = cause
+            error.__suppress_context__ = True
+        return Raise(error=error, cancel_job=cancel_job)
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "last_status": self._last_status,
+            "last_job": self._last_job,
+            "polls": self._polls,
+            "elapsed": self._now - self._started,
+        }
+
+    def _usage(self, event: object) -> UsageError:
+        if self._state in _FINAL:
+            reason = (
+                f"the wait is already over ({self._state.name}); "
+                f"{type(event).__name__} came after it"
+            )
+        else:
+            expected = " or ".join(t.__name__ for t in self._row)
+            reason = (
+                f"{type(event).__name__} is not valid while {self._state.name}; expected {expected}"
+            )
+        return UsageError(reason, **self._context())
+
+    # --- read-only state -----------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """Where the waiter is in its machine."""
+        return self._state
+
+    @property
+    def finished(self) -> bool:
+        """``True`` once ``Done`` or ``Raise`` was returned."""
+        return self._state in _FINAL
+
+    @property
+    def polls(self) -> int:
+        """Fetch attempts reported so far (``Observed`` plus ``FetchFailed``)."""
+        return self._polls
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from ``Start`` to the latest event (0 before ``Start``)."""
+        return self._now - self._started
+
+    @property
+    def last_status(self) -> str | None:
+        """The last status string read, or ``None``."""
+        return self._last_status
+
+    @property
+    def last_job(self) -> Any:
+        """The last job payload observed, or ``None``."""
+        return self._last_job
+
+    @property
+    def phase(self) -> Phase | None:
+        """The phase of the last observed status, or ``None`` before one was read."""
+        return self._phase
+
+    @property
+    def status_changed(self) -> bool:
+        """Whether the latest event was an observation that changed the status (the
+        first observation counts). Drivers call ``on_status`` when this is true."""
+        return self._status_changed
+
+    @property
+    def deadline(self) -> float | None:
+        """The deadline in the driver's clock (``Start.now + timeout``), or ``None``
+        before ``Start`` and when ``timeout`` is ``None``."""
+        return self._deadline
+
+    @property
+    def timeout(self) -> float | None:
+        """The timeout in seconds, as configured."""
+        return self._timeout
+
+    @property
+    def backoff(self) -> Backoff:
+        """The poll schedule, as configured."""
+        return self._backoff
+
+    @property
+    def statuses(self) -> Statuses:
+        """The status vocabulary, as configured."""
+        return self._statuses
+
+    @property
+    def last_action(self) -> Poll | Sleep | Done | Raise | None:
+        """The action most recently returned (after :meth:`restore`, the action the
+        driver should perform next: ``Poll`` or ``Sleep``)."""
+        return self._last_action
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds from ``now`` to the deadline (never negative), or ``None`` when
+        there is no deadline. Fetches use it to bound their own request timeout."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - now)
+
+    def __repr__(self) -> str:
+        return (
+            f"<JobWaiter job_id={self.job_id!r} state={self._state.name} "
+            f"polls={self._polls} last_status={self._last_status!r}>"
+        )
+
+    # --- snapshot / restore ----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The wait's full state as a JSON-serialisable dict, to resume elsewhere.
+
+        The moment of the snapshot is the latest event's ``now``. The last job is
+        kept when it is JSON-serialisable (plain dicts, lists, strings, numbers,
+        booleans, None); its status is always kept. Callables (``status_of``,
+        ``failure_of``, the jitter generator) are not: pass them to :meth:`restore`.
+
+        Raises:
+            UsageError: If the wait has already finished: there is nothing to resume.
+        """
+        if self._state in _FINAL:
+            raise UsageError("cannot snapshot a finished wait", **self._context())
+        keep = _is_json(self._last_job)
+        action = self._last_action
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "options": {
+                "job_id": self.job_id,
+                "timeout": self._timeout,
+                "backoff": self._backoff.to_json(),
+                "statuses": self._statuses.to_json(),
+                "raise_on_failure": self._raise_on_failure,
+                "raise_on_cancel": self._raise_on_cancel,
+                "max_fetch_errors": self._max_fetch_errors,
+                "max_retry_after": self._max_retry_after,
+            },
+            "state": self._state.name,
+            "elapsed": self._now - self._started,
+            "time_left": None if self._deadline is None else self._deadline - self._now,
+            "sleep": action.seconds if isinstance(action, Sleep) else None,
+            "interval": self._interval,
+            "previous_sleep": self._prev_sleep,
+            "final_poll": self._final_poll,
+            "fetch_errors": self._fetch_errors,
+            "polls": self._polls,
+            "last_status": self._last_status,
+            "phase": None if self._phase is None else self._phase.name,
+            "status_changed": self._status_changed,
+            "last_job": self._last_job if keep else None,
+            "last_job_kept": keep,
+            "unknown_seen": sorted(self._unknown_seen),
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        snapshot: Any,
+        *,
+        now: float,
+        status_of: Callable[[Any], Any] = default_status_of,
+        failure_of: Callable[[Any], Any] = default_failure_of,
+        rng: Any = None,
+    ) -> JobWaiter:
+        """Continue a wait from :meth:`snapshot`, maybe in another process.
+
+        ``now`` (on the new driver's clock) is taken as the moment the snapshot was
+        taken: time spent suspended does not count against the timeout. The waiter
+        resumes in the same state; perform :attr:`last_action` (a ``Poll``, or the
+        same ``Sleep``) next. Without jitter, the rest of the schedule is identical.
+
+        Raises:
+            ValueError: If the snapshot is corrupted, of another format or version,
+                or holds an invalid configuration (the message says what is wrong).
+        """
+        if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(
+                f"not a JobWaiter snapshot of format {SNAPSHOT_FORMAT!r}"
+                + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
+            )
+        now = _check_number("now", now, minimum=-math.inf)
+        try:
+            opts = snapshot["options"]
+            backoff = Backoff(**opts["backoff"], rng=rng)
+            statuses = Statuses(**opts["statuses"])
+            waiter = cls(
+                job_id=opts["job_id"],
+                timeout=opts["timeout"],
+                backoff=backoff,
+                statuses=statuses,
+                raise_on_failure=_bool(opts["raise_on_failure"]),
+                raise_on_cancel=_bool(opts["raise_on_cancel"]),
+                max_fetch_errors=opts["max_fetch_errors"],
+                max_retry_after=opts["max_retry_after"],
+                status_of=status_of,
+                failure_of=failure_of,
+            )
+            state = State[snapshot["state"]]
+            if state in _FINAL:
+                raise ValueError(f"state {state.name} is final")
+            elapsed = _check_number("elapsed", snapshot["elapsed"])
+            time_left = snapshot["time_left"]
+            waiter._state, waiter._row = state, _ROWS[state]
+            waiter._now = now
+            waiter._started = now - elapsed
+            if state is not State.IDLE and waiter._timeout is not None:
+                waiter._deadline = now + _check_number("time_left", time_left, minimum=-math.inf)
+            waiter._interval = _check_number("interval", snapshot["interval"])
+            waiter._prev_sleep = _check_number("previous_sleep", snapshot["previous_sleep"])
+            waiter._final_poll = _bool(snapshot["final_poll"])
+            waiter._fetch_errors = _int(snapshot["fetch_errors"])
+            waiter._polls = _int(snapshot["polls"])
+            last_status = snapshot["last_status"]
+            if last_status is not None and not isinstance(last_status, str):
+                raise TypeError("last_status must be a string or null")
+            waiter._last_status = last_status
+            phase = snapshot["phase"]
+            waiter._phase = None if phase is None else Phase[phase]
+            waiter._status_changed = _bool(snapshot["status_changed"])
+            waiter._last_job = snapshot["last_job"]
+            unknown = snapshot["unknown_seen"]
+            if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
+                raise TypeError("unknown_seen must be a list of strings")
+            waiter._unknown_seen = set(unknown)
+            if state is State.SLEEPING:
+                waiter._last_action = Sleep(seconds=_check_number("sleep", snapshot["sleep"]))
+            elif state is State.POLLING:
+                waiter._last_action = _POLL
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
+        return waiter
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {value!r}")
+    return value
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _is_json(value: object, depth: int = 0) -> bool:
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _http_context(error: BaseException) -> dict[str, Any]:
+    # HTTP adapters raise fetch errors that carry these attributes; copying them onto
+    # the JobFetchError lets callers read status_code etc. from the error they catch.
+    status = getattr(error, "status_code", None)
+    request_id = getattr(error, "request_id", None)
+    excerpt = getattr(error, "body_excerpt", None)
+    return {
+        "status_code": status if isinstance(status, int) and not isinstance(status, bool) else None,
+        "request_id": request_id if isinstance(request_id, str) else None,
+        "body_excerpt": excerpt[:200] if isinstance(excerpt, str) else None,
+    }

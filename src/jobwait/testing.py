@@ -1,0 +1,215 @@
+"""Deterministic, instant testing of code that waits: virtual time and simulation.
+
+Everything here is pure: no clock is read and nothing really sleeps.
+
+- :class:`VirtualClock` gives any adapter a clock and a sleep that only advance
+  virtual time: ``sync.wait(fetch, clock=vc.now, sleep=vc.sleep)`` runs an hour of
+  polling in microseconds. ``vc.asleep`` is the async variant (asyncio and trio).
+- :func:`simulate` drives a :class:`~jobwait.JobWaiter` against a scripted job in
+  virtual time and returns a :class:`Trace` of when it polled, how long it slept and
+  how it ended: "how many polls does a 2-hour queue cost?" in microseconds.
+- :class:`JobBoard` simulates a whole job API (IonQ v0.4 shaped) with scripted
+  statuses and faults; ``JobBoard.fetcher(job_id)`` is a script for :func:`simulate`,
+  and ``jobwait.adapters.server.JobServer`` serves the same board over real HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._board import Fault, JobBoard, Reply
+from ._drive import fetch_failed, observed
+from ._errors import JobWaitError
+from ._protocol import Done, FetchFailed, Poll, Raise, Sleep, Start, Woke
+from ._waiter import JobWaiter
+
+__all__ = ["Fail", "Fault", "JobBoard", "Reply", "Trace", "VirtualClock", "simulate"]
+
+
+class VirtualClock:
+    """A clock whose time moves only when something sleeps on it.
+
+    Hand it to an adapter as ``clock=vc.now`` and ``sleep=vc.sleep`` (sync) or
+    ``sleep=vc.asleep`` (asyncio, trio). Every sleep is recorded in :attr:`sleeps`.
+
+    Args:
+        start: The initial time in seconds.
+    """
+
+    __slots__ = ("_now", "sleeps")
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        """The current virtual time."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward without recording a sleep (e.g. to model fetch latency).
+
+        Raises:
+            ValueError: If ``seconds`` is negative or NaN.
+        """
+        if not seconds >= 0:
+            raise ValueError(f"cannot advance a clock by {seconds!r} seconds")
+        self._now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """Advance time by ``seconds`` at once (a stand-in for ``time.sleep``).
+
+        Raises:
+            ValueError: If ``seconds`` is negative or NaN.
+        """
+        if not seconds >= 0:
+            raise ValueError(f"cannot sleep {seconds!r} seconds")
+        self.sleeps.append(seconds)
+        self._now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        """Async :meth:`sleep` for asyncio and trio drivers; never suspends."""
+        self.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"<VirtualClock now={self._now!r} sleeps={len(self.sleeps)}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """What a scripted fetch returns to fail instead of returning the job.
+
+    Attributes:
+        error: The exception the fetch "raised".
+        retryable: Whether retrying may help.
+        retry_after: A server hint in seconds, or ``None``.
+    """
+
+    error: BaseException
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What :func:`simulate` saw.
+
+    Attributes:
+        polls: The virtual time of each fetch.
+        sleeps: Each sleep the waiter asked for, in seconds.
+        outcome: The job returned by ``Done``, the ``JobWaitError`` raised, or ``None``
+            if the simulation stopped at ``max_polls`` before the wait finished.
+        elapsed: Virtual seconds from start to the end of the simulation.
+    """
+
+    polls: list[float] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+    outcome: Any = None
+    elapsed: float = 0.0
+
+    @property
+    def error(self) -> JobWaitError | None:
+        """The error the wait ended with, or ``None``."""
+        return self.outcome if isinstance(self.outcome, JobWaitError) else None
+
+
+Script = Sequence[tuple[float, Any]] | Callable[[float, int], Any]
+
+
+def _timeline(script: Sequence[tuple[float, Any]]) -> Callable[[float, int], Any]:
+    entries = sorted(
+        ((float(t), {"status": v} if isinstance(v, str) else v) for t, v in script),
+        key=lambda e: e[0],
+    )
+    if not entries:
+        raise ValueError("simulate: a timeline needs at least one (time, status) entry")
+    times = [t for t, _ in entries]
+    jobs = [j for _, j in entries]
+
+    def at(now: float, _poll: int) -> Any:
+        # The job's state at `now` is the last entry at or before it (the first entry
+        # before that). Polls move forward in time, so a cursor suffices.
+        i = at.cursor  # type: ignore[attr-defined]
+        while i + 1 < len(times) and times[i + 1] <= now:
+            i += 1
+        at.cursor = i  # type: ignore[attr-defined]
+        return jobs[i]
+
+    at.cursor = 0  # type: ignore[attr-defined]
+    return at
+
+
+def simulate(
+    waiter: JobWaiter,
+    script: Script,
+    *,
+    latency: float = 0.0,
+    start: float = 0.0,
+    max_polls: int = 1_000_000,
+) -> Trace:
+    """Drive ``waiter`` against a scripted job in virtual time.
+
+    Args:
+        waiter: A fresh :class:`~jobwait.JobWaiter` (state IDLE).
+        script: Either a timeline, a list of ``(time, status_or_job)`` pairs (the job
+            at a time is the last entry at or before it; a bare string ``s`` stands
+            for ``{"status": s}``), or a callable ``(now, poll_index) -> result``
+            where result is a job, a ``Fetched``, a :class:`Fail`, or an exception
+            instance (a failed fetch, classified by :func:`jobwait.is_retryable`).
+        latency: Virtual seconds each fetch takes.
+        start: The virtual time of ``Start``.
+        max_polls: Stop after this many polls (``outcome`` is then ``None``).
+
+    Returns:
+        The :class:`Trace`: poll times, sleeps, outcome and elapsed time.
+
+    Raises:
+        UsageError: If ``waiter`` was already started.
+        ValueError: If ``latency`` is negative or the timeline is empty.
+    """
+    if not latency >= 0:
+        raise ValueError(f"simulate(latency={latency!r}) must be >= 0")
+    fetch = script if callable(script) else _timeline(script)
+    polls: list[float] = []
+    sleeps: list[float] = []
+    handle = waiter.handle
+    now = float(start)
+    action = handle(Start(now=now))
+    outcome: Any = None
+    while True:
+        kind = type(action)
+        if kind is Sleep:
+            seconds = action.seconds  # type: ignore[union-attr]
+            sleeps.append(seconds)
+            now += seconds
+            action = handle(Woke(now=now))
+        elif kind is Poll:
+            if len(polls) >= max_polls:
+                break
+            index = len(polls)
+            polls.append(now)
+            result = fetch(now, index)
+            now += latency
+            if type(result) is Fail:
+                action = handle(
+                    FetchFailed(
+                        error=result.error,
+                        now=now,
+                        retryable=result.retryable,
+                        retry_after=result.retry_after,
+                    )
+                )
+            elif isinstance(result, Exception):
+                action = handle(fetch_failed(result, now))
+            else:
+                action = handle(observed(result, now))
+        elif kind is Done:
+            outcome = action.job  # type: ignore[union-attr]
+            break
+        else:
+            assert isinstance(action, Raise)
+            outcome = action.error
+            break
+    return Trace(polls=polls, sleeps=sleeps, outcome=outcome, elapsed=now - start)

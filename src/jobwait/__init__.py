@@ -9,6 +9,8 @@ touches a socket. The runtimes that perform its actions live in
 
 from ._backoff import Backoff as Backoff
 from ._drive import RETRYABLE_STATUS_CODES as RETRYABLE_STATUS_CODES
+from ._drive import WaiterOptions as WaiterOptions
+from ._drive import cancel_failed as cancel_failed
 from ._drive import fetch_failed as fetch_failed
 from ._drive import is_retryable as is_retryable
 from ._drive import is_retryable_status as is_retryable_status
@@ -70,7 +72,9 @@ __all__ = [
     "Statuses",
     "Transition",
     "UsageError",
+    "WaiterOptions",
     "Woke",
+    "cancel_failed",
     "fetch_failed",
     "field_reader",
     "is_retryable",

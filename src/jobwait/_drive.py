@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
+from ._backoff import Backoff
 from ._protocol import Fetched, FetchFailed, Observed
+from ._statuses import Statuses
 from ._waiter import JobWaiter
 
 __all__ = [
     "RETRYABLE_STATUS_CODES",
+    "WaiterOptions",
+    "cancel_failed",
     "fetch_failed",
     "is_retryable",
     "is_retryable_status",
@@ -113,3 +117,31 @@ def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWait
             raise TypeError(f"waiter= must be a jobwait.JobWaiter, got {waiter!r}")
         return waiter
     return JobWaiter(**options)
+
+
+class WaiterOptions(TypedDict, total=False):
+    """The :class:`~jobwait.JobWaiter` keywords every adapter accepts (same names and
+    defaults as the constructor)."""
+
+    job_id: str | None
+    timeout: float | None
+    backoff: Backoff
+    statuses: Statuses
+    raise_on_failure: bool
+    raise_on_cancel: bool
+    max_fetch_errors: int
+    max_retry_after: float
+    status_of: Callable[[Any], Any]
+    failure_of: Callable[[Any], Any]
+
+
+def cancel_failed(error: BaseException, failure: BaseException) -> None:
+    """Record that canceling the remote job failed, on the error being raised.
+
+    The failure never replaces ``error``: it is set as ``error.cancel_error`` and
+    described in a note (``add_note``), so tracebacks show both.
+    """
+    error.cancel_error = failure  # type: ignore[attr-defined]
+    error.add_note(
+        f"jobwait: canceling the remote job also failed: {type(failure).__name__}: {failure}"
+    )

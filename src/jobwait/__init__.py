@@ -24,6 +24,12 @@ from ._errors import JobStatusError as JobStatusError
 from ._errors import JobTimeoutError as JobTimeoutError
 from ._errors import JobWaitError as JobWaitError
 from ._errors import UsageError as UsageError
+from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
+from ._http import ResponseError as ResponseError
+from ._http import body_excerpt as body_excerpt
+from ._http import parse_retry_after as parse_retry_after
+from ._http import read_response as read_response
+from ._http import request_timeout as request_timeout
 from ._protocol import Action as Action
 from ._protocol import Done as Done
 from ._protocol import Event as Event
@@ -47,6 +53,7 @@ from ._waiter import transitions as transitions
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
     "RETRYABLE_STATUS_CODES",
     "SNAPSHOT_FORMAT",
     "Action",
@@ -66,6 +73,7 @@ __all__ = [
     "Phase",
     "Poll",
     "Raise",
+    "ResponseError",
     "Sleep",
     "Start",
     "State",
@@ -74,6 +82,7 @@ __all__ = [
     "UsageError",
     "WaiterOptions",
     "Woke",
+    "body_excerpt",
     "cancel_failed",
     "fetch_failed",
     "field_reader",
@@ -81,6 +90,9 @@ __all__ = [
     "is_retryable_status",
     "make_waiter",
     "observed",
+    "parse_retry_after",
+    "read_response",
+    "request_timeout",
     "retry_after_of",
     "transitions",
 ]

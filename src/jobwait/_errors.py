@@ -185,4 +185,13 @@ class JobStatusError(JobWaitError):
     Raised for a missing, null or non-string status, when ``status_of`` itself raised,
     and for an unknown status when ``Statuses(on_unknown="raise")``. Check the status
     mapping (``Statuses``) or the ``status_of`` reader.
+
+    HTTP adapters also raise it from a fetch, for a response body that is not a JSON
+    object; then ``retryable`` tells the driver whether to poll again, and a wait that
+    keeps seeing such bodies ends in ``JobFetchError`` caused by this error.
+
+    Attributes:
+        retryable: Set on errors raised by a fetch; ``None`` on errors a wait ends with.
     """
+
+    retryable: bool | None = None

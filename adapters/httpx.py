@@ -1,0 +1,341 @@
+"""Wait for a job behind any HTTP JSON endpoint, with the caller's httpx client.
+
+The caller owns the client (base URL, auth, TLS, proxies, transports, redirects), so
+``httpx.MockTransport`` and real servers both work. Each poll is one GET; the pure
+core reads the response (:func:`jobwait.read_response`: 2xx JSON object -> job, 429
+and 5xx gateway trouble -> retry with ``Retry-After``, other statuses -> ``JobFetchError``)
+and the runtime adapters (:mod:`jobwait.adapters.sync`, ``.asyncio``, ``.trio``) run the
+loop. Nothing here decides anything the core could.
+
+Example::
+
+    with httpx.Client(base_url="https://api.example.com", headers=auth) as client:
+        job = wait_for_url(client, "/jobs/abc", timeout=600)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Unpack
+
+import httpx
+
+import jobwait
+from jobwait import (
+    DEFAULT_MAX_BODY_SIZE,
+    Fetched,
+    JobWaiter,
+    ResponseError,
+    WaiterOptions,
+    make_waiter,
+    read_response,
+    request_timeout,
+    retry_after_of,
+)
+
+from . import sync as _sync
+
+__all__ = ["async_wait_for_url", "current_runtime", "fetch_url", "is_retryable", "wait_for_url"]
+
+Job = dict[str, Any]
+
+
+def is_retryable(error: BaseException) -> bool:
+    """The httpx classifier: may retrying the request that raised ``error`` help?
+
+    Transport trouble is retryable: timeouts, network errors (connect, read, write,
+    resets), remote protocol errors (a truncated body, a dropped connection), proxy
+    errors and undecodable bodies. Errors that retrying cannot fix are not: an
+    unsupported protocol, an invalid URL, a local protocol error, too many redirects.
+    Everything else falls back to :func:`jobwait.is_retryable` (which honours
+    ``ResponseError.retryable``).
+    """
+    if isinstance(
+        error,
+        httpx.UnsupportedProtocol
+        | httpx.LocalProtocolError
+        | httpx.InvalidURL
+        | httpx.TooManyRedirects,
+    ):
+        return False
+    if isinstance(
+        error,
+        httpx.TimeoutException
+        | httpx.NetworkError
+        | httpx.RemoteProtocolError
+        | httpx.ProxyError
+        | httpx.DecodingError,
+    ):
+        return True
+    return jobwait.is_retryable(error)
+
+
+def _timeouts(client_timeout: httpx.Timeout, left: float | None, floor: float) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=request_timeout(client_timeout.connect, left, floor=floor),
+        read=request_timeout(client_timeout.read, left, floor=floor),
+        write=request_timeout(client_timeout.write, left, floor=floor),
+        pool=request_timeout(client_timeout.pool, left, floor=floor),
+    )
+
+
+def _too_large(response: httpx.Response, limit: int) -> ResponseError:
+    return ResponseError(
+        f"HTTP {response.status_code} response body is larger than max_body_size={limit}",
+        status_code=response.status_code,
+        request_id=response.headers.get("x-request-id"),
+        retryable=False,
+    )
+
+
+def _declared_too_large(response: httpx.Response, limit: int) -> bool:
+    declared = response.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
+
+
+def _read(response: httpx.Response, limit: int) -> bytes:
+    if _declared_too_large(response, limit):
+        raise _too_large(response, limit)
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(response, limit)
+    return bytes(body)
+
+
+async def _aread(response: httpx.Response, limit: int) -> bytes:
+    if _declared_too_large(response, limit):
+        raise _too_large(response, limit)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(response, limit)
+    return bytes(body)
+
+
+def fetch_url(
+    client: httpx.Client,
+    url: str,
+    waiter: JobWaiter,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    retry_invalid_body: bool = True,
+    timeout_floor: float = 1.0,
+) -> Callable[[], Fetched]:
+    """A sync ``fetch`` for :func:`jobwait.adapters.sync.wait`: one bounded GET of ``url``,
+    read by :func:`jobwait.read_response`. Used by :func:`wait_for_url`; build your own
+    loop around it when you need to."""
+
+    def fetch() -> Fetched:
+        timeout = _timeouts(client.timeout, waiter.time_left(clock()), timeout_floor)
+        with client.stream("GET", url, timeout=timeout) as response:
+            body = _read(response, max_body_size)
+        return read_response(
+            response.status_code,
+            response.headers.multi_items(),
+            body,
+            wall_now=wall_clock(),
+            retry_invalid_body=retry_invalid_body,
+            job_id=waiter.job_id,
+        )
+
+    return fetch
+
+
+def wait_for_url(
+    client: httpx.Client,
+    url: str,
+    *,
+    waiter: JobWaiter | None = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    retry_invalid_body: bool = True,
+    timeout_floor: float = 1.0,
+    wall_clock: Callable[[], float] = time.time,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[Any, str], object] | None = None,
+    cancel: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+    **options: Unpack[WaiterOptions],
+) -> Job:
+    """GET ``url`` with ``client`` until the job it returns finishes; return its JSON.
+
+    Args:
+        client: Your ``httpx.Client``: it owns base URL, auth, TLS, proxies, transport
+            and whether redirects are followed (not by default).
+        url: The job's URL, absolute or relative to the client's base URL.
+        waiter: A ready :class:`~jobwait.JobWaiter`, or pass its options instead
+            (``job_id``, ``timeout=300``, ``backoff``, ``statuses``, ``status_of``, ...).
+        max_body_size: Largest body read, error bodies included (default 1 MiB);
+            a larger one ends the wait with a non-retryable ``JobFetchError``.
+        retry_invalid_body: When ``True`` (default), a 2xx body that is not a JSON
+            object is a retryable failure (``JobStatusError`` as the cause); when
+            ``False`` the wait raises ``JobStatusError`` at once.
+        timeout_floor: Least seconds any request may take (default 1), so the final
+            poll at the deadline still gets a fair answer. Each request's timeouts are
+            the client's own, lowered to the time left to the deadline, not below this.
+        wall_clock: Unix seconds, for ``Retry-After`` HTTP-dates (default ``time.time``).
+        is_retryable: Exception -> may retrying help? Default: this module's
+            :func:`is_retryable` (transport trouble, 429, 5xx gateway errors).
+        retry_after_of: Exception -> hint in seconds (default reads ``retry_after``).
+        on_status: ``on_status(job, status)`` once per status change.
+        cancel: Called once to cancel the remote job on timeout or interrupt.
+        clock: Monotonic seconds (default ``time.monotonic``).
+        sleep: Sleep function (default ``time.sleep``).
+        **options: ``JobWaiter`` options, when ``waiter`` is not given.
+
+    Returns:
+        The job's JSON object, in its final status.
+
+    Raises:
+        JobFetchError: An HTTP status retrying cannot fix (with ``status_code``,
+            ``request_id``, ``body_excerpt``), a body over ``max_body_size``, an
+            unusable URL, or ``max_fetch_errors`` retryable failures in a row.
+        JobStatusError: A body that is not a JSON object (``retry_invalid_body=False``),
+            or a job whose status is missing or not a string.
+        JobFailedError, JobCanceledError, JobTimeoutError: As for
+            :func:`jobwait.adapters.sync.wait`.
+    """
+    w = make_waiter(waiter, options)
+    fetch = fetch_url(
+        client,
+        url,
+        w,
+        clock=clock,
+        wall_clock=wall_clock,
+        max_body_size=max_body_size,
+        retry_invalid_body=retry_invalid_body,
+        timeout_floor=timeout_floor,
+    )
+    job: Job = _sync.wait(
+        fetch,
+        waiter=w,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        clock=clock,
+        sleep=sleep,
+    )
+    return job
+
+
+def current_runtime() -> str:
+    """``"asyncio"`` or ``"trio"``: the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of both.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
+
+
+@asynccontextmanager
+async def _overall(runtime: str, seconds: float | None) -> AsyncIterator[None]:
+    # httpx's timeouts bound each phase (connect, each read, ...); a slow-drip server
+    # can pass every phase and still take forever. This bounds the whole request.
+    if seconds is None:
+        yield
+    elif runtime == "asyncio":
+        async with asyncio.timeout(seconds):
+            yield
+    else:
+        import trio
+
+        with trio.move_on_after(seconds) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise TimeoutError(f"the request took longer than {seconds:g}s")
+
+
+async def async_wait_for_url(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    waiter: JobWaiter | None = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    retry_invalid_body: bool = True,
+    timeout_floor: float = 1.0,
+    wall_clock: Callable[[], float] = time.time,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[Any, str], object] | None = None,
+    cancel: Callable[[], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    **options: Unpack[WaiterOptions],
+) -> Job:
+    """Async :func:`wait_for_url` for an ``httpx.AsyncClient``, under asyncio or trio.
+
+    Detects the running library and delegates to :func:`jobwait.adapters.asyncio.wait`
+    or :func:`jobwait.adapters.trio.wait`; takes the same arguments as
+    :func:`wait_for_url`, async where they do IO, plus ``cancel_grace``. Each request
+    is bounded as a whole (not only per phase) by the time left, at least
+    ``timeout_floor``. ``clock`` and ``sleep`` default to the runtime's own.
+
+    Raises:
+        RuntimeError: When called outside asyncio and trio.
+        JobWaitError: As for :func:`wait_for_url`.
+    """
+    runtime = current_runtime()
+    if runtime == "asyncio":
+        from . import asyncio as runner
+
+        now = clock or asyncio.get_running_loop().time
+    else:
+        from . import trio as runner  # type: ignore[no-redef]
+
+        now = clock or sys.modules["trio"].current_time
+    w = make_waiter(waiter, options)
+
+    async def fetch() -> Fetched:
+        left = w.time_left(now())
+        async with _overall(runtime, None if left is None else max(left, timeout_floor)):
+            timeout = _timeouts(client.timeout, left, timeout_floor)
+            async with client.stream("GET", url, timeout=timeout) as response:
+                body = await _aread(response, max_body_size)
+        return read_response(
+            response.status_code,
+            response.headers.multi_items(),
+            body,
+            wall_now=wall_clock(),
+            retry_invalid_body=retry_invalid_body,
+            job_id=w.job_id,
+        )
+
+    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    job: Job = await runner.wait(
+        fetch,
+        waiter=w,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=now,
+        **extra,
+    )
+    return job

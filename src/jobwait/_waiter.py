@@ -154,14 +154,20 @@ _DEFAULT_STATUSES: Final = Statuses()
 
 
 def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < minimum
-    ):
-        raise ValueError(f"JobWaiter({name}={value!r}) must be a finite number >= {minimum:g}")
-    return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = _as_float(value)
+        if math.isfinite(number) and number >= minimum:
+            return number
+    raise ValueError(f"JobWaiter({name}={_short(value)}) must be a finite number >= {minimum:g}")
+
+
+def _as_float(value: float) -> float:
+    # float() of an int too large for a double raises OverflowError (so does
+    # math.isfinite); such a value is not a usable number of seconds.
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def _short(value: object, limit: int = 200) -> str:
@@ -267,9 +273,10 @@ class JobWaiter:
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float):
                 raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
-            if math.isnan(timeout) or timeout < 0:
-                raise ValueError(f"JobWaiter(timeout={timeout!r}) must be >= 0 (or None)")
-            timeout = None if math.isinf(timeout) else float(timeout)
+            number = _as_float(timeout)
+            if math.isnan(number) or number < 0:
+                raise ValueError(f"JobWaiter(timeout={_short(timeout)}) must be >= 0 (or None)")
+            timeout = None if math.isinf(number) else number
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
         if not isinstance(statuses, Statuses):
@@ -325,14 +332,16 @@ class JobWaiter:
 
         Raises:
             UsageError: The event is not valid in the current state (see ``State``),
-                or its ``now`` is earlier than the previous event's. The waiter is
-                left unchanged. Every other problem comes back as ``Raise``.
+                or its ``now`` is NaN or earlier than the previous event's. The waiter
+                is left unchanged. Every other problem comes back as ``Raise``.
         """
         handler = self._row.get(type(event))
         if handler is None:
             raise self._usage(event)
         now = event.now
-        if not now >= self._now:  # also catches NaN
+        # Also catches NaN. Before Start there is no previous event: any finite reading
+        # is valid (a monotonic clock's reference point is undefined, may be negative).
+        if not now >= self._now and (self._state is not State.IDLE or not math.isfinite(now)):
             raise UsageError(
                 f"{type(event).__name__}(now={now!r}) is earlier than the previous "
                 f"event's now={self._now!r}; now must come from a monotonic clock",

@@ -59,6 +59,12 @@ at ``max_retry_after``; the sleep still never passes the deadline. So no sleep e
 
 Every error carries the job id, the last status and job seen, the poll count and the
 elapsed time, so nothing observed is lost when the wait ends badly.
+
+One transition sits outside the table because no fetch causes it: ``expire(now)``
+(POLLING or SLEEPING -> RAISED). A lone driver never needs it, since it always polls
+at the deadline. A scheduler that shares a request budget among many waiters
+(``JobFleet``) may have to hold a due poll back past the deadline; it calls ``expire``
+instead, and the wait ends with the same ``JobTimeoutError`` at its deadline.
 """
 
 from __future__ import annotations
@@ -482,15 +488,7 @@ class JobWaiter:
     ) -> Sleep | Raise:
         deadline = self._deadline
         if deadline is not None and (self._final_poll or now >= deadline):
-            return self._fail(
-                JobTimeoutError(
-                    f"job did not finish within the timeout of {self._timeout:g}s",
-                    timeout=self._timeout,
-                    **self._context(),
-                ),
-                cause,
-                cancel_job=True,
-            )
+            return self._timed_out(cause)
         backoff = self._backoff
         interval = self._interval
         seconds = (
@@ -506,6 +504,17 @@ class JobWaiter:
                 seconds = left
                 self._final_poll = True
         return Sleep(seconds=seconds)
+
+    def _timed_out(self, cause: BaseException | None) -> Raise:
+        return self._fail(
+            JobTimeoutError(
+                f"job did not finish within the timeout of {self._timeout:g}s",
+                timeout=self._timeout,
+                **self._context(),
+            ),
+            cause,
+            cancel_job=True,
+        )
 
     def _fail(
         self, error: JobWaitError, cause: BaseException | None = None, *, cancel_job: bool = False
@@ -536,6 +545,44 @@ class JobWaiter:
                 f"{type(event).__name__} is not valid while {self._state.name}; expected {expected}"
             )
         return UsageError(reason, **self._context())
+
+    # --- the one transition outside the table ------------------------------------------
+
+    def expire(self, now: float, cause: BaseException | None = None) -> Raise:
+        """End the wait at its deadline because the poll due then could not be made.
+
+        For schedulers that share a request budget among many waiters (``JobFleet``):
+        when a poll is held back past the deadline, call ``expire`` instead of polling.
+        The wait ends as a lone wait ends at its deadline: raise the returned
+        ``JobTimeoutError`` (``cancel_job`` is ``True``: the remote job still runs).
+
+        Args:
+            now: Monotonic seconds, at or past the deadline.
+            cause: The last fetch error, if the last attempt failed; it becomes the
+                error's ``__cause__``.
+
+        Raises:
+            UsageError: The waiter is not waiting to poll (POLLING with no fetch out,
+                or SLEEPING), it has no deadline, ``now`` is before the deadline, or
+                ``now`` is earlier than the previous event's. The waiter is left
+                unchanged.
+        """
+        state = self._state
+        if state is not State.POLLING and state is not State.SLEEPING:
+            raise UsageError(f"expire() is not valid while {state.name}", **self._context())
+        deadline = self._deadline
+        if deadline is None or not now >= deadline or not now >= self._now:
+            raise UsageError(
+                f"expire(now={now!r}) needs now at or past the deadline ({deadline!r}) "
+                f"and not earlier than the previous event's now={self._now!r}",
+                **self._context(),
+            )
+        self._now = now
+        self._status_changed = False
+        action = self._timed_out(cause)
+        self._state, self._row = _NEXT[Raise]
+        self._last_action = action
+        return action
 
     # --- read-only state -----------------------------------------------------------
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jobwait import JobStatusError, ResponseError
 from jobwait._board import (
     Fault,
     JobBoard,
     JobScriptError,
     Reply,
-    SimulatedHTTPError,
     _iso,
     _job_ids_in_target,
     _percent_decode,
@@ -509,22 +509,22 @@ def test_fetcher_returns_jobs_and_fails_like_an_http_adapter() -> None:
         assert isinstance(result, Fail), result
         return type(result.error), result.retryable, result.retry_after
 
-    assert failure(0) == (SimulatedHTTPError, True, 2.5)
-    assert failure(1) == (SimulatedHTTPError, True, None)
+    assert failure(0) == (ResponseError, True, 2.5)
+    assert failure(1) == (ResponseError, True, 0.0)  # an HTTP-date in the past means 0
     assert failure(2) == (ConnectionResetError, True, None)
     assert failure(3) == (TimeoutError, True, None)
     assert failure(4) == (ConnectionError, True, None)
-    assert failure(5)[:2] == (json.JSONDecodeError, True)
-    assert failure(6) == (ValueError, True, None)
-    assert failure(7) == (SimulatedHTTPError, False, None)
-    assert failure(8) == (SimulatedHTTPError, False, None)
+    assert failure(5) == (JobStatusError, True, None)
+    assert failure(6) == (JobStatusError, True, None)
+    assert failure(7) == (ResponseError, False, None)
+    assert failure(8) == (ResponseError, False, None)
     assert results[9]["status"] is None
-    assert failure(10) == (SimulatedHTTPError, True, None)
+    assert failure(10) == (ResponseError, True, None)
     assert results[11]["status"] == "ready"  # 1 s delay is within the 5 s timeout
     assert results[12]["status"] == "ready"
     error = results[0].error
-    assert isinstance(error, SimulatedHTTPError)
-    assert (error.status_code, error.retry_after) == (429, "2.5")
+    assert isinstance(error, ResponseError)
+    assert (error.status_code, error.retry_after, error.request_id) == (429, 2.5, "req-000001")
     assert board.polls("j") == 13
 
 

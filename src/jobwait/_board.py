@@ -48,7 +48,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Fault", "JobBoard", "JobScriptError", "Reply", "SimulatedHTTPError"]
+from ._errors import JobStatusError
+from ._fail import Fail
+from ._http import ResponseError, read_response
+
+__all__ = ["Fault", "JobBoard", "JobScriptError", "Reply"]
 
 #: Pending statuses in the order a job passes through them.
 _PHASES = ("submitted", "ready", "started")
@@ -106,20 +110,6 @@ class JobScriptError(ValueError):
     The message names the offending field. Over HTTP the board answers 400 with
     this message; fix the script and submit again.
     """
-
-
-class SimulatedHTTPError(Exception):
-    """The board answered with an HTTP error status (raised into ``Fail`` by fetchers).
-
-    Attributes:
-        status_code: The HTTP status of the reply.
-        retry_after: The ``Retry-After`` header exactly as sent, or ``None``.
-    """
-
-    def __init__(self, status_code: int, message: str, *, retry_after: str | None = None) -> None:
-        super().__init__(f"HTTP {status_code}: {message}")
-        self.status_code = status_code
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -795,33 +785,30 @@ class JobBoard:
 
         * 2xx with a JSON object: the job dict (even with a bad ``status``: the
           waiter judges it);
-        * 429 or 5xx: ``Fail(SimulatedHTTPError, retryable=True,
-          retry_after=seconds)`` where ``retry_after`` is the ``Retry-After``
-          header if it is a finite number >= 0, else ``None``;
+        * 429, 500, 502-504, 520-529: ``Fail(ResponseError, retryable=True,
+          retry_after=seconds)``, with ``Retry-After`` read by
+          :func:`jobwait.parse_retry_after` (board time 0 is 2025-01-01 UTC);
         * reset: ``Fail(ConnectionResetError, retryable=True)``;
         * slow, when ``timeout`` is set and the delay exceeds it:
           ``Fail(TimeoutError, retryable=True)`` (a delay within ``timeout``
           is ignored: the fetch cannot advance the caller's clock);
         * truncated: ``Fail(ConnectionError, retryable=True)``;
-        * malformed JSON, HTML or a non-object: ``Fail(ValueError, retryable=True)``;
-        * any other status (401, 403, 404, ...): ``Fail(SimulatedHTTPError,
+        * malformed JSON, HTML or a non-object with a 2xx status:
+          ``Fail(JobStatusError, retryable=True)``;
+        * any other status (401, 403, 404, ...): ``Fail(ResponseError,
           retryable=False)``.
+
+        This is :func:`jobwait.read_response`, the reading the HTTP adapters use,
+        so a scenario behaves the same in ``simulate`` and over HTTP.
 
         ``poll_index`` is accepted for the simulator's signature and ignored:
         the board counts polls itself.
         """
-        from .testing import Fail  # lazily: jobwait.testing re-exports this module
-
         path = "/jobs/" + _percent_encode(job_id)
         headers = [("authorization", f"apiKey {self._api_key}")] if self._api_key else []
 
         def fetch(now: float, poll_index: int) -> Any:
-            reply = self.handle("GET", path, headers, b"", now=now)
-            outcome = _translate(reply, timeout)
-            if isinstance(outcome, dict):
-                return outcome
-            error, retryable, retry_after = outcome
-            return Fail(error, retryable=retryable, retry_after=retry_after)
+            return _translate(self.handle("GET", path, headers, b"", now=now), timeout, now)
 
         return fetch
 
@@ -926,58 +913,27 @@ def _alter(view: dict[str, object], fault: Fault) -> dict[str, object] | None:
     return view
 
 
-def _translate(
-    reply: Reply, timeout: float | None
-) -> dict[str, Any] | tuple[BaseException, bool, float | None]:
-    """Translate a reply the way an HTTP client adapter would (see JobBoard.fetcher)."""
+def _translate(reply: Reply, timeout: float | None, now: float) -> Any:
+    """Translate a reply the way an HTTP client adapter would (see JobBoard.fetcher).
+
+    Transport faults become the exceptions an HTTP client raises; everything the
+    server *said* is read by the same pure function the HTTP adapters use.
+    """
     if reply.reset:
-        return ConnectionResetError("the job server reset the connection"), True, None
+        return Fail(ConnectionResetError("the job server reset the connection"))
     if timeout is not None and reply.delay > timeout:
-        return TimeoutError(f"no answer within {timeout} s"), True, None
+        return Fail(TimeoutError(f"no answer within {timeout} s"))
     if reply.truncate_to is not None and reply.truncate_to < len(reply.body):
         message = f"response body ended after {reply.truncate_to} of {len(reply.body)} bytes"
-        return ConnectionError(message), True, None
-    status = reply.status_code
-    if 200 <= status < 300:
-        content_type = reply.header("content-type") or ""
-        if not content_type.startswith("application/json"):
-            return (
-                ValueError(f"expected a JSON job, got {content_type or 'no content-type'}"),
-                True,
-                None,
-            )
-        try:
-            payload = json.loads(reply.body)
-        except ValueError as exc:
-            return exc, True, None
-        if not isinstance(payload, dict):
-            return ValueError(f"expected a JSON object, got {type(payload).__name__}"), True, None
-        return payload
-    retry_after = reply.header("retry-after")
-    error = SimulatedHTTPError(status, _error_message(reply), retry_after=retry_after)
-    if status == 429 or status >= 500:
-        return error, True, _retry_after_seconds(retry_after)
-    return error, False, None
-
-
-def _error_message(reply: Reply) -> str:
+        return Fail(ConnectionError(message))
     try:
-        payload = json.loads(reply.body)
-    except ValueError:
-        return _REASONS.get(reply.status_code, "error")
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return str(payload["message"])
-    return _REASONS.get(reply.status_code, "error")
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < math.inf else None
+        return read_response(
+            reply.status_code, reply.headers, reply.body, wall_now=_EPOCH_SECONDS + now
+        ).job
+    except ResponseError as exc:
+        return Fail(exc, retryable=exc.retryable, retry_after=exc.retry_after)
+    except JobStatusError as exc:
+        return Fail(exc, retryable=True)
 
 
 # -- small pure helpers ----------------------------------------------------------------

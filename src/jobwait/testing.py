@@ -19,13 +19,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._board import Fault, JobBoard, Reply
+from ._board import Fault, JobBoard, JobScriptError, Reply
 from ._drive import fetch_failed, observed
 from ._errors import JobWaitError
+from ._fail import Fail
 from ._protocol import Done, FetchFailed, Poll, Raise, Sleep, Start, Woke
 from ._waiter import JobWaiter
 
-__all__ = ["Fail", "Fault", "JobBoard", "Reply", "Trace", "VirtualClock", "simulate"]
+__all__ = [
+    "Fail",
+    "Fault",
+    "JobBoard",
+    "JobScriptError",
+    "Reply",
+    "Trace",
+    "VirtualClock",
+    "simulate",
+]
 
 
 class VirtualClock:
@@ -75,21 +85,6 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"<VirtualClock now={self._now!r} sleeps={len(self.sleeps)}>"
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """What a scripted fetch returns to fail instead of returning the job.
-
-    Attributes:
-        error: The exception the fetch "raised".
-        retryable: Whether retrying may help.
-        retry_after: A server hint in seconds, or ``None``.
-    """
-
-    error: BaseException
-    retryable: bool = True
-    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,10 +345,27 @@ def _public_modules() -> list[str]:
     return names
 
 
+def _resolve(identifier: str) -> Any:
+    module_name, _, name = identifier.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return None
+
+
 @pytest.mark.parametrize("module_name", _public_modules())
 def test_api_reference_documents_every_public_name(module_name: str) -> None:
     module = importlib.import_module(module_name)
     exported = getattr(module, "__all__", None)
     assert exported is not None, f"{module_name} has no __all__"
-    missing = [n for n in exported if f"{module_name}.{n}" not in _documented()]
+    documented = _documented()
+    # A re-export of an object documented under another name (the IonQ adapter's
+    # JobFailedError is jobwait.JobFailedError) needs no second entry.
+    objects = [_resolve(identifier) for identifier in documented]
+    missing = [
+        name
+        for name in exported
+        if f"{module_name}.{name}" not in documented
+        and not any(getattr(module, name) is obj for obj in objects if obj is not None)
+    ]
     assert not missing, f"docs/api.md lacks `::: {module_name}.NAME` for {missing}"

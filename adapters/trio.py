@@ -78,8 +78,13 @@ async def wait(
         The job in its final status.
 
     Raises:
-        JobFailedError, JobCanceledError, JobTimeoutError, JobFetchError,
-        JobStatusError: As for :func:`jobwait.adapters.sync.wait`.
+        JobFailedError: The job failed (with ``raise_on_failure``, the default).
+        JobCanceledError: The job was canceled and ``raise_on_cancel`` is on.
+        JobTimeoutError: The deadline passed; the remote job may still be running.
+        JobFetchError: The job could not be fetched (error budget spent, or an error
+            retrying cannot fix); the fetch's exception is the ``__cause__``.
+        JobStatusError: The job's status could not be read or is unknown.
+        TypeError: ``waiter`` given together with options, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
     job: J = await drive(

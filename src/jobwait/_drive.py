@@ -64,7 +64,11 @@ def retry_after_of(error: BaseException) -> float | None:
     value = getattr(error, "retry_after", None)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: no usable hint
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def observed(result: Any, now: float) -> Observed:

@@ -188,7 +188,9 @@ class JobStatusError(JobWaitError):
 
     HTTP adapters also raise it from a fetch, for a response body that is not a JSON
     object; then ``retryable`` tells the driver whether to poll again, and a wait that
-    keeps seeing such bodies ends in ``JobFetchError`` caused by this error.
+    keeps seeing such bodies ends in ``JobFetchError`` caused by this error;
+    one that is not retryable ends the wait at once with a ``JobStatusError`` caused by
+    it (with the wait's context).
 
     Attributes:
         retryable: Set on errors raised by a fetch; ``None`` on errors a wait ends with.

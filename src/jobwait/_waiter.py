@@ -50,8 +50,9 @@ arithmetic of ``now + (deadline - now)`` gives. ``timeout=0`` makes exactly one 
 A retryable fetch failure is retried on the same schedule; the ``max_fetch_errors``-th
 failure in a row raises ``JobFetchError`` (this check comes before the deadline check),
 and a retryable failure at or after the deadline raises ``JobTimeoutError``. A
-non-retryable failure raises ``JobFetchError`` at once. The fetch's exception is always
-the ``__cause__``.
+non-retryable failure raises ``JobFetchError`` at once, except a ``JobStatusError`` (a
+body that is not a job), which raises ``JobStatusError``. The fetch's exception is
+always the ``__cause__``.
 
 A server hint (``retry_after`` on either event) is a floor for the next sleep, capped
 at ``max_retry_after``; the sleep still never passes the deadline. So no sleep exceeds
@@ -460,6 +461,10 @@ class JobWaiter:
                 _describe(error),
             )
         if not event.retryable:
+            if isinstance(error, JobStatusError):
+                # The fetch worked but the body is not a job (an HTTP adapter with
+                # retry_invalid_body=False): a status problem, not a fetch problem.
+                return self._fail(JobStatusError(error.reason, **self._context()), error)
             return self._fail(
                 JobFetchError(
                     f"fetching the job failed and retrying cannot fix it: {_describe(error)}",

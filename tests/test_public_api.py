@@ -1,0 +1,149 @@
+"""The public surface: flat ``__all__`` lists that match what the modules export, the
+event/action value types, and the type marker that ships with the package."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib.resources
+import tomllib
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import jobwait
+import jobwait.testing
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _public(module: types.ModuleType) -> dict[str, Any]:
+    """Attributes without a leading underscore that are not submodules."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+
+
+@pytest.mark.parametrize("module", [jobwait, jobwait.testing], ids=lambda m: m.__name__)
+def test_all_lists_unique_existing_names(module: types.ModuleType) -> None:
+    names = module.__all__
+    assert len(names) == len(set(names)), "duplicates in __all__"
+    missing = [name for name in names if not hasattr(module, name)]
+    assert not missing, f"__all__ names that do not exist: {missing}"
+
+
+def test_jobwait_exports_exactly_all() -> None:
+    public = set(_public(jobwait))
+    assert public - set(jobwait.__all__) == set(), "public names missing from __all__"
+    assert set(jobwait.__all__) - public == set()
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from jobwait import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(jobwait.__all__)
+
+
+def test_testing_exports_exactly_all() -> None:
+    # testing.py also imports helpers for its own use (typing names, the events it
+    # drives, which jobwait exports already): those are not part of its surface. What
+    # it defines itself, or brings in from a private jobwait module, must be listed.
+    own = {
+        name
+        for name, value in _public(jobwait.testing).items()
+        if getattr(value, "__module__", None) == "jobwait.testing"
+        or (
+            str(getattr(value, "__module__", "")).startswith("jobwait._")
+            and name not in jobwait.__all__
+        )
+    }
+    assert {"VirtualClock", "Trace", "Fail", "simulate", "JobBoard"} <= own
+    assert own - set(jobwait.testing.__all__) == set(), "public names missing from __all__"
+    helpers = set(_public(jobwait.testing)) - set(jobwait.testing.__all__)
+    for name in helpers:
+        module = str(getattr(_public(jobwait.testing)[name], "__module__", ""))
+        assert not module.startswith("jobwait") or name in jobwait.__all__, name
+
+
+def test_public_objects_say_they_are_from_jobwait() -> None:
+    for name in jobwait.__all__:
+        value = getattr(jobwait, name)
+        module = getattr(value, "__module__", None)
+        if isinstance(value, type | types.FunctionType):
+            assert str(module).startswith("jobwait"), (name, module)
+
+
+EVENTS = [jobwait.Start, jobwait.Observed, jobwait.FetchFailed, jobwait.Woke]
+ACTIONS = [jobwait.Poll, jobwait.Sleep, jobwait.Done, jobwait.Raise]
+EXAMPLES: dict[type, dict[str, Any]] = {
+    jobwait.Start: {"now": 0.0},
+    jobwait.Observed: {"job": {"status": "ready"}, "now": 0.0},
+    jobwait.FetchFailed: {"error": OSError(), "now": 0.0},
+    jobwait.Woke: {"now": 0.0},
+    jobwait.Poll: {},
+    jobwait.Sleep: {"seconds": 1.0},
+    jobwait.Done: {"job": {}},
+    jobwait.Raise: {"error": jobwait.JobWaitError("x")},
+}
+
+
+@pytest.mark.parametrize("cls", EVENTS + ACTIONS, ids=lambda c: c.__name__)
+def test_events_and_actions_are_frozen_slotted_keyword_only_dataclasses(cls: type) -> None:
+    assert dataclasses.is_dataclass(cls)
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    assert params.frozen
+    assert "__slots__" in cls.__dict__
+    assert all(f.kw_only for f in dataclasses.fields(cls))
+    instance = cls(**EXAMPLES[cls])
+    assert not hasattr(instance, "__dict__")
+    for f in dataclasses.fields(cls):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(instance, f.name, None)
+    if dataclasses.fields(cls):
+        with pytest.raises(TypeError):
+            cls(*EXAMPLES[cls].values())
+
+
+def test_event_and_action_unions() -> None:
+    assert set(jobwait.Event.__args__) == set(EVENTS)
+    assert set(jobwait.Action.__args__) == set(ACTIONS)
+
+
+def test_every_event_carries_now() -> None:
+    for cls in EVENTS:
+        assert "now" in {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("cls", [jobwait.State, jobwait.Phase])
+def test_states_and_phases_are_enums(cls: type) -> None:
+    assert issubclass(cls, enum.Enum)
+    assert all(member.name.isupper() for member in cls)
+
+
+def test_error_tree() -> None:
+    for name in [
+        "UsageError",
+        "JobFailedError",
+        "JobCanceledError",
+        "JobTimeoutError",
+        "JobFetchError",
+        "JobStatusError",
+    ]:
+        assert issubclass(getattr(jobwait, name), jobwait.JobWaitError)
+    assert issubclass(jobwait.JobWaitError, Exception)
+
+
+def test_py_typed_ships() -> None:
+    assert importlib.resources.files("jobwait").joinpath("py.typed").is_file()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["jobwait"]
+
+
+def test_version() -> None:
+    assert isinstance(jobwait.__version__, str)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert jobwait.__version__ == config["project"]["version"]

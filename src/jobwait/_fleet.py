@@ -1,0 +1,1033 @@
+"""The JobFleet scheduler: waiting for many jobs with one timer heap and shared requests.
+
+Theory of operation
+===================
+
+A fleet waits for many jobs at once. Each job keeps its own :class:`JobWaiter`, so
+every per-job rule (statuses, backoff, timeout, fetch error budget, Retry-After,
+raise_on_failure / raise_on_cancel, the errors and their context) is exactly the lone
+waiter's: the fleet feeds each waiter ``Start``, ``Woke``, ``Observed`` and
+``FetchFailed`` and reads back its ``Sleep``, ``Done`` or ``Raise``. What the fleet adds
+is *when* polls happen and *which ids share a request*. Like the waiter it never reads a
+clock, sleeps or does IO: every call takes ``now``.
+
+The protocol (pull, like h11's ``next_event``)
+----------------------------------------------
+
+The driver calls ``fleet.next_action(now)`` in a loop and performs what it returns:
+
+- ``PollBatch(ids)``: fetch these ids (one request if the source batches). The batch is
+  now *in flight*; report it later with ``fleet.handle(BatchObserved(...))`` or
+  ``fleet.handle(BatchFailed(...))``. Call ``next_action`` again at once: several
+  batches may go out in a row, never more than ``max_concurrency`` in flight.
+- ``Finished(job_id, outcome, cancel_job)``: one job is over; ``outcome`` is the job
+  or its ``JobWaitError``. Call ``cancel(job_id)`` if ``cancel_job`` (it timed out).
+- ``CancelJobs(ids)``: ``fail_fast`` stopped the fleet; cancel these remote jobs.
+- ``Raise(error)``: ``fail_fast`` stopped the fleet: raise ``error`` (a
+  ``FleetFailedError``). Any further ``next_action`` is a ``UsageError``.
+- ``FleetSleep(seconds)``: nothing to do now. Sleep ``seconds`` (``None``: no timer)
+  *or until a batch in flight reports*, whichever comes first, then call again.
+- ``AllDone()``: every job added has its outcome and nothing is in flight. Return the
+  results, or ``add`` more jobs and carry on.
+
+Jobs come in through ``fleet.add(ids, now=...)`` at any time (duplicates, also of jobs
+already finished, are ignored). There is no ``Woke`` event: calling ``next_action``
+after a sleep is the wake-up. A sync driver (one request at a time)::
+
+    fleet.add(ids, now=clock())
+    while True:
+        action = fleet.next_action(clock())
+        if type(action) is PollBatch:
+            try:
+                jobs = fetch_many(action.ids)
+            except Exception as exc:
+                fleet.handle(batch_failed(action.ids, exc, clock()))
+            else:
+                fleet.handle(batch_observed(action.ids, jobs, clock()))
+        elif type(action) is Finished:
+            if action.cancel_job and cancel: cancel(action.job_id)
+        elif type(action) is CancelJobs:
+            for job_id in action.ids: cancel(job_id)
+        elif type(action) is FleetSleep:
+            sleep(action.seconds)          # never None here: nothing is in flight
+        elif type(action) is Raise:
+            raise action.error
+        else:                              # AllDone
+            return dict(fleet.results)
+
+An async driver starts a task per ``PollBatch`` (the task fetches, calls
+``fleet.handle`` and sets a ``wake`` event) and sleeps on ``FleetSleep`` with
+``wait_for(wake.wait(), seconds)``, clearing ``wake`` before each ``next_action``. The
+fleet counts batches in flight itself, so the driver needs no semaphore and makes no
+decision of its own.
+
+The schedule
+------------
+
+Every job waiting for its next poll has one entry ``(due, seq, job_id)`` in one timer
+heap; ``seq`` breaks ties first-in, first-out. A job whose ``due`` has come moves to the
+*ready* queue (oldest due first). A batch of the first ``max_batch`` ready ids goes out
+when the ready queue holds ``max_batch`` ids, or the oldest has been held
+``batch_window`` seconds, or a ready job reaches its deadline, or no other job comes
+due before then (holding back would gain nothing). Polls are only ever *held back*,
+never brought forward: no job is polled earlier than its own waiter asks. A batch goes
+out only when a request slot is free:
+
+- fewer than ``max_concurrency`` batches in flight;
+- fewer than ``max_polls_per_second`` requests sent at times ``t`` with
+  ``now < t + 1.0`` (at most N requests in any one-second window);
+- ``now`` not before a fleet-wide Retry-After hold.
+
+A ready job that reaches its deadline while no slot is free is not polled: it ends at
+its deadline through ``JobWaiter.expire`` with ``JobTimeoutError``, so the budget never
+delays a timeout. A job in flight at its deadline ends when its batch reports (the
+waiter then sees ``now >= deadline``), as a lone wait does.
+
+Reports
+-------
+
+``BatchObserved``: each id gets ``Observed(job)`` from ``jobs[id]``; an id missing
+from ``jobs`` gets a retryable ``FetchFailed(JobMissingError)`` (its own
+``max_fetch_errors`` counts it). The batch's ``retry_after`` goes to every job in it.
+Any ``BatchObserved`` resets the fleet's count of failed batches.
+
+``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
+``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
+
+``BatchFailed``, retryable: the jobs' waiters never hear of it (it does not count
+against their ``max_fetch_errors``); it counts once against the fleet's
+``max_batch_errors``, counted over consecutive failed batches. A ``retry_after`` hint
+(capped at ``max_retry_after``) holds *every* request of the fleet until
+``now + hint``. Each job of the batch is then, in this order (the waiter's order):
+
+1. if this failure spent the budget (the ``max_batch_errors``-th in a row): ended with
+   ``JobFetchError`` chained to the error, with a note naming the budget. The count
+   stays spent until a batch is observed, so every later failed batch ends its jobs;
+2. if ``now`` is at or past its deadline: ended with ``JobTimeoutError`` (cause: the
+   error);
+3. else retried at ``min(now + delay, deadline)``, where
+   ``delay = max(min(initial * factor ** (k - 1), max) * jitter, hint)`` for the k-th
+   failed batch in a row, with the fleet's ``Backoff``.
+
+Jitter, predictions
+-------------------
+
+Waiters run without jitter; the fleet draws one factor per batch report and scales the
+sleep of every job in that batch (never a sleep clamped to a deadline, never when the
+report carried ``retry_after``), so jobs due together stay together: ``"full"``:
+uniform(0, 1); ``"equal"`` and ``"decorrelated"``: uniform(0.5, 1).
+
+With ``use_predictions=True``, the first pending observation of a job that carries
+IonQ's ``predicted_wait_time_ms`` and/or ``predicted_execution_duration_ms`` (p =
+their sum in seconds, counted from the observation at ``t``) defers that job's next
+poll to ``min(max(t + sleep, t + 0.9 * p), deadline)``. Each job defers at most once:
+every later sleep is the waiter's own, within the backoff cap.
+
+Fail fast
+---------
+
+With ``fail_fast=True`` the first outcome that is a ``JobWaitError`` stops the fleet:
+every outcome of the same report is still recorded and returned as ``Finished``; then
+``CancelJobs`` lists the jobs still waiting (in flight included), then ``Raise``
+carries a ``FleetFailedError`` (``results``: every outcome known; ``unfinished``: the
+ids canceled; ``__cause__``: the first job error). Reports of batches still in flight
+are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
+
+from ._backoff import Backoff
+from ._drive import fetch_failed
+from ._drive import is_retryable as default_is_retryable
+from ._drive import retry_after_of as default_retry_after_of
+from ._errors import JobWaitError, UsageError
+from ._protocol import Done, Fetched, FetchFailed, Observed, Raise, Sleep, Start, Woke
+from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+from ._waiter import JobWaiter
+
+__all__ = [
+    "AllDone",
+    "BatchFailed",
+    "BatchObserved",
+    "CancelJobs",
+    "Finished",
+    "FleetAction",
+    "FleetEvent",
+    "FleetFailedError",
+    "FleetSleep",
+    "JobFleet",
+    "JobMissingError",
+    "PollBatch",
+    "batch_failed",
+    "batch_observed",
+    "ionq_predicted_seconds",
+]
+
+# --- events (the driver reports) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchObserved:
+    """A batch request returned.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported, exactly as it gave them.
+        jobs: The jobs the request returned, keyed by id. An id of the batch that is
+            missing here is a retryable fetch failure for that job alone; extra keys
+            are ignored.
+        now: Monotonic seconds when the response arrived.
+        retry_after: A server hint in seconds for every job of the batch: a floor for
+            each one's next sleep, capped at ``max_retry_after``.
+    """
+
+    ids: tuple[str, ...]
+    jobs: Mapping[str, Any]
+    now: float
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchFailed:
+    """A batch request raised instead of returning jobs.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported.
+        error: The exception the request raised; the ``__cause__`` of any job error
+            it causes.
+        now: Monotonic seconds when the failure was seen.
+        retryable: ``True`` if retrying may help (see :func:`jobwait.is_retryable`).
+            Retryable failures are retried for the whole batch; others end every job
+            of the batch with ``JobFetchError``.
+        retry_after: A server hint in seconds: no request of the whole fleet goes out
+            before ``now + min(retry_after, max_retry_after)``.
+    """
+
+    ids: tuple[str, ...]
+    error: BaseException
+    now: float
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+FleetEvent = BatchObserved | BatchFailed
+
+
+# --- actions (the fleet decides) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollBatch:
+    """Fetch these jobs now, then report ``BatchObserved`` or ``BatchFailed`` with the
+    same ``ids``. Call ``next_action`` again without waiting: more may go out.
+
+    Attributes:
+        ids: At most ``max_batch`` distinct job ids, oldest due first.
+    """
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finished:
+    """One job is over: record ``outcome`` for ``job_id``.
+
+    Attributes:
+        job_id: The id as it was added.
+        outcome: The last job observed (terminal), or the ``JobWaitError`` the wait
+            ended with (the same error a lone ``JobWaiter`` raises).
+        cancel_job: ``True`` when the job timed out and still runs remotely: call
+            ``cancel(job_id)`` if the caller gave ``cancel=``.
+    """
+
+    job_id: str
+    outcome: Any
+    cancel_job: bool = False
+
+    @property
+    def error(self) -> JobWaitError | None:
+        """The error the job ended with, or ``None`` if it ended with a job."""
+        return self.outcome if isinstance(self.outcome, JobWaitError) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelJobs:
+    """``fail_fast`` stopped the fleet: cancel these remote jobs (if ``cancel=`` was
+    given), then expect ``Raise``.
+
+    Attributes:
+        ids: Every job that had no outcome yet, batches in flight included.
+    """
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetSleep:
+    """Nothing to do now: sleep, then call ``next_action`` again.
+
+    Attributes:
+        seconds: Sleep at most this long, and wake early when a batch in flight
+            reports. ``None``: no timer is set; wait for a batch in flight to report.
+            Never ``None`` when nothing is in flight. Always > 0, and chosen so that
+            ``now + seconds`` reaches the moment it stands for in float arithmetic.
+    """
+
+    seconds: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllDone:
+    """Every job added has its outcome and no batch is in flight: return
+    ``fleet.results``, or ``add`` more jobs and call ``next_action`` again."""
+
+
+FleetAction = PollBatch | Finished | CancelJobs | FleetSleep | AllDone | Raise
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class JobMissingError(LookupError):
+    """A batch response did not include a job it was asked for.
+
+    The fleet reports it to that job's waiter as a retryable fetch failure, so it
+    becomes the ``__cause__`` of the ``JobFetchError`` raised when the job's
+    ``max_fetch_errors`` runs out.
+
+    Attributes:
+        job_id: The id that was missing.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"the batch response did not include job {job_id!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job_id,))
+
+
+class FleetFailedError(JobWaitError):
+    """``fail_fast`` stopped the fleet at the first job that ended with an error.
+
+    The context attributes (``job_id``, ``last_status``, ``polls``, ...) are those of
+    that job's error, which is also the ``__cause__``.
+
+    Attributes:
+        results: Every outcome known when the fleet stopped, keyed by job id: the job,
+            or its ``JobWaitError``.
+        unfinished: The ids that had no outcome; the fleet asked for them to be
+            canceled with ``CancelJobs``.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        results: Mapping[str, Any] | None = None,
+        unfinished: Iterable[str] = (),
+        **context: Any,
+    ) -> None:
+        self.results = dict(results or {})
+        self.unfinished = tuple(unfinished)
+        super().__init__(reason, **context)
+
+    def _extra(self) -> dict[str, Any]:
+        return {"results": self.results, "unfinished": self.unfinished}
+
+
+# --- helpers for drivers -----------------------------------------------------------------
+
+
+def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved:
+    """The event for a batch fetch that returned ``result``: a mapping of id to job,
+    or ``Fetched(mapping, retry_after=...)`` to pass a server hint along."""
+    if type(result) is Fetched:
+        return BatchObserved(ids=ids, jobs=result.job, now=now, retry_after=result.retry_after)
+    return BatchObserved(ids=ids, jobs=result, now=now)
+
+
+def batch_failed(
+    ids: tuple[str, ...],
+    error: Exception,
+    now: float,
+    is_retryable: Callable[[BaseException], bool] = default_is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = default_retry_after_of,
+) -> BatchFailed:
+    """The event for a batch fetch that raised ``error``, classified exactly as
+    :func:`jobwait.fetch_failed` classifies a single fetch (a classifier that raises
+    makes the failure not retryable). Only pass ``Exception``: cancellation must
+    propagate."""
+    event = fetch_failed(error, now, is_retryable, retry_after_of)
+    return BatchFailed(
+        ids=ids,
+        error=event.error,
+        now=now,
+        retryable=event.retryable,
+        retry_after=event.retry_after,
+    )
+
+
+# --- the scheduler -----------------------------------------------------------------------
+
+_DEFAULT_BACKOFF: Final = Backoff()
+_DEFAULT_STATUSES: Final = Statuses()
+_ALL_DONE: Final = AllDone()
+_MISSING: Final = object()
+# A deferred poll goes out when this share of the predicted time has passed.
+_PREDICTION_SHARE: Final = 0.9
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"JobFleet({name}={value!r}) must be an integer >= 1")
+    return value
+
+
+def _limit(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"JobFleet({name}={value!r}) must be an integer >= 1 or None")
+    return value
+
+
+def _hint(value: float | None, cap: float) -> float | None:
+    # The waiter's rule for a server hint: negative, NaN or infinite is ignored.
+    if value is None or not value >= 0 or value == math.inf:
+        return None
+    return min(value, cap)
+
+
+def _seconds_until(now: float, target: float) -> float:
+    # The driver computes now + seconds (a virtual clock does exactly that); make sure
+    # it reaches target, or a float rounding would ask for the same sleep forever.
+    seconds = target - now
+    while now + seconds < target:
+        seconds = math.nextafter(seconds, math.inf)
+    return seconds
+
+
+def _field(job: Any, name: str) -> Any:
+    if isinstance(job, Mapping):
+        return job.get(name)
+    return getattr(job, name, None)
+
+
+def ionq_predicted_seconds(job: Any) -> float | None:
+    """Seconds until IonQ predicts ``job`` completes: ``(predicted_wait_time_ms +
+    predicted_execution_duration_ms) / 1000``, a missing or invalid field counting 0;
+    ``None`` when neither field is a finite number >= 0 or the sum is 0."""
+    total = 0.0
+    found = False
+    for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
+        value = _field(job, name)
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= 0
+        ):
+            total += value
+            found = True
+    return total / 1000.0 if found and total > 0 else None
+
+
+class JobFleet:
+    """The sans-IO scheduler that waits for many jobs; see the module's theory.
+
+    Add jobs with :meth:`add`, then loop: perform what :meth:`next_action` returns and
+    report batch results with :meth:`handle`. All options are keyword-only.
+
+    Args:
+        timeout: Per job, seconds from its ``add`` to its deadline (default 300);
+            ``None`` never times out. As ``JobWaiter``.
+        backoff: Per-job poll schedule (default 1 s, x1.5, cap 30 s). Its jitter is
+            applied per batch, not per job; its intervals also space retries of
+            failed batches.
+        statuses, raise_on_failure, raise_on_cancel, max_fetch_errors,
+            max_retry_after, status_of, failure_of: As ``JobWaiter``, per job.
+        max_batch: Ids per request (default 100); ``1`` polls each job on its own.
+        batch_window: Seconds a due job may be held back so that jobs due soon after
+            share its request (default 1.0; ``0`` never holds). Never past a deadline.
+        max_polls_per_second: At most this many requests in any one-second window
+            (default ``None``: unlimited).
+        max_concurrency: At most this many batches in flight (default 10; ``None``:
+            unlimited). A sync driver has at most one in flight anyway.
+        max_batch_errors: The n-th consecutive retryable batch failure ends the jobs
+            of that batch with ``JobFetchError`` (default 5).
+        fail_fast: Stop at the first job error with ``FleetFailedError`` (default
+            ``False``: collect every outcome).
+        use_predictions: Defer a job's poll by IonQ's predicted completion, once
+            (default ``False``; rule in the module theory).
+
+    Raises:
+        ValueError, TypeError: For an invalid option (the message names it).
+    """
+
+    __slots__ = (
+        "_batch_errors",
+        "_batch_window",
+        "_budget",
+        "_deferred",
+        "_fail_fast",
+        "_failure",
+        "_final_polls",
+        "_hold_until",
+        "_in_flight",
+        "_jitter",
+        "_max_batch",
+        "_max_batch_errors",
+        "_max_concurrency",
+        "_max_retry_after",
+        "_new_waiter",
+        "_now",
+        "_outbox",
+        "_raised",
+        "_ready",
+        "_ready_deadlines",
+        "_requests",
+        "_results",
+        "_retry_backoff",
+        "_sent",
+        "_seq",
+        "_stopped",
+        "_timers",
+        "_use_predictions",
+        "_waiters",
+    )
+
+    #: The fleet's own options (the per-job options are ``JobWaiter.OPTIONS`` minus
+    #: ``job_id``).
+    FLEET_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "max_batch",
+        "batch_window",
+        "max_polls_per_second",
+        "max_concurrency",
+        "max_batch_errors",
+        "fail_fast",
+        "use_predictions",
+    )
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None = 300.0,
+        backoff: Backoff = _DEFAULT_BACKOFF,
+        statuses: Statuses = _DEFAULT_STATUSES,
+        raise_on_failure: bool = True,
+        raise_on_cancel: bool = False,
+        max_fetch_errors: int = 5,
+        max_retry_after: float = 120.0,
+        status_of: Callable[[Any], Any] = default_status_of,
+        failure_of: Callable[[Any], Any] = default_failure_of,
+        max_batch: int = 100,
+        batch_window: float = 1.0,
+        max_polls_per_second: int | None = None,
+        max_concurrency: int | None = 10,
+        max_batch_errors: int = 5,
+        fail_fast: bool = False,
+        use_predictions: bool = False,
+    ) -> None:
+        if not isinstance(backoff, Backoff):
+            raise TypeError(f"JobFleet(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
+        # Waiters never jitter (the fleet jitters whole batches); they all share one
+        # Backoff, one Statuses and the same callables.
+        job_backoff = backoff if backoff.jitter is None else replace(backoff, jitter=None)
+        options: dict[str, Any] = {
+            "timeout": timeout,
+            "backoff": job_backoff,
+            "statuses": statuses,
+            "raise_on_failure": raise_on_failure,
+            "raise_on_cancel": raise_on_cancel,
+            "max_fetch_errors": max_fetch_errors,
+            "max_retry_after": max_retry_after,
+            "status_of": status_of,
+            "failure_of": failure_of,
+        }
+        prototype = JobWaiter(**options)  # validates every per-job option once
+        if (
+            isinstance(batch_window, bool)
+            or not isinstance(batch_window, int | float)
+            or not math.isfinite(batch_window)
+            or batch_window < 0
+        ):
+            raise ValueError(
+                f"JobFleet(batch_window={batch_window!r}) must be a finite number >= 0"
+            )
+
+        def new_waiter(job_id: str) -> JobWaiter:
+            return JobWaiter(job_id=job_id, **options)
+
+        self._new_waiter = new_waiter
+        self._max_retry_after = float(max_retry_after)
+        self._retry_backoff = backoff
+        self._jitter = backoff.jitter
+        self._max_batch = _positive_int("max_batch", max_batch)
+        self._batch_window = float(batch_window)
+        self._budget = _limit("max_polls_per_second", max_polls_per_second)
+        self._max_concurrency = _limit("max_concurrency", max_concurrency)
+        self._max_batch_errors = _positive_int("max_batch_errors", max_batch_errors)
+        self._fail_fast = bool(fail_fast)
+        self._use_predictions = bool(use_predictions)
+        del prototype
+        self._now = -math.inf
+        self._seq = 0
+        self._waiters: dict[str, JobWaiter] = {}
+        self._timers: list[tuple[float, int, str]] = []
+        self._ready: OrderedDict[str, float] = OrderedDict()
+        self._ready_deadlines: list[tuple[float, str]] = []
+        self._in_flight: dict[tuple[str, ...], None] = {}
+        self._sent: deque[float] = deque()
+        self._hold_until = -math.inf
+        self._batch_errors = 0
+        self._requests = 0
+        self._results: dict[str, Any] = {}
+        self._final_polls: dict[str, int] = {}
+        self._deferred: set[str] = set()
+        self._outbox: deque[FleetAction] = deque()
+        self._failure: JobWaitError | None = None
+        self._stopped = False
+        self._raised = False
+
+    # --- the entry points ----------------------------------------------------------------
+
+    def add(self, job_ids: Iterable[str], *, now: float) -> tuple[str, ...]:
+        """Start waiting for more jobs; each one's timeout counts from ``now``.
+
+        Ids already added (waiting or finished) are ignored, as are repeats. New jobs
+        are due at once: call :meth:`next_action` next.
+
+        Returns:
+            The ids actually added, in the order given.
+
+        Raises:
+            TypeError: ``job_ids`` is a string, or holds a non-string.
+            UsageError: The fleet stopped (``fail_fast``), or ``now`` is earlier than
+                a previous call's. Nothing is added.
+        """
+        if isinstance(job_ids, str):
+            raise TypeError("JobFleet.add() takes a collection of job ids, not one string")
+        ids = list(job_ids)
+        for job_id in ids:
+            if not isinstance(job_id, str):
+                raise TypeError(f"job ids must be strings, got {job_id!r}")
+        if self._stopped:
+            raise UsageError("cannot add jobs: fail_fast stopped the fleet")
+        self._tick(now, "add")
+        waiters = self._waiters
+        results = self._results
+        timers = self._timers
+        start = Start(now=now)
+        added: list[str] = []
+        for job_id in ids:
+            if job_id in waiters or job_id in results:
+                continue
+            waiter = self._new_waiter(job_id)
+            waiter.handle(start)
+            waiters[job_id] = waiter
+            heapq.heappush(timers, (now, self._seq, job_id))
+            self._seq += 1
+            added.append(job_id)
+        return tuple(added)
+
+    def next_action(self, now: float) -> FleetAction:
+        """What the driver should do now; see the module theory for each action.
+
+        Returns:
+            ``Finished`` / ``CancelJobs`` / ``Raise`` (outcomes, in order), else
+            ``PollBatch`` if a batch may go out now, else ``FleetSleep`` or
+            ``AllDone``.
+
+        Raises:
+            UsageError: ``now`` is earlier than a previous call's, or ``Raise`` was
+                already returned.
+        """
+        self._tick(now, "next_action")
+        outbox = self._outbox
+        if not outbox:
+            if self._raised:
+                raise UsageError("fail_fast stopped the fleet; its Raise was already returned")
+            self._collect(now)
+            batch = self._dispatch(now)
+            if batch is not None:
+                return batch
+            if not self._expire(now):
+                if not self._waiters:
+                    return _ALL_DONE
+                return FleetSleep(seconds=self._sleep_for(now))
+        action = outbox.popleft()
+        if type(action) is Raise:
+            self._raised = True
+        return action
+
+    def handle(self, event: FleetEvent) -> None:
+        """Report how a ``PollBatch`` went; then call :meth:`next_action`.
+
+        Raises:
+            UsageError: ``event`` is not a ``BatchObserved`` / ``BatchFailed``, its
+                ``ids`` are not a batch in flight, ``jobs`` is not a mapping, or its
+                ``now`` is earlier than a previous call's. The fleet is unchanged.
+        """
+        kind = type(event)
+        if kind is not BatchObserved and kind is not BatchFailed:
+            raise UsageError(f"JobFleet.handle() takes BatchObserved or BatchFailed, got {event!r}")
+        ids = event.ids
+        if ids not in self._in_flight:
+            raise UsageError(
+                f"{kind.__name__} reports ids {ids!r}, which are not a batch in flight; "
+                "pass the ids of the PollBatch exactly"
+            )
+        if kind is BatchObserved and not isinstance(event.jobs, Mapping):  # type: ignore[union-attr]
+            raise UsageError(
+                f"BatchObserved(jobs=...) must be a mapping of id to job, got "
+                f"{type(event.jobs).__name__}"  # type: ignore[union-attr]
+            )
+        self._tick(event.now, kind.__name__)
+        del self._in_flight[ids]
+        if self._stopped:
+            return  # fail_fast already settled these jobs (they were in CancelJobs)
+        if kind is BatchObserved:
+            self._on_observed(event)  # type: ignore[arg-type]
+        else:
+            self._on_failed(event)  # type: ignore[arg-type]
+        self._check_fail_fast()
+
+    # --- reports -----------------------------------------------------------------------------
+
+    def _on_observed(self, event: BatchObserved) -> None:
+        now = event.now
+        jobs = event.jobs
+        hint = event.retry_after
+        waiters = self._waiters
+        self._batch_errors = 0
+        factor = self._jitter_factor() if self._jitter is not None and hint is None else None
+        for job_id in event.ids:
+            waiter = waiters[job_id]
+            job = jobs.get(job_id, _MISSING)
+            if job is _MISSING:
+                missing = JobMissingError(job_id)
+                action = waiter.handle(
+                    FetchFailed(error=missing, now=now, retryable=True, retry_after=hint)
+                )
+            else:
+                action = waiter.handle(Observed(job=job, now=now, retry_after=hint))
+            if type(action) is Sleep:
+                self._schedule(job_id, waiter, now, action.seconds, job, factor)
+            else:
+                self._finish(job_id, action)  # type: ignore[arg-type]
+
+    def _on_failed(self, event: BatchFailed) -> None:
+        now = event.now
+        error = event.error
+        waiters = self._waiters
+        if not event.retryable:
+            failed = FetchFailed(error=error, now=now, retryable=False)
+            for job_id in event.ids:
+                self._finish(job_id, waiters[job_id].handle(failed))  # type: ignore[arg-type]
+            return
+        self._batch_errors += 1
+        hint = _hint(event.retry_after, self._max_retry_after)
+        if hint is not None and now + hint > self._hold_until:
+            self._hold_until = now + hint
+        if self._batch_errors >= self._max_batch_errors:
+            failed = FetchFailed(error=error, now=now, retryable=False)
+            note = (
+                f"jobwait: {self._batch_errors} batch requests in a row failed "
+                f"(max_batch_errors={self._max_batch_errors}); the fleet gave up on this batch"
+            )
+            for job_id in event.ids:
+                action = waiters[job_id].handle(failed)
+                assert type(action) is Raise
+                action.error.add_note(note)
+                self._finish(job_id, action)
+            return
+        backoff = self._retry_backoff
+        delay = min(backoff.initial * backoff.factor ** (self._batch_errors - 1), backoff.max)
+        if self._jitter is not None:
+            delay *= self._jitter_factor()
+        if hint is not None and hint > delay:
+            delay = hint
+        timers = self._timers
+        for job_id in event.ids:
+            waiter = waiters[job_id]
+            deadline = waiter.deadline
+            if deadline is not None and now >= deadline:
+                self._finish(job_id, waiter.expire(now, error))
+                continue
+            due = now + delay
+            if deadline is not None and due > deadline:
+                due = deadline
+            heapq.heappush(timers, (due, self._seq, job_id))
+            self._seq += 1
+
+    def _schedule(
+        self,
+        job_id: str,
+        waiter: JobWaiter,
+        now: float,
+        seconds: float,
+        job: Any,
+        factor: float | None,
+    ) -> None:
+        deadline = waiter.deadline
+        if factor is not None and (deadline is None or seconds < deadline - now):
+            seconds *= factor
+        due = now + seconds
+        if (
+            self._use_predictions
+            and job is not _MISSING
+            and waiter.phase is Phase.PENDING
+            and job_id not in self._deferred
+        ):
+            predicted = ionq_predicted_seconds(job)
+            if predicted is not None:
+                target = now + _PREDICTION_SHARE * predicted
+                if deadline is not None and target > deadline:
+                    target = deadline
+                if target > due:
+                    due = target
+                    self._deferred.add(job_id)
+        heapq.heappush(self._timers, (due, self._seq, job_id))
+        self._seq += 1
+
+    def _finish(self, job_id: str, action: Done | Raise) -> None:
+        waiter = self._waiters.pop(job_id)
+        self._final_polls[job_id] = waiter.polls
+        self._deferred.discard(job_id)
+        if type(action) is Done:
+            outcome: Any = action.job
+            cancel = False
+        else:
+            assert isinstance(action, Raise)
+            outcome = action.error
+            cancel = action.cancel_job
+            if self._fail_fast and self._failure is None:
+                self._failure = action.error
+        self._results[job_id] = outcome
+        self._outbox.append(Finished(job_id=job_id, outcome=outcome, cancel_job=cancel))
+
+    def _check_fail_fast(self) -> None:
+        first = self._failure
+        if first is None or self._stopped:
+            return
+        self._stopped = True
+        unfinished = tuple(self._waiters)
+        self._waiters.clear()
+        self._timers.clear()
+        self._ready.clear()
+        self._ready_deadlines.clear()
+        self._deferred.clear()
+        if unfinished:
+            self._outbox.append(CancelJobs(ids=unfinished))
+        error = FleetFailedError(
+            f"fail_fast: job {first.job_id!r} ended with {type(first).__name__}: {first.reason}; "
+            f"{len(self._results)} outcome(s) known, {len(unfinished)} job(s) unfinished",
+            results=self._results,
+            unfinished=unfinished,
+            **first._context(),
+        )
+        error.__cause__ = first
+        error.__suppress_context__ = True
+        self._outbox.append(Raise(error=error))
+
+    def _jitter_factor(self) -> float:
+        rng = self._retry_backoff.rng
+        assert rng is not None  # Backoff sets one whenever jitter is on
+        if self._jitter == "full":
+            return rng.uniform(0.0, 1.0)
+        return rng.uniform(0.5, 1.0)
+
+    # --- the schedule ------------------------------------------------------------------------
+
+    def _tick(self, now: float, what: str) -> None:
+        if not now >= self._now:  # also catches NaN
+            raise UsageError(
+                f"{what}(now={now!r}) is earlier than the previous now={self._now!r}; "
+                "now must come from a monotonic clock"
+            )
+        self._now = now
+
+    def _collect(self, now: float) -> None:
+        # Move every job whose poll is due from the timer heap to the ready queue.
+        timers = self._timers
+        ready = self._ready
+        waiters = self._waiters
+        deadlines = self._ready_deadlines
+        while timers and timers[0][0] <= now:
+            due, _, job_id = heapq.heappop(timers)
+            waiter = waiters.get(job_id)
+            if waiter is None:
+                continue
+            ready[job_id] = due
+            deadline = waiter.deadline
+            if deadline is not None:
+                heapq.heappush(deadlines, (deadline, job_id))
+        # Entries of jobs that left the ready queue are dropped lazily; rebuild when
+        # they outnumber the live ones, so the heap stays O(ready).
+        if len(deadlines) > 2 * len(ready) + 64:
+            live: list[tuple[float, str]] = []
+            for job_id in ready:
+                deadline = waiters[job_id].deadline
+                if deadline is not None:
+                    live.append((deadline, job_id))
+            heapq.heapify(live)
+            self._ready_deadlines = live
+
+    def _min_ready_deadline(self) -> float | None:
+        deadlines = self._ready_deadlines
+        ready = self._ready
+        while deadlines and deadlines[0][1] not in ready:
+            heapq.heappop(deadlines)
+        return deadlines[0][0] if deadlines else None
+
+    def _flush_at(self) -> float:
+        # When the ready queue should go out, ignoring request slots.
+        ready = self._ready
+        if len(ready) >= self._max_batch:
+            return -math.inf
+        flush_at = next(iter(ready.values())) + self._batch_window
+        deadline = self._min_ready_deadline()
+        if deadline is not None and deadline < flush_at:
+            flush_at = deadline
+        timers = self._timers
+        if not timers or timers[0][0] > flush_at:
+            return -math.inf  # nobody else comes due in time to join: hold for nothing
+        return flush_at
+
+    def _slot_free(self, now: float) -> bool:
+        if now < self._hold_until:
+            return False
+        if self._max_concurrency is not None and len(self._in_flight) >= self._max_concurrency:
+            return False
+        budget = self._budget
+        if budget is not None:
+            sent = self._sent
+            while sent and now >= sent[0] + 1.0:
+                sent.popleft()
+            if len(sent) >= budget:
+                return False
+        return True
+
+    def _dispatch(self, now: float) -> PollBatch | None:
+        ready = self._ready
+        if not ready or now < self._flush_at() or not self._slot_free(now):
+            return None
+        waiters = self._waiters
+        ids: list[str] = []
+        for _ in range(min(len(ready), self._max_batch)):
+            job_id, _ = ready.popitem(last=False)
+            waiter = waiters[job_id]
+            if type(waiter.last_action) is Sleep:
+                waiter.handle(Woke(now=now))
+            ids.append(job_id)
+        batch = tuple(ids)
+        self._in_flight[batch] = None
+        if self._budget is not None:
+            self._sent.append(now)
+        self._requests += 1
+        return PollBatch(ids=batch)
+
+    def _expire(self, now: float) -> bool:
+        # A ready job at its deadline that could not go out (no request slot) ends now.
+        deadlines = self._ready_deadlines
+        ready = self._ready
+        waiters = self._waiters
+        expired = False
+        while deadlines and deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(deadlines)
+            if job_id not in ready:
+                continue
+            del ready[job_id]
+            self._finish(job_id, waiters[job_id].expire(now))
+            expired = True
+        if expired:
+            self._check_fail_fast()
+        return expired
+
+    def _sleep_for(self, now: float) -> float | None:
+        target = math.inf
+        timers = self._timers
+        if timers:
+            target = timers[0][0]
+        if self._ready:
+            flush_at = self._flush_at()
+            if flush_at > now:
+                target = min(target, flush_at)
+            elif now < self._hold_until:
+                target = min(target, self._hold_until)
+            elif self._budget is not None and len(self._sent) >= self._budget:
+                target = min(target, self._sent[0] + 1.0)
+            # else: all max_concurrency slots are busy; a report wakes the driver.
+            deadline = self._min_ready_deadline()
+            if deadline is not None:
+                target = min(target, deadline)
+        if target == math.inf:
+            return None
+        return _seconds_until(now, target)
+
+    # --- read-only state ---------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Jobs added that have no outcome yet (in flight included)."""
+        return len(self._waiters)
+
+    @property
+    def finished(self) -> int:
+        """Jobs with an outcome (``len(results)``)."""
+        return len(self._results)
+
+    @property
+    def in_flight(self) -> int:
+        """Batches handed out with ``PollBatch`` and not reported yet."""
+        return len(self._in_flight)
+
+    @property
+    def requests(self) -> int:
+        """``PollBatch`` actions handed out so far (one request each)."""
+        return self._requests
+
+    @property
+    def results(self) -> Mapping[str, Any]:
+        """A read-only live view: job id -> the job, or its ``JobWaitError``."""
+        return MappingProxyType(self._results)
+
+    @property
+    def stopped(self) -> bool:
+        """``True`` once ``fail_fast`` stopped the fleet."""
+        return self._stopped
+
+    def polls(self, job_id: str) -> int:
+        """Fetch attempts reported for one job (as ``JobWaiter.polls``); whole-batch
+        retryable failures are not counted, as the job's waiter never sees them.
+
+        Raises:
+            KeyError: The id was never added (or was unfinished when the fleet stopped).
+        """
+        waiter = self._waiters.get(job_id)
+        if waiter is not None:
+            return waiter.polls
+        return self._final_polls[job_id]
+
+    def last_status(self, job_id: str) -> str | None:
+        """The last status read for a waiting job, ``None`` before the first.
+
+        Raises:
+            KeyError: The job is not waiting (never added, or finished: see
+                ``results``).
+        """
+        return self._waiters[job_id].last_status
+
+    def __repr__(self) -> str:
+        return (
+            f"<JobFleet waiting={len(self._waiters)} finished={len(self._results)} "
+            f"in_flight={len(self._in_flight)} requests={self._requests}>"
+        )

@@ -2,6 +2,7 @@
 
 import sys
 
-from jobwait.adapters.cli import main
+# mypy checks src/ and adapters/ as separate roots and cannot map jobwait.adapters.
+from jobwait.adapters.cli import main  # type: ignore[import-not-found, unused-ignore]
 
 sys.exit(main())

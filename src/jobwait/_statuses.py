@@ -177,6 +177,8 @@ _MISSING = object()
 
 
 def _get(job: Any, name: str) -> Any:
+    if type(job) is dict:  # the common case, without the slower ABC check
+        return job.get(name, _MISSING)
     if isinstance(job, Mapping):
         return job.get(name, _MISSING)
     return getattr(job, name, _MISSING)

@@ -134,6 +134,7 @@ _NEXT: Final[dict[type[Any], tuple[State, dict[type[Any], str]]]] = {
     action: (state, _ROWS[state]) for action, state in _NEXT_STATE.items()
 }
 _POLL: Final = Poll()
+_NO_SLEEP: Final = Sleep(seconds=-1.0)
 _FINAL: Final = frozenset({State.DONE, State.RAISED})
 
 
@@ -237,6 +238,7 @@ class JobWaiter:
         "_raise_on_cancel",
         "_raise_on_failure",
         "_row",
+        "_sleep",
         "_started",
         "_state",
         "_status_changed",
@@ -325,6 +327,9 @@ class JobWaiter:
         self._status_changed = False
         self._unknown_seen: set[str] = set()
         self._last_action: Poll | Sleep | Done | Raise | None = None
+        # Sleep actions are immutable values: once the interval is capped every sleep
+        # is the same, so the previous one is handed out again instead of rebuilt.
+        self._sleep = _NO_SLEEP
 
     # --- the one entry point ---------------------------------------------------------
 
@@ -508,7 +513,10 @@ class JobWaiter:
             if seconds >= left:
                 seconds = left
                 self._final_poll = True
-        return Sleep(seconds=seconds)
+        sleep = self._sleep
+        if sleep.seconds != seconds:
+            sleep = self._sleep = Sleep(seconds=seconds)
+        return sleep
 
     def _timed_out(self, cause: BaseException | None) -> Raise:
         return self._fail(

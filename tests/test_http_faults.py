@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ RUNTIMES = ["asyncio", "trio"]
 # A job that is completed at its first poll, and one that stays "ready" for ever.
 DONE: dict[str, Any] = {"durations": {"ready": 0.0, "started": 0.0}}
 PENDING: dict[str, Any] = {"durations": {"ready": 10_000.0}}
+# One TLS context for every client: building one per client costs ~30 ms (CA bundle).
+TLS = ssl.create_default_context()
 WALL = 1_700_000_000.0  # the injected wall clock, for Retry-After HTTP-dates
 
 
@@ -222,7 +225,7 @@ def test_fault_matrix_sync(server: JobServer, name: str) -> None:
     case = MATRIX[name]
     job_id = server.submit(**case.job, faults=case.faults)
     options = {"backoff": TINY, "timeout": 5.0, "job_id": job_id, **case.options}
-    client_options = {"timeout": 2.0, **case.client}
+    client_options = {"timeout": 2.0, "verify": TLS, **case.client}
     with httpx.Client(base_url=server.url, headers=AUTH, **client_options) as client:
         if case.outcome == "completed":
             job = wait_for_url(client, f"/jobs/{job_id}", **options)
@@ -266,7 +269,7 @@ def check_error(error: BaseException, case: Case, job_id: str) -> None:
 def test_status_faults_keep_the_bad_job_as_last_job(server: JobServer) -> None:
     job_id = server.submit(**PENDING, faults=[Fault("nonstring_status", poll=2, status=7)])
     with (
-        httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0) as client,
+        httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0, verify=TLS) as client,
         pytest.raises(JobStatusError) as caught,
     ):
         wait_for_url(client, f"/jobs/{job_id}", backoff=TINY)
@@ -279,7 +282,7 @@ def test_a_wrong_key_is_401_at_once_with_request_id_and_short_excerpt(server: Jo
     job_id = server.submit(**DONE)
     bad = {"Authorization": "apiKey wrong"}
     with (
-        httpx.Client(base_url=server.url, headers=bad, timeout=2.0) as client,
+        httpx.Client(base_url=server.url, headers=bad, timeout=2.0, verify=TLS) as client,
         pytest.raises(JobFetchError) as caught,
     ):
         wait_for_url(client, f"/jobs/{job_id}", backoff=TINY, job_id=job_id)
@@ -300,7 +303,7 @@ def test_server_wide_faults_count_requests_not_polls() -> None:
     faults = [Fault("503", request=1, count=2), Fault("reset", request=3)]
     with JobServer(api_key=KEY, faults=faults) as server:
         job_id = server.submit(**DONE)
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0) as client:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0, verify=TLS) as client:
             job = wait_for_url(client, f"/jobs/{job_id}", backoff=TINY)
         assert job["status"] == "completed"
         assert [r.status_code for r in server.requests] == [503, 503, None, 200]
@@ -331,7 +334,7 @@ def test_retry_after_sets_the_next_sleep(server: JobServer, name: str) -> None:
     header, expected = RETRY_AFTER[name]
     job_id = server.submit(**DONE, faults=[Fault("429", poll=1, retry_after=header)])
     sleeps = Sleeps()
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0) as client:
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=2.0, verify=TLS) as client:
         job = wait_for_url(
             client, f"/jobs/{job_id}", backoff=TINY, sleep=sleeps, wall_clock=lambda: WALL
         )
@@ -387,7 +390,7 @@ def test_fault_matrix_async(server: JobServer, runtime: str, name: str) -> None:
     case = MATRIX[name]
     job_id = server.submit(**case.job, faults=case.faults)
     options = {"backoff": TINY, "timeout": 5.0, "job_id": job_id, **case.options}
-    client_options = {"timeout": 2.0, **case.client}
+    client_options = {"timeout": 2.0, "verify": TLS, **case.client}
 
     async def main() -> Any:
         async with httpx.AsyncClient(base_url=server.url, headers=AUTH, **client_options) as client:
@@ -411,7 +414,9 @@ def test_retry_after_async(server: JobServer, runtime: str) -> None:
     sleeps = Sleeps()
 
     async def main() -> Any:
-        async with httpx.AsyncClient(base_url=server.url, headers=AUTH, timeout=2.0) as client:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=AUTH, timeout=2.0, verify=TLS
+        ) as client:
             return await async_wait_for_url(
                 client,
                 f"/jobs/{job_id}",

@@ -507,3 +507,17 @@ def test_fuzzed_snapshot_restores_to_a_working_waiter_or_value_error(
     except ValueError:
         return
     _drive_a_little(waiter, now)
+
+
+def test_restore_rejects_an_interval_outside_the_backoff() -> None:
+    w = JobWaiter(backoff=Backoff(initial=1, max=10))
+    w.handle(Start(now=0.0))
+    snap = w.snapshot()
+    for bad in (0.0, 0.5, 11.0):
+        with pytest.raises(ValueError, match="interval"):
+            JobWaiter.restore({**snap, "interval": bad}, now=0.0)
+
+
+def test_statuses_case_sensitive_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="case_sensitive"):
+        Statuses(case_sensitive="yes")  # type: ignore[arg-type]

@@ -1102,3 +1102,24 @@ def test_each_transition(edge: Transition) -> None:
     assert type(action) in _TABLE[(state, type(events[-1]))][1]
     assert waiter.state is next_state
     assert waiter.last_action is action
+
+
+@pytest.mark.parametrize("hint", ["5", None, True, float("nan"), -1.0, float("inf"), object()])
+def test_unusable_hints_are_ignored_never_crash(hint: Any) -> None:
+    w = JobWaiter()
+    w.handle(Start(now=0.0))
+    assert w.handle(Observed(job={"status": "ready"}, now=0.0, retry_after=hint)) == Sleep(
+        seconds=1.0
+    )
+
+
+def test_errors_pickle_with_cancel_error_results_and_notes() -> None:
+    error = JobTimeoutError("late", job_id="a", timeout=3.0, polls=2)
+    error.cancel_error = RuntimeError("cancel failed")
+    error.results = {"a": error}
+    error.add_note("a note")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.job_id, copy.timeout, copy.polls) == ("a", 3.0, 2)
+    assert str(copy.cancel_error) == "cancel failed"
+    assert copy.__notes__ == ["a note"]
+    assert set(copy.results) == {"a"}

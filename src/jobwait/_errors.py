@@ -89,7 +89,16 @@ class JobWaitError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive Exception's default pickling; errors
         # cross process boundaries (multiprocessing, snapshots), so rebuild explicitly.
-        return (_rebuild, (type(self), self.reason, {**self._context(), **self._extra()}))
+        state = {
+            name: getattr(self, name)
+            for name in ("cancel_error", "results", "__notes__")
+            if name in self.__dict__
+        }
+        return (
+            _rebuild,
+            (type(self), self.reason, {**self._context(), **self._extra()}),
+            state or None,
+        )
 
 
 def _rebuild(cls: type[JobWaitError], reason: str, kwargs: dict[str, Any]) -> JobWaitError:

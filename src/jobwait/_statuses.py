@@ -98,6 +98,8 @@ class Statuses:
                     )
                 seen[key] = name
                 lookup[key] = phase
+        if not isinstance(self.case_sensitive, bool):
+            raise TypeError(f"Statuses(case_sensitive={self.case_sensitive!r}) must be a bool")
         if self.on_unknown not in ("wait", "raise"):
             raise ValueError(f"Statuses(on_unknown={self.on_unknown!r}) must be 'wait' or 'raise'")
         object.__setattr__(self, "_lookup", lookup)

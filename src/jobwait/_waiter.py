@@ -506,7 +506,7 @@ class JobWaiter:
         )
         self._prev_sleep = seconds
         self._interval = min(interval * backoff.factor, backoff.max)
-        if hint is not None and hint >= 0 and hint != math.inf:  # NaN fails `>= 0`
+        if hint is not None and _usable_hint(hint):
             seconds = max(seconds, min(hint, self._max_retry_after))
         if deadline is not None:
             left = deadline - now
@@ -779,7 +779,13 @@ class JobWaiter:
             waiter._started = now - elapsed
             if state is not State.IDLE and waiter._timeout is not None:
                 waiter._deadline = now + _check_number("time_left", time_left, minimum=-math.inf)
-            waiter._interval = _check_number("interval", snapshot["interval"])
+            interval = _check_number("interval", snapshot["interval"])
+            if not backoff.initial <= interval <= backoff.max:
+                raise ValueError(
+                    f"interval {interval!r} is outside the backoff's "
+                    f"[{backoff.initial!r}, {backoff.max!r}]"
+                )
+            waiter._interval = interval
             waiter._prev_sleep = _check_number("previous_sleep", snapshot["previous_sleep"])
             waiter._final_poll = _bool(snapshot["final_poll"])
             waiter._fetch_errors = _int(snapshot["fetch_errors"])
@@ -803,6 +809,16 @@ class JobWaiter:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
         return waiter
+
+
+def _usable_hint(hint: object) -> bool:
+    # A server hint is advice: a negative, NaN, infinite or non-numeric one is ignored
+    # rather than trusted or allowed to crash the wait.
+    return (
+        isinstance(hint, int | float)
+        and not isinstance(hint, bool)
+        and 0 <= hint < math.inf  # NaN fails the comparison
+    )
 
 
 def _bool(value: object) -> bool:

@@ -329,7 +329,11 @@ async def async_wait_for_job(
 
     Raises:
         RuntimeError: Called outside asyncio and trio.
-        JobFailedError, JobTimeoutError, JobFetchError, JobStatusError, TypeError,
+        JobFailedError: As for :func:`wait_for_job`.
+        JobTimeoutError: As for :func:`wait_for_job`.
+        JobFetchError: As for :func:`wait_for_job`.
+        JobStatusError: As for :func:`wait_for_job`.
+        TypeError: As for :func:`wait_for_job`.
         ValueError: As for :func:`wait_for_job`.
     """
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
@@ -380,7 +384,8 @@ def cancel_job(
         jobwait.JobStatusError: A 2xx answer that is not a JSON object.
         httpx.HTTPError: The request failed (connection, timeout, ...), or whatever
             an ionq-core client's transport raises instead.
-        TypeError, ValueError: An unusable ``client`` or ``job_id``.
+        TypeError: A ``client`` of the wrong kind, or a ``job_id`` that is not a string.
+        ValueError: An empty ``job_id``, or a client without a base URL.
     """
     http = _http(client, httpx.Client, "get_httpx_client")
     response = http.put(job_path(job_id) + "/status/cancel", timeout=timeout)

@@ -371,6 +371,22 @@ def test_retryable_batch_failure_retries_the_batch_and_holds_the_fleet() -> None
     assert fleet.polls("a") == 0
 
 
+def test_jobs_held_by_retry_after_go_out_when_the_hold_ends() -> None:
+    # a fails with Retry-After 5 (hold until 5.1) and expires at its deadline 4.0;
+    # b, added at 2.0 (deadline 6.0), must be polled when the hold ends, not expire.
+    fleet = JobFleet(timeout=4.0)
+    fleet.add(["a"], now=0.0)
+    step(fleet, 0.0)
+    fleet.handle(BatchFailed(ids=("a",), error=OSError(), now=0.1, retry_after=5.0))
+    fleet.add(["b"], now=2.0)
+    assert step(fleet, 2.0) == FleetSleep(seconds=2.0)
+    expired = step(fleet, 4.0)
+    assert expired.job_id == "a"
+    assert isinstance(expired.outcome, JobTimeoutError)
+    assert step(fleet, 4.0) == FleetSleep(seconds=pytest.approx(1.1))
+    assert step(fleet, 5.1) == PollBatch(ids=("b",))
+
+
 def test_retry_after_is_capped_by_max_retry_after() -> None:
     fleet = JobFleet(max_retry_after=2.0)
     fleet.add(["a"], now=0.0)
@@ -640,6 +656,14 @@ def test_jitter_scales_a_whole_batch_by_one_factor() -> None:
     assert 0.5 <= sleep.seconds <= 1.0
     assert sleep.seconds != 1.0
     assert step(fleet, sleep.seconds) == PollBatch(ids=("a", "b", "c"))
+
+
+def test_jitter_never_moves_a_final_poll_off_the_deadline() -> None:
+    fleet = JobFleet(timeout=0.5, backoff=Backoff(jitter="full", rng=random.Random(1)))
+    fleet.add(["a"], now=0.0)
+    step(fleet, 0.0)
+    fleet.handle(BatchObserved(ids=("a",), jobs={"a": {"status": "ready"}}, now=0.0))
+    assert step(fleet, 0.0) == FleetSleep(seconds=0.5)
 
 
 # --- helpers and misuse --------------------------------------------------------------------

@@ -903,18 +903,24 @@ class JobFleet:
         return flush_at
 
     def _slot_free(self, now: float) -> bool:
-        if now < self._hold_until:
-            return False
-        if self._max_concurrency is not None and len(self._in_flight) >= self._max_concurrency:
-            return False
+        return not (
+            now < self._hold_until or self._concurrency_full() or now < self._budget_free_at(now)
+        )
+
+    def _concurrency_full(self) -> bool:
+        limit = self._max_concurrency
+        return limit is not None and len(self._in_flight) >= limit
+
+    def _budget_free_at(self, now: float) -> float:
+        # When the request budget next allows a request (-inf: now). A request sent at
+        # t counts against every window that holds t, i.e. until now >= t + 1.0.
         budget = self._budget
-        if budget is not None:
-            sent = self._sent
-            while sent and now >= sent[0] + 1.0:
-                sent.popleft()
-            if len(sent) >= budget:
-                return False
-        return True
+        if budget is None:
+            return -math.inf
+        sent = self._sent
+        while sent and now >= sent[0] + 1.0:
+            sent.popleft()
+        return sent[0] + 1.0 if len(sent) >= budget else -math.inf
 
     def _dispatch(self, now: float) -> PollBatch | None:
         ready = self._ready
@@ -963,8 +969,8 @@ class JobFleet:
                 target = min(target, flush_at)
             elif now < self._hold_until:
                 target = min(target, self._hold_until)
-            elif self._budget is not None and len(self._sent) >= self._budget:
-                target = min(target, self._sent[0] + 1.0)
+            elif not self._concurrency_full():
+                target = min(target, self._budget_free_at(now))
             # else: all max_concurrency slots are busy; a report wakes the driver.
             deadline = self._min_ready_deadline()
             if deadline is not None:

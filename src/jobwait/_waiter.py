@@ -184,7 +184,10 @@ def _short(value: object, limit: int = 200) -> str:
 
 
 def _describe(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    # A JobWaitError raised by a fetch (a body that is not a job) carries an empty wait
+    # context of its own; the error being built will carry the real one.
+    detail = error.reason if isinstance(error, JobWaitError) else str(error)
+    text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -482,7 +485,8 @@ class JobWaiter:
         if self._fetch_errors >= self._max_fetch_errors:
             return self._fail(
                 JobFetchError(
-                    f"{self._fetch_errors} fetches in a row failed "
+                    f"{self._fetch_errors} fetch{'es' if self._fetch_errors > 1 else ''} "
+                    "in a row failed "
                     f"(max_fetch_errors={self._max_fetch_errors}); last: {_describe(error)}",
                     **_http_context(error),
                     **self._context(),

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
     from .server import JobServer
 
-__all__ = ["EXIT_CODES", "build_parser", "exit_code_of", "main"]
+__all__ = ["EXIT_CODES", "exit_code_of", "main"]
 
 EXIT_SUCCEEDED: Final = 0
 EXIT_FAILED: Final = 1
@@ -79,7 +79,6 @@ EXIT_UNREADABLE: Final = 5
 EXIT_SOFTWARE: Final = 70
 EXIT_INTERRUPTED: Final = 130
 
-#: Every exit code ``jobwait wait`` can return, and what it means (shown in ``--help``).
 EXIT_CODES: Final[tuple[tuple[int, str], ...]] = (
     (EXIT_SUCCEEDED, "the job succeeded"),
     (EXIT_FAILED, "the job failed (its failure is printed)"),
@@ -93,6 +92,7 @@ EXIT_CODES: Final[tuple[tuple[int, str], ...]] = (
     (EXIT_SOFTWARE, "jobwait itself could not run (httpx/h11 missing, or a bug)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
+"""Every exit code ``jobwait wait`` can return, as ``(code, meaning)`` (shown in ``--help``)."""
 
 _MISSING_HTTPX = "the command line needs httpx and h11: pip install 'jobwait[httpx]'"
 _TICK: Final = 0.2  # seconds between redraws of a live progress display

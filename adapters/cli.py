@@ -145,10 +145,6 @@ def _number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
     raise argparse.ArgumentTypeError(f"expected {what}, got {shown!r}")
 
 
-def _seconds(text: str) -> float:
-    return _number(text, minimum=0.0, inclusive=True, what="a number of seconds >= 0")
-
-
 def _positive_seconds(text: str) -> float:
     return _number(text, minimum=0.0, inclusive=False, what="a number of seconds > 0")
 
@@ -168,7 +164,7 @@ def _timeout(text: str) -> float | None:
 
 
 def _port(text: str) -> int:
-    if text.isdigit() and int(text) <= 65535:
+    if text.isascii() and text.isdigit() and int(text) <= 65535:
         return int(text)
     raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text[:10]!r}")
 
@@ -629,6 +625,10 @@ class _WaitProgress:
         self._started = clock()
         self._drawn = False
 
+    def start(self) -> None:
+        """Count elapsed time from now (the first poll), as the waiter does."""
+        self._started = self._clock()
+
     def event(self, watch: _Watch, event: str) -> None:
         if self._mode == "live" and event == "status":
             self._draw(watch, None)
@@ -800,6 +800,7 @@ def _wait_command(
                 follow_redirects=args.follow_redirects,
             ) as client,
         ):
+            progress.start()
             job = http_adapter.wait_for_url(
                 client,
                 args.url,

@@ -24,6 +24,24 @@ from ._errors import JobStatusError as JobStatusError
 from ._errors import JobTimeoutError as JobTimeoutError
 from ._errors import JobWaitError as JobWaitError
 from ._errors import UsageError as UsageError
+from ._fleet import AllDone as AllDone
+from ._fleet import BatchFailed as BatchFailed
+from ._fleet import BatchObserved as BatchObserved
+from ._fleet import CancelJobs as CancelJobs
+from ._fleet import Finished as Finished
+from ._fleet import FleetAction as FleetAction
+from ._fleet import FleetEvent as FleetEvent
+from ._fleet import FleetFailedError as FleetFailedError
+from ._fleet import FleetSleep as FleetSleep
+from ._fleet import JobFleet as JobFleet
+from ._fleet import JobMissingError as JobMissingError
+from ._fleet import PollBatch as PollBatch
+from ._fleet import StatusChanged as StatusChanged
+from ._fleet import batch_failed as batch_failed
+from ._fleet import batch_observed as batch_observed
+from ._fleet import ionq_predicted_seconds as ionq_predicted_seconds
+from ._fleet import make_fleet as make_fleet
+from ._fleet import single_job as single_job
 from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
 from ._http import ResponseError as ResponseError
 from ._http import body_excerpt as body_excerpt
@@ -57,14 +75,25 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "SNAPSHOT_FORMAT",
     "Action",
+    "AllDone",
     "Backoff",
+    "BatchFailed",
+    "BatchObserved",
+    "CancelJobs",
     "Done",
     "Event",
     "FetchFailed",
     "Fetched",
+    "Finished",
+    "FleetAction",
+    "FleetEvent",
+    "FleetFailedError",
+    "FleetSleep",
     "JobCanceledError",
     "JobFailedError",
     "JobFetchError",
+    "JobFleet",
+    "JobMissingError",
     "JobStatusError",
     "JobTimeoutError",
     "JobWaitError",
@@ -72,27 +101,34 @@ __all__ = [
     "Observed",
     "Phase",
     "Poll",
+    "PollBatch",
     "Raise",
     "ResponseError",
     "Sleep",
     "Start",
     "State",
+    "StatusChanged",
     "Statuses",
     "Transition",
     "UsageError",
     "WaiterOptions",
     "Woke",
+    "batch_failed",
+    "batch_observed",
     "body_excerpt",
     "cancel_failed",
     "fetch_failed",
     "field_reader",
+    "ionq_predicted_seconds",
     "is_retryable",
     "is_retryable_status",
+    "make_fleet",
     "make_waiter",
     "observed",
     "parse_retry_after",
     "read_response",
     "request_timeout",
     "retry_after_of",
+    "single_job",
     "transitions",
 ]

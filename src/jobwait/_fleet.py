@@ -166,9 +166,12 @@ __all__ = [
     "JobFleet",
     "JobMissingError",
     "PollBatch",
+    "StatusChanged",
     "batch_failed",
     "batch_observed",
     "ionq_predicted_seconds",
+    "make_fleet",
+    "single_job",
 ]
 
 # --- events (the driver reports) -------------------------------------------------------
@@ -258,6 +261,23 @@ class Finished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChanged:
+    """A job's status changed (the first observation counts): call
+    ``on_status(job_id, job, status)``. Only returned by a fleet created with
+    ``report_status=True``, before the job's ``Finished`` if the change ended it.
+
+    Attributes:
+        job_id: The id as it was added.
+        job: The job payload just observed.
+        status: Its new status.
+    """
+
+    job_id: str
+    job: Any
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelJobs:
     """``fail_fast`` stopped the fleet: cancel these remote jobs (if ``cancel=`` was
     given), then expect ``Raise``.
@@ -289,7 +309,7 @@ class AllDone:
     ``fleet.results``, or ``add`` more jobs and call ``next_action`` again."""
 
 
-FleetAction = PollBatch | Finished | CancelJobs | FleetSleep | AllDone | Raise
+FleetAction = PollBatch | StatusChanged | Finished | CancelJobs | FleetSleep | AllDone | Raise
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -346,12 +366,57 @@ class FleetFailedError(JobWaitError):
 # --- helpers for drivers -----------------------------------------------------------------
 
 
-def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved:
+def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved | BatchFailed:
     """The event for a batch fetch that returned ``result``: a mapping of id to job,
-    or ``Fetched(mapping, retry_after=...)`` to pass a server hint along."""
+    or ``Fetched(mapping, retry_after=...)`` to pass a server hint along.
+
+    Anything else is a bug in the fetch (or an API answering something unexpected):
+    it becomes a non-retryable ``BatchFailed`` whose error, a ``TypeError``, says what
+    came back, so every job of the batch ends with ``JobFetchError`` instead of a raw
+    exception escaping the wait.
+    """
+    jobs, hint = (result.job, result.retry_after) if type(result) is Fetched else (result, None)
+    if not isinstance(jobs, Mapping):
+        error = TypeError(
+            f"a batch fetch must return a mapping of job id to job, got {type(jobs).__name__}"
+        )
+        return BatchFailed(ids=ids, error=error, now=now, retryable=False)
+    return BatchObserved(ids=ids, jobs=jobs, now=now, retry_after=hint)
+
+
+def single_job(job_id: str, result: Any) -> Any:
+    """Wrap what a single-job ``fetch_one(job_id)`` returned as a batch result of one
+    (keeping a ``Fetched`` hint), so one-at-a-time APIs drive a fleet unchanged."""
     if type(result) is Fetched:
-        return BatchObserved(ids=ids, jobs=result.job, now=now, retry_after=result.retry_after)
-    return BatchObserved(ids=ids, jobs=result, now=now)
+        return Fetched({job_id: result.job}, retry_after=result.retry_after)
+    return {job_id: result}
+
+
+def make_fleet(
+    options: Mapping[str, Any], *, one_by_one: bool = False, report_status: bool = False
+) -> JobFleet:
+    """The fleet an adapter should drive, built from the keywords its caller passed.
+
+    Args:
+        options: ``JobFleet`` keywords (per-job ``JobWaiter`` options except
+            ``job_id``, and the fleet's own).
+        one_by_one: The caller polls each job on its own (``fetch_one=``): forces
+            ``max_batch=1``.
+        report_status: The caller gave ``on_status``: return ``StatusChanged``.
+
+    Raises:
+        TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
+        ValueError: An invalid option value (from ``JobFleet``).
+    """
+    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS} - {"job_id"}
+    unknown = [name for name in options if name not in allowed]
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    if one_by_one:
+        if options.get("max_batch", 1) != 1:
+            raise TypeError("fetch_one= polls one job per request: max_batch must be 1")
+        options = {**options, "max_batch": 1}
+    return JobFleet(**options, report_status=report_status)
 
 
 def batch_failed(
@@ -452,8 +517,14 @@ class JobFleet:
         backoff: Per-job poll schedule (default 1 s, x1.5, cap 30 s). Its jitter is
             applied per batch, not per job; its intervals also space retries of
             failed batches.
-        statuses, raise_on_failure, raise_on_cancel, max_fetch_errors,
-            max_retry_after, status_of, failure_of: As ``JobWaiter``, per job.
+        statuses: As ``JobWaiter``, per job.
+        raise_on_failure: As ``JobWaiter``, per job.
+        raise_on_cancel: As ``JobWaiter``, per job.
+        max_fetch_errors: As ``JobWaiter``, per job (a job missing from a batch
+            response counts against it; a whole failed batch does not).
+        max_retry_after: As ``JobWaiter``; also caps a fleet-wide ``Retry-After`` hold.
+        status_of: As ``JobWaiter``, per job.
+        failure_of: As ``JobWaiter``, per job.
         max_batch: Ids per request (default 100); ``1`` polls each job on its own.
         batch_window: Seconds a due job may be held back so that jobs due soon after
             share its request (default 1.0; ``0`` never holds). Never past a deadline.
@@ -467,6 +538,8 @@ class JobFleet:
             ``False``: collect every outcome).
         use_predictions: Defer a job's poll by IonQ's predicted completion, once
             (default ``False``; rule in the module theory).
+        report_status: Return a ``StatusChanged`` action whenever a job's status
+            changes (default ``False``), for drivers given ``on_status``.
 
     Raises:
         ValueError, TypeError: For an invalid option (the message names it).
@@ -493,6 +566,7 @@ class JobFleet:
         "_raised",
         "_ready",
         "_ready_deadlines",
+        "_report_status",
         "_requests",
         "_results",
         "_retry_backoff",
@@ -535,6 +609,7 @@ class JobFleet:
         max_batch_errors: int = 5,
         fail_fast: bool = False,
         use_predictions: bool = False,
+        report_status: bool = False,
     ) -> None:
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobFleet(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
@@ -577,6 +652,7 @@ class JobFleet:
         self._max_batch_errors = _positive_int("max_batch_errors", max_batch_errors)
         self._fail_fast = bool(fail_fast)
         self._use_predictions = bool(use_predictions)
+        self._report_status = bool(report_status)
         del prototype
         self._now = -math.inf
         self._seq = 0
@@ -719,6 +795,10 @@ class JobFleet:
                 )
             else:
                 action = waiter.handle(Observed(job=job, now=now, retry_after=hint))
+                if self._report_status and waiter.status_changed:
+                    status = waiter.last_status
+                    assert status is not None  # a change is always to a read status
+                    self._outbox.append(StatusChanged(job_id=job_id, job=job, status=status))
             if type(action) is Sleep:
                 self._schedule(job_id, waiter, now, action.seconds, job, factor)
             else:
@@ -980,6 +1060,11 @@ class JobFleet:
         return _seconds_until(now, target)
 
     # --- read-only state ---------------------------------------------------------------------
+
+    def unfinished(self) -> tuple[str, ...]:
+        """The ids that have no outcome yet (in flight included), in the order added:
+        what a driver cancels remotely when the whole wait is interrupted."""
+        return tuple(self._waiters)
 
     @property
     def waiting(self) -> int:

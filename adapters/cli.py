@@ -1081,6 +1081,11 @@ class _DemoProgress:
                 f"({watch.failure}); retrying in {wait:.2f}s\n"
             )
 
+    def start(self) -> float:
+        """Count elapsed time from now; returns now."""
+        self._started = time.monotonic()
+        return self._started
+
     async def asleep(self, watch: _Watch, seconds: float) -> None:
         watch.will_sleep(seconds)
         await asyncio.sleep(seconds)
@@ -1174,17 +1179,19 @@ async def _run_demo(
     ]
     progress.watches = watches
     progress.requests = lambda: len(server.requests)
-    started = time.monotonic()
-    for job in _DEMO_JOBS:
-        server.submit(**job.script(scale))
     headers = {"Authorization": f"apiKey {key}", "User-Agent": _USER_AGENT}
-    redraw = asyncio.create_task(progress.redraw_until_cancelled())
-    try:
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10.0) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10.0) as client:
+        # Submit only once the client is ready (building one takes a while on a busy
+        # machine), so every job is first polled while pending and meets its faults.
+        for job in _DEMO_JOBS:
+            server.submit(**job.script(scale))
+        started = progress.start()
+        redraw = asyncio.create_task(progress.redraw_until_cancelled())
+        try:
             outcomes = await _wait_all(client, watches, progress.asleep)
-    finally:
-        redraw.cancel()
-        await asyncio.gather(redraw, return_exceptions=True)
+        finally:
+            redraw.cancel()
+            await asyncio.gather(redraw, return_exceptions=True)
     elapsed = time.monotonic() - started
     progress.draw()
     return watches, outcomes, elapsed

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -33,13 +34,11 @@ KEY = "s3cret-cli-key-4711"
 SECRET_ENV = "JOBWAIT_TEST_AUTH"
 AUTH = ["--header-env", f"Authorization={SECRET_ENV}"]
 FAST = ["--interval", "0.01", "--max-interval", "0.02"]
-# Scripted seconds at a time scale of 1000: a job with these durations is pending for
-# 0.2 s (submitted, then ready, then started), long enough to be seen in each status.
+# Scripted seconds at a time scale of 1000: pending for 0.2 s, a few polls.
 VISIBLE = {"submitted": 50.0, "ready": 50.0, "started": 100.0}
 FOREVER = {"started": 1e9}
-# A child process takes a few hundred milliseconds to start: it sees this job ready,
-# then started (for about 2 s in all at a time scale of 1000).
-SLOW_VISIBLE = {"ready": 1500.0, "started": 600.0}
+# Ready for 0.3 s from submission, then started for 0.2 s: an in-process wait sees both.
+READY_THEN_STARTED = {"ready": 300.0, "started": 200.0}
 PROCESS_TIMEOUT = 20.0
 
 
@@ -59,7 +58,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def wait(
     capsys: pytest.CaptureFixture[str], server: JobServer, job_id: str, *extra: str
 ) -> tuple[int, str, str]:
-    return run(capsys, "wait", f"{server.url}/jobs/{job_id}", *AUTH, *FAST, *extra)
+    # A generous --timeout first, so a test that goes wrong fails instead of hanging;
+    # a --timeout in ``extra`` comes later and wins.
+    url = f"{server.url}/jobs/{job_id}"
+    return run(capsys, "wait", url, *AUTH, *FAST, "--timeout", "10", *extra)
 
 
 def free_port() -> int:
@@ -237,7 +239,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_outcome_options_replace_the_defaults_and_leave_pending(
     capsys: pytest.CaptureFixture[str], server: JobServer, option: str, status: str, expected: int
 ) -> None:
-    job = server.submit(durations={"ready": 50.0, "started": 1e9})
+    # The job stays in the status under test, so the wait cannot miss it.
+    durations = {"ready": 1e9} if status == "ready" else {"ready": 1.0, "started": 1e9}
+    job = server.submit(durations=durations)
     code, _, err = wait(capsys, server, job, option, status)
     assert code == expected, err
     assert f"status {status!r}" in err
@@ -406,7 +410,9 @@ def test_a_header_env_value_that_cannot_be_sent_is_not_echoed(
 def test_progress_on_a_pipe_is_plain_lines(
     capsys: pytest.CaptureFixture[str], server: JobServer
 ) -> None:
-    job = server.submit(durations=VISIBLE, faults=[Fault("503", poll=2, retry_after="0.01")])
+    job = server.submit(
+        durations=READY_THEN_STARTED, faults=[Fault("503", poll=2, retry_after="0.01")]
+    )
     code, _, err = wait(capsys, server, job)
     assert code == 0
     assert "\r" not in err
@@ -450,26 +456,35 @@ def _child_env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-def _read_pty(master: int, proc: subprocess.Popen[bytes]) -> bytes:
-    """Everything the child writes to the terminal, until it closes it."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + PROCESS_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
+class Terminal:
+    """A child ``python -m jobwait`` whose stderr is a pseudo-terminal we read."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], master: int) -> None:
+        self.proc = proc
+        self.master = master
+        self.text = ""
+
+    def read_until(self, marker: str | None) -> str:
+        """Read until ``marker`` shows (``None``: until the child closes the terminal)."""
+        deadline = time.monotonic() + PROCESS_TIMEOUT
+        while marker is None or marker not in self.text:
+            assert time.monotonic() < deadline, self.text
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if not ready:
+                continue
             try:
-                data = os.read(master, 65536)
+                data = os.read(self.master, 65536)
             except OSError:  # EIO: every writer closed the terminal
-                break
+                data = b""
             if not data:
+                assert marker is None, self.text
                 break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    return b"".join(chunks)
+            self.text += data.decode()
+        return self.text
 
 
-def run_with_stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+@contextmanager
+def stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> Iterator[Terminal]:
     master, slave = pty.openpty()
     try:
         with subprocess.Popen(
@@ -482,12 +497,11 @@ def run_with_stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> t
             os.close(slave)
             slave = -1
             try:
-                terminal = _read_pty(master, proc)
-                out, _ = proc.communicate(timeout=PROCESS_TIMEOUT)
+                yield Terminal(proc, master)
             finally:
                 if proc.poll() is None:
                     proc.kill()
-        return proc.returncode, out.decode(), terminal.decode()
+                proc.communicate(timeout=PROCESS_TIMEOUT)
     finally:
         os.close(master)
         if slave != -1:
@@ -499,24 +513,33 @@ def run_with_stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> t
 def test_progress_on_a_terminal_is_one_rewritten_line(
     server: JobServer, no_color: str | None
 ) -> None:
-    job = server.submit(durations=SLOW_VISIBLE, faults=[Fault("503", poll=3)])
+    # The job runs until the test cancels it, once the live line has shown a retry: no
+    # race with the child's start-up time.
+    job = server.submit(durations=FOREVER, faults=[Fault("503", poll=3)])
     url = f"{server.url}/jobs/{job}"
-    args = ["wait", url, *AUTH, "--interval", "0.05", "--max-interval", "0.1"]
-    code, out, terminal = run_with_stderr_on_a_terminal(args, _child_env(NO_COLOR=no_color))
-    assert code == 0, terminal
-    assert out == ""
+    args = ["wait", url, *AUTH, "--interval", "0.05", "--max-interval", "0.1", "--timeout", "20"]
+    with stderr_on_a_terminal(args, _child_env(NO_COLOR=no_color)) as terminal:
+        terminal.read_until("HTTP 503, retry in ")
+        terminal.read_until("next poll in ")  # a poll after the retry
+        server.cancel(job)
+        text = terminal.read_until(None)
+        code = terminal.proc.wait(timeout=PROCESS_TIMEOUT)
+    assert code == 4, text
     # One line, rewritten in place: the only newline ends the final line (the terminal
     # turns "\n" into "\r\n").
-    assert terminal.count("\n") == 1, terminal
-    assert terminal.endswith("\r\n")
-    assert "\r\x1b[2Kjobwait: " in terminal
-    final = terminal.rsplit("\x1b[2K", 1)[-1]
-    assert final.startswith("jobwait: job succeeded"), terminal
-    assert re.search(r", \d+ polls?, next poll in \d+\.\ds", terminal), terminal
-    assert re.search(r"HTTP 503, retry in \d+\.\ds", terminal), terminal
-    assert "started" in terminal
-    coloured = "\x1b[36m" in terminal  # a pending status, in cyan
-    assert coloured == (no_color is None), terminal
+    assert text.count("\n") == 1, text
+    assert text.endswith("\r\n")
+    live = re.findall(r"\r\x1b\[2Kjobwait: ([^\r]*)", text)
+    assert live[-1].startswith("job was canceled"), text
+    paint = "\x1b[36m" if no_color is None else ""
+    reset = "\x1b[0m" if no_color is None else ""
+    status = re.escape(f"{paint}started{reset}")
+    assert any(
+        re.fullmatch(rf"{status}, [\d.]+s, \d+ polls, next poll in \d\.\ds", x) for x in live
+    )
+    retry = rf"{status}, [\d.]+s, 3 polls, HTTP 503, retry in \d\.\ds"
+    assert any(re.fullmatch(retry, x) for x in live), text
+    assert ("\x1b[3" in text) == (no_color is None)  # colours only without NO_COLOR
 
 
 @realtime
@@ -659,7 +682,7 @@ def test_serve_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
 @realtime
 def test_demo_runs_to_completion(capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
-    code, out, err = run(capsys, "demo", "--time-scale", "400")
+    code, out, err = run(capsys, "demo", "--time-scale", "100")
     assert code == 0, out + err
     assert time.monotonic() - started < 10
     rows = [line.split() for line in out.splitlines()[2:14]]
@@ -677,7 +700,7 @@ def test_demo_runs_to_completion(capsys: pytest.CaptureFixture[str]) -> None:
 
 @realtime
 def test_demo_without_progress(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "demo", "--time-scale", "400", "--no-progress")
+    code, out, err = run(capsys, "demo", "--time-scale", "200", "--no-progress")
     assert code == 0, out
     assert err == ""
     assert "12/12 jobs ended as scripted" in out

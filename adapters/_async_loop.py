@@ -1,34 +1,116 @@
-"""The one async driver loop, shared by the asyncio and trio adapters.
+"""The async driver loops, shared by the asyncio and trio adapters.
 
-Each runtime adapter supplies only what differs between runtimes: its clock, its
-sleep, its cancellation exception and how to run the ``cancel=`` callback shielded
-from that cancellation. The loop performs the core's actions and nothing else.
+Each runtime adapter supplies only what differs between runtimes, as a
+:class:`Runtime`: its cancellation exceptions, how to run the ``cancel=`` callback
+shielded from that cancellation, and a task group. The loops perform the core's
+actions (``JobWaiter``'s for one job, ``JobFleet``'s for many) and nothing else.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-from jobwait import Done, JobWaiter, Poll, Sleep, Start, Woke, fetch_failed, observed
+from jobwait import (
+    CancelJobs,
+    Done,
+    Fetched,
+    Finished,
+    FleetSleep,
+    JobFleet,
+    JobWaiter,
+    Poll,
+    PollBatch,
+    Raise,
+    Sleep,
+    Start,
+    StatusChanged,
+    Woke,
+    batch_failed,
+    batch_observed,
+    cancel_failed,
+    fetch_failed,
+    observed,
+    single_job,
+)
 
-CancelRunner = Callable[[Callable[[], Awaitable[object]], BaseException, float], Awaitable[None]]
+AsyncCancel = Callable[[], Awaitable[object]]
+
+
+FetchMany = Callable[[tuple[str, ...]], Awaitable[Mapping[str, Any] | Fetched]]
+FetchOne = Callable[[str], Awaitable[Any]]
+
+
+def fetcher(fetch_many: FetchMany | None, fetch_one: FetchOne | None) -> FetchMany:
+    """The batch fetch a fleet driver calls: ``fetch_many`` itself, or ``fetch_one``
+    wrapped so each one-id batch becomes ``{id: job}``."""
+    if (fetch_many is None) == (fetch_one is None):
+        raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
+    if fetch_many is not None:
+        return fetch_many
+    one: FetchOne = fetch_one  # type: ignore[assignment]
+
+    async def fetch(ids: tuple[str, ...]) -> Any:
+        return single_job(ids[0], await one(ids[0]))
+
+    return fetch
+
+
+class Event(Protocol):
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class Group(Protocol):
+    """A task group: children started with :meth:`start` end before it exits."""
+
+    def start(
+        self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any
+    ) -> Callable[[], object]:
+        """Start ``fn(*args)`` as a child; return a callable that cancels it."""
+        ...
+
+    def cancel(self) -> None:
+        """Cancel every child still running."""
+        ...
+
+
+class Runtime(Protocol):
+    """What differs between asyncio and trio, and nothing else."""
+
+    interrupts: tuple[type[BaseException], ...]
+
+    def event(self) -> Event: ...
+
+    def group(self) -> AbstractAsyncContextManager[Group]: ...
+
+    async def run_cancel(self, cancel: AsyncCancel, error: BaseException, grace: float) -> None:
+        """Await ``cancel()`` shielded from cancellation, bounded by ``grace`` seconds;
+        record its failure on ``error`` (``jobwait.cancel_failed``)."""
+        ...
+
+
+async def _call(fn: Callable[..., object], *args: Any) -> None:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        await result
 
 
 async def drive(
     w: JobWaiter,
     fetch: Callable[[], Awaitable[Any]],
     *,
+    rt: Runtime,
     is_retryable: Callable[[BaseException], bool],
     retry_after_of: Callable[[BaseException], float | None],
     on_status: Callable[[Any, str], object] | None,
-    cancel: Callable[[], Awaitable[object]] | None,
+    cancel: AsyncCancel | None,
     cancel_grace: float,
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
-    interrupts: tuple[type[BaseException], ...],
-    run_cancel: CancelRunner,
 ) -> Any:
     """Drive ``w`` to its end; see :func:`jobwait.adapters.asyncio.wait`."""
     try:
@@ -42,9 +124,7 @@ async def drive(
                 else:
                     action = w.handle(observed(result, clock()))
                 if on_status is not None and w.status_changed:
-                    called = on_status(w.last_job, w.last_status or "")
-                    if inspect.isawaitable(called):
-                        await called
+                    await _call(on_status, w.last_job, w.last_status or "")
             elif isinstance(action, Sleep):
                 await sleep(action.seconds)
                 action = w.handle(Woke(now=clock()))
@@ -52,9 +132,107 @@ async def drive(
                 return action.job
             else:
                 if action.cancel_job and cancel is not None:
-                    await run_cancel(cancel, action.error, cancel_grace)
+                    await rt.run_cancel(cancel, action.error, cancel_grace)
                 raise action.error
-    except interrupts as interrupt:
+    except rt.interrupts as interrupt:
         if cancel is not None:
-            await run_cancel(cancel, interrupt, cancel_grace)
+            await rt.run_cancel(cancel, interrupt, cancel_grace)
         raise
+
+
+def _cancel_each(
+    cancel: Callable[[str], Awaitable[object]], ids: Iterable[str], error: BaseException
+) -> AsyncCancel:
+    async def cancel_all() -> None:
+        for job_id in ids:
+            try:
+                await cancel(job_id)
+            except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
+                cancel_failed(error, failure)
+
+    return cancel_all
+
+
+async def drive_fleet(
+    fleet: JobFleet,
+    fetch_many: Callable[[tuple[str, ...]], Awaitable[Any]],
+    *,
+    rt: Runtime,
+    is_retryable: Callable[[BaseException], bool],
+    retry_after_of: Callable[[BaseException], float | None],
+    on_status: Callable[[str, Any, str], object] | None,
+    cancel: Callable[[str], Awaitable[object]] | None,
+    cancel_grace: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[object]],
+    emit: Callable[[tuple[str, Any]], Awaitable[object]] | None = None,
+) -> dict[str, Any]:
+    """Drive ``fleet`` until every job it holds has an outcome; return the results.
+
+    Each ``PollBatch`` runs as a child task that reports to the fleet and wakes the
+    loop; the fleet itself bounds how many are in flight. ``emit`` receives each
+    ``(job_id, outcome)`` as it is known (for ``as_completed``).
+    """
+    wake = rt.event()
+    to_cancel: tuple[str, ...] = ()
+
+    async def poll(ids: tuple[str, ...]) -> None:
+        try:
+            result = await fetch_many(ids)
+        except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
+            fleet.handle(batch_failed(ids, exc, clock(), is_retryable, retry_after_of))
+        else:
+            fleet.handle(batch_observed(ids, result, clock()))
+        wake.set()
+
+    async def nap(seconds: float, event: Event) -> None:
+        await sleep(seconds)
+        event.set()
+
+    failure: BaseException | None = None
+    async with rt.group() as group:
+        try:
+            while True:
+                wake = current = rt.event()  # a report from now on wakes this one
+                action = fleet.next_action(clock())
+                if isinstance(action, PollBatch):
+                    group.start(poll, action.ids)
+                elif isinstance(action, StatusChanged):
+                    if on_status is not None:
+                        await _call(on_status, action.job_id, action.job, action.status)
+                elif isinstance(action, Finished):
+                    if action.cancel_job and cancel is not None:
+                        await rt.run_cancel(
+                            _cancel_each(cancel, (action.job_id,), action.outcome),
+                            action.outcome,
+                            cancel_grace,
+                        )
+                    if emit is not None:
+                        await emit((action.job_id, action.outcome))
+                elif isinstance(action, CancelJobs):
+                    to_cancel = action.ids  # the fleet's Raise comes next
+                elif isinstance(action, FleetSleep):
+                    seconds = action.seconds
+                    stop = None if seconds is None else group.start(nap, seconds, current)
+                    await current.wait()
+                    if stop is not None:
+                        stop()
+                elif isinstance(action, Raise):
+                    failure = action.error
+                    if to_cancel and cancel is not None:
+                        await rt.run_cancel(
+                            _cancel_each(cancel, to_cancel, failure), failure, cancel_grace
+                        )
+                    group.cancel()  # batches still in flight are no longer wanted
+                    break  # raised below, outside the group, so it is not wrapped in a group
+                else:  # AllDone
+                    return dict(fleet.results)
+        except rt.interrupts as interrupt:
+            unfinished = fleet.unfinished()
+            if cancel is not None and unfinished:
+                await rt.run_cancel(
+                    _cancel_each(cancel, unfinished, interrupt), interrupt, cancel_grace
+                )
+            raise
+    assert failure is not None
+    raise failure

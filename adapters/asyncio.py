@@ -1,36 +1,41 @@
-"""Wait for a job from asyncio code.
+"""Wait for one job, or many, from asyncio code.
 
-The loop below only performs the action the core returns and reports what happened;
-every decision is :class:`jobwait.JobWaiter`'s. Task cancellation (including the
-caller's ``asyncio.timeout``) is never swallowed: it propagates after the optional
-``cancel=`` callback had its chance to cancel the remote job.
+The loops (shared with trio, in ``_async_loop``) only perform the actions the core
+returns and report what happened; every decision is :class:`jobwait.JobWaiter`'s or
+:class:`jobwait.JobFleet`'s. Task cancellation (including the caller's
+``asyncio.timeout``) is never swallowed: it propagates after the optional ``cancel=``
+callback had its chance to cancel the remote job(s).
 
 Example::
 
     from jobwait.adapters import asyncio as jobwait_asyncio
 
     job = await jobwait_asyncio.wait(fetch, job_id="j1", timeout=600)
+    results = await jobwait_asyncio.wait_all(fetch_many, ["a", "b", "c"])
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
 from jobwait import (
     Fetched,
+    FleetOptions,
     JobWaiter,
     WaiterOptions,
     cancel_failed,
     is_retryable,
+    make_fleet,
     make_waiter,
     retry_after_of,
 )
 
-from ._async_loop import drive
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fetcher
 
-__all__ = ["wait"]
+__all__ = ["as_completed", "wait", "wait_all"]
 
 J = TypeVar("J")
 
@@ -38,6 +43,60 @@ J = TypeVar("J")
 # kept referenced so they are not garbage-collected mid-flight (asyncio holds only
 # weak references to tasks). Each is bounded by its grace period.
 _background: set[asyncio.Task[None]] = set()
+
+
+class _TaskGroup:
+    def __init__(self, group: asyncio.TaskGroup) -> None:
+        self._group = group
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(
+        self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any
+    ) -> Callable[[], object]:
+        task = self._group.create_task(fn(*args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task.cancel
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+class _Asyncio:
+    interrupts: tuple[type[BaseException], ...] = (asyncio.CancelledError, KeyboardInterrupt)
+    event = asyncio.Event
+
+    @asynccontextmanager
+    async def group(self) -> AsyncIterator[Group]:
+        async with asyncio.TaskGroup() as group:
+            yield _TaskGroup(group)
+
+    async def run_cancel(self, cancel: AsyncCancel, error: BaseException, grace: float) -> None:
+        async def bounded() -> None:
+            try:
+                async with asyncio.timeout(grace):
+                    await cancel()
+            except TimeoutError:
+                cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
+            except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
+                cancel_failed(error, failure)
+
+        task = asyncio.ensure_future(bounded())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        # Shielded: the cancellation that brought us here must not cancel the cancel
+        # request. A further cancellation stops our waiting for it (so the caller is
+        # not held up twice) while the request finishes in the background within its
+        # grace period.
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not isinstance(error, asyncio.CancelledError):
+                raise
+
+
+_RUNTIME = _Asyncio()
 
 
 async def wait(
@@ -90,6 +149,7 @@ async def wait(
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
+        rt=_RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -97,32 +157,166 @@ async def wait(
         cancel_grace=cancel_grace,
         clock=clock or asyncio.get_running_loop().time,
         sleep=sleep,
-        interrupts=(asyncio.CancelledError, KeyboardInterrupt),
-        run_cancel=_cancel,
     )
     return job
 
 
-async def _cancel(
-    cancel: Callable[[], Awaitable[object]], error: BaseException, grace: float
-) -> None:
-    async def bounded() -> None:
-        try:
-            async with asyncio.timeout(grace):
-                await cancel()
-        except TimeoutError:
-            cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
-        except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
-            cancel_failed(error, failure)
+async def wait_all(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    **options: Unpack[FleetOptions],
+) -> dict[str, Any]:
+    """Wait for many jobs with one :class:`~jobwait.JobFleet`; return every outcome.
 
-    task = asyncio.ensure_future(bounded())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    # Shielded: the cancellation that brought us here must not cancel the cancel
-    # request. A further cancellation stops our waiting for it (so the caller is not
-    # held up twice) while the request finishes in the background within its grace.
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not isinstance(error, asyncio.CancelledError):
-            raise
+    Args:
+        fetch_many: Async ``fetch_many(ids) -> {id: job}`` (or ``Fetched(mapping,
+            retry_after=...)``): one request for a batch of ids. A job missing from
+            the mapping is a retryable failure for that job alone.
+        job_ids: The ids to wait for (duplicates are ignored).
+        fetch_one: Instead of ``fetch_many``, for APIs without a batch read: async
+            ``fetch_one(id) -> job``; each job is then polled on its own
+            (``max_batch=1``), at most ``max_concurrency`` at a time.
+        is_retryable: Exception -> may retrying help? A failed batch request that is
+            retryable is retried for the whole batch and counts once against the
+            fleet's ``max_batch_errors``.
+        retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
+        on_status: ``on_status(job_id, job, status)``, sync or async, once per status
+            change of each job.
+        cancel: Async ``cancel(job_id)``: awaited for a job that timed out, for every
+            unfinished job when ``fail_fast`` stops the fleet, and for every unfinished
+            job when the wait is cancelled; shielded and bounded by ``cancel_grace``.
+        cancel_grace: Seconds each round of ``cancel`` calls may take (default 10).
+        clock: Monotonic seconds (default: the running loop's ``time()``).
+        sleep: Async sleep (default ``asyncio.sleep``; ``VirtualClock.asleep`` in tests).
+        **options: :class:`~jobwait.JobFleet` options: every per-job ``JobWaiter``
+            option (``timeout``, ``backoff``, ``statuses``, ...) and ``max_batch``,
+            ``batch_window``, ``max_polls_per_second``, ``max_concurrency``,
+            ``max_batch_errors``, ``fail_fast``, ``use_predictions``.
+
+    Returns:
+        A dict mapping every id to its final job or to its ``JobWaitError``.
+
+    Raises:
+        FleetFailedError: With ``fail_fast``, at the first job error (``results``
+            holds every outcome known, ``__cause__`` the job's error).
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
+            unknown option.
+        asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
+    """
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    fetch = fetcher(fetch_many, fetch_one)
+    now = clock or asyncio.get_running_loop().time
+    fleet.add(job_ids, now=now())
+    return await drive_fleet(
+        fleet,
+        fetch,
+        rt=_RUNTIME,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=now,
+        sleep=sleep,
+    )
+
+
+class _Completed(AbstractAsyncContextManager["_Completed"]):
+    """The iterator :func:`as_completed` returns: ``async for`` it directly, or inside
+    ``async with`` to be sure the fleet stops when you leave early."""
+
+    def __init__(self, start: Callable[[asyncio.Queue[Any]], Awaitable[object]]) -> None:
+        self._start = start
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[object] | None = None
+
+    def __aiter__(self) -> _Completed:
+        return self
+
+    async def __anext__(self) -> tuple[str, Any]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._start(self._queue))
+            self._task.add_done_callback(lambda _: self._queue.put_nowait(_END))
+        item = await self._queue.get()
+        if item is _END:
+            await self.aclose()
+            self._task.result()  # re-raise FleetFailedError and the like
+            raise StopAsyncIteration
+        pair: tuple[str, Any] = item
+        return pair
+
+    async def aclose(self) -> None:
+        """Stop the fleet (if it still runs) and wait until it has stopped."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            # asyncio.wait never raises the task's error, and lets our own
+            # cancellation through.
+            await asyncio.wait([task])
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+_END = object()
+
+
+def as_completed(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    **options: Unpack[FleetOptions],
+) -> _Completed:
+    """Like :func:`wait_all`, but yield ``(job_id, outcome)`` as each job finishes.
+
+    ``async for job_id, outcome in as_completed(fetch_many, ids): ...`` ; the outcome
+    is the final job or its ``JobWaitError``. Leaving the loop early stops the fleet
+    once the iterator is closed: use ``async with as_completed(...) as results:`` (or
+    ``await results.aclose()``) to stop it at once. With ``fail_fast``, the
+    ``FleetFailedError`` is raised from the iteration after the outcomes before it.
+
+    Raises:
+        TypeError: As :func:`wait_all`, at once.
+    """
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    fetch = fetcher(fetch_many, fetch_one)
+
+    async def run(queue: asyncio.Queue[Any]) -> object:
+        now = clock or asyncio.get_running_loop().time
+        fleet.add(job_ids, now=now())
+        return await drive_fleet(
+            fleet,
+            fetch,
+            rt=_RUNTIME,
+            is_retryable=is_retryable,
+            retry_after_of=retry_after_of,
+            on_status=on_status,
+            cancel=cancel,
+            cancel_grace=cancel_grace,
+            clock=now,
+            sleep=sleep,
+            emit=queue.put,
+        )
+
+    return _Completed(run)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
@@ -28,6 +28,8 @@ import jobwait
 from jobwait import (
     DEFAULT_MAX_BODY_SIZE,
     Fetched,
+    FleetOptions,
+    JobStatusError,
     JobWaiter,
     ResponseError,
     WaiterOptions,
@@ -38,8 +40,18 @@ from jobwait import (
 )
 
 from . import sync as _sync
+from ._async_loop import FetchMany
 
-__all__ = ["async_wait_for_url", "current_runtime", "fetch_url", "is_retryable", "wait_for_url"]
+__all__ = [
+    "async_wait_for_batch",
+    "async_wait_for_url",
+    "current_runtime",
+    "fetch_url",
+    "is_retryable",
+    "jobs_by_id",
+    "wait_for_batch",
+    "wait_for_url",
+]
 
 Job = dict[str, Any]
 
@@ -339,3 +351,176 @@ async def async_wait_for_url(
         **extra,
     )
     return job
+
+
+# --- many jobs: batch status reads ----------------------------------------------------
+
+UrlFor = Callable[[tuple[str, ...]], "str | httpx.URL"]
+JobsOf = Callable[[Any], Mapping[str, Any]]
+
+
+def jobs_by_id(body: Any) -> dict[str, Any]:
+    """Read an IonQ-style batch answer, ``{"jobs": [{"id": ..., ...}, ...]}``, as a
+    mapping of id to job (the default ``jobs_of``). Any ``next`` cursor is ignored:
+    keep ``max_batch`` within the API's page size.
+
+    Raises:
+        TypeError: The body is not of that shape (says what is missing).
+    """
+    jobs = body.get("jobs") if isinstance(body, dict) else None
+    if not isinstance(jobs, list):
+        raise TypeError("a batch answer must be an object with a 'jobs' list")
+    out: dict[str, Any] = {}
+    for job in jobs:
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+            raise TypeError("every entry of a batch answer's 'jobs' must have a string 'id'")
+        out[job["id"]] = job
+    return out
+
+
+def _batch(fetched: Fetched, jobs_of: JobsOf, retry_invalid_body: bool) -> Fetched:
+    try:
+        jobs = jobs_of(fetched.job)
+    except Exception as exc:
+        error = JobStatusError(f"the batch answer could not be read: {exc}")
+        error.retryable = retry_invalid_body
+        raise error from exc
+    return Fetched(jobs, retry_after=fetched.retry_after)
+
+
+def wait_for_batch(
+    client: httpx.Client,
+    job_ids: Iterable[str],
+    *,
+    url_for: UrlFor,
+    jobs_of: JobsOf = jobs_by_id,
+    max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
+    retry_invalid_body: bool = True,
+    wall_clock: Callable[[], float] = time.time,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+    **options: Unpack[FleetOptions],
+) -> dict[str, Any]:
+    """Wait for many jobs with batch GETs: one request reads up to ``max_batch`` jobs.
+
+    Runs :func:`jobwait.adapters.sync.wait_all` (one thread, one request at a time)
+    with a fetch that GETs ``url_for(ids)`` and reads the answer with
+    :func:`jobwait.read_response` and ``jobs_of``.
+
+    Args:
+        client: Your ``httpx.Client`` (base URL, auth, ...).
+        job_ids: The ids to wait for.
+        url_for: ``url_for(ids)`` -> the batch URL, e.g.
+            ``lambda ids: httpx.URL("/jobs", params=[("ids", i) for i in ids])``.
+        jobs_of: Reads the parsed JSON answer as ``{id: job}`` (default
+            :func:`jobs_by_id`, the IonQ shape). A job missing from it is a retryable
+            failure for that job alone.
+        max_body_size: Largest answer read (default 16 MiB).
+        retry_invalid_body: Whether an answer that is not JSON, or that ``jobs_of``
+            cannot read, is retried (default) or ends the batch's jobs at once.
+        wall_clock: Unix seconds, for ``Retry-After`` HTTP-dates.
+        is_retryable: Default: this module's :func:`is_retryable`.
+        retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
+        on_status: ``on_status(job_id, job, status)`` once per status change.
+        cancel: ``cancel(job_id)``, as :func:`jobwait.adapters.sync.wait_all`.
+        clock: Monotonic seconds.
+        sleep: Sleep function.
+        **options: :class:`~jobwait.JobFleet` options (``max_batch``, ``timeout``, ...).
+
+    Returns:
+        Every id mapped to its final job (parsed JSON) or to its ``JobWaitError``.
+
+    Raises:
+        FleetFailedError: With ``fail_fast``, at the first job error.
+    """
+
+    def fetch_many(ids: tuple[str, ...]) -> Fetched:
+        with client.stream("GET", url_for(ids)) as response:
+            body = _read(response, max_body_size)
+        fetched = read_response(
+            response.status_code,
+            response.headers.multi_items(),
+            body,
+            wall_now=wall_clock(),
+            retry_invalid_body=retry_invalid_body,
+        )
+        return _batch(fetched, jobs_of, retry_invalid_body)
+
+    return _sync.wait_all(
+        fetch_many,
+        job_ids,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        clock=clock,
+        sleep=sleep,
+        **options,
+    )
+
+
+async def async_wait_for_batch(
+    client: httpx.AsyncClient,
+    job_ids: Iterable[str],
+    *,
+    url_for: UrlFor,
+    jobs_of: JobsOf = jobs_by_id,
+    max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
+    retry_invalid_body: bool = True,
+    wall_clock: Callable[[], float] = time.time,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    **options: Unpack[FleetOptions],
+) -> dict[str, Any]:
+    """Async :func:`wait_for_batch` for an ``httpx.AsyncClient``, under asyncio or trio.
+
+    Delegates to the running library's ``wait_all``; up to ``max_concurrency``
+    batch requests run at once (default 10).
+
+    Raises:
+        RuntimeError: When called outside asyncio and trio.
+        FleetFailedError: With ``fail_fast``, at the first job error.
+    """
+
+    async def fetch_many(ids: tuple[str, ...]) -> Fetched:
+        async with client.stream("GET", url_for(ids)) as response:
+            body = await _aread(response, max_body_size)
+        fetched = read_response(
+            response.status_code,
+            response.headers.multi_items(),
+            body,
+            wall_now=wall_clock(),
+            retry_invalid_body=retry_invalid_body,
+        )
+        return _batch(fetched, jobs_of, retry_invalid_body)
+
+    if current_runtime() == "asyncio":
+        from . import asyncio as runner
+    else:
+        from . import trio as runner  # type: ignore[no-redef]
+    extra: dict[str, Any] = {}
+    if clock is not None:
+        extra["clock"] = clock
+    if sleep is not None:
+        extra["sleep"] = sleep
+    fetch: FetchMany = fetch_many
+    return await runner.wait_all(
+        fetch,
+        job_ids,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        **extra,
+        **options,
+    )

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -50,11 +50,13 @@ __all__ = [
     "async_cancel_job",
     "async_client",
     "async_wait_for_job",
+    "async_wait_for_jobs",
     "cancel_job",
     "client",
     "is_retryable",
     "job_path",
     "wait_for_job",
+    "wait_for_jobs",
 ]
 
 #: The IonQ API, version 0.4.
@@ -402,3 +404,109 @@ async def async_cancel_job(
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
     response = await http.put(job_path(job_id) + "/status/cancel", timeout=timeout)
     return _cancel_answer(response, job_id)
+
+
+# --- many jobs -------------------------------------------------------------------------
+
+
+def _batch_url(ids: tuple[str, ...]) -> httpx.URL:
+    # Repeated ``ids=`` parameters, as ionq-core sends them; httpx percent-encodes.
+    return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
+
+
+def _as_jobs(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: Job(v) if isinstance(v, dict) else v for k, v in results.items()}
+
+
+def _fleet_options(
+    poll_interval: float, timeout: float | None, raise_on_failure: bool, options: Any
+) -> dict[str, Any]:
+    merged = _options("", poll_interval, timeout, raise_on_failure, options)
+    del merged["job_id"]
+    return merged
+
+
+def wait_for_jobs(
+    client: httpx.Client | _HasClient,
+    job_ids: Iterable[str],
+    *,
+    poll_interval: float = _DEFAULT_POLL_INTERVAL,
+    timeout: float | None = 300.0,
+    raise_on_failure: bool = True,
+    cancel_on_timeout: bool = False,
+    cancel: Callable[[str], object] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Wait for many IonQ jobs at once with batch reads, ``GET /jobs?ids=...``.
+
+    One :class:`~jobwait.JobFleet` in this thread: jobs due close together share one
+    request of up to ``max_batch`` ids (default 100), so a sweep of 1,000 circuits
+    costs a few requests per poll round instead of 1,000.
+
+    Args:
+        client: As for :func:`wait_for_job`.
+        job_ids: The jobs to wait for (duplicates ignored).
+        poll_interval: First interval per job, as for :func:`wait_for_job`.
+        timeout: Per job, seconds until its ``JobTimeoutError`` (default 300).
+        raise_on_failure: With ``True`` (default) a failed job's outcome is its
+            :class:`JobFailedError`; with ``False`` the failed :class:`Job`. (Use
+            ``fail_fast=True`` to stop at the first error instead of collecting.)
+        cancel_on_timeout: Cancel each job that times out (and, with ``fail_fast``, the
+            jobs left when the fleet stops) with ``PUT /jobs/{id}/status/cancel``.
+        cancel: Your own ``cancel(job_id)`` instead.
+        **options: Every :class:`~jobwait.JobFleet` option (``max_batch``,
+            ``batch_window``, ``max_polls_per_second``, ``use_predictions``, ...) and
+            every :func:`jobwait.adapters.httpx.wait_for_batch` option.
+
+    Returns:
+        Every id mapped to its :class:`Job` or to its ``JobWaitError``.
+
+    Raises:
+        FleetFailedError: With ``fail_fast``, at the first job error.
+        TypeError: As for :func:`wait_for_job`.
+        ValueError: As for :func:`wait_for_job`.
+    """
+    http = _http(client, httpx.Client, "get_httpx_client")
+    results = _httpx.wait_for_batch(
+        http,
+        job_ids,
+        url_for=_batch_url,
+        cancel=_cancel_callback(cancel, cancel_on_timeout, lambda i: cancel_job(http, i)),
+        **_fleet_options(poll_interval, timeout, raise_on_failure, options),
+    )
+    return _as_jobs(results)
+
+
+async def async_wait_for_jobs(
+    client: httpx.AsyncClient | _HasAsyncClient,
+    job_ids: Iterable[str],
+    *,
+    poll_interval: float = _DEFAULT_POLL_INTERVAL,
+    timeout: float | None = 300.0,  # noqa: ASYNC109 - each job's own deadline, a domain rule
+    raise_on_failure: bool = True,
+    cancel_on_timeout: bool = False,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Async :func:`wait_for_jobs` (asyncio or trio): up to ``max_concurrency``
+    batch requests in flight (default 10).
+
+    Raises:
+        RuntimeError: Called outside asyncio and trio.
+        FleetFailedError: With ``fail_fast``, at the first job error.
+        TypeError: As for :func:`wait_for_job`.
+        ValueError: As for :func:`wait_for_job`.
+    """
+    http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+
+    async def cancel_remote(job_id: str) -> None:
+        await async_cancel_job(http, job_id)
+
+    results = await _httpx.async_wait_for_batch(
+        http,
+        job_ids,
+        url_for=_batch_url,
+        cancel=_cancel_callback(cancel, cancel_on_timeout, cancel_remote),
+        **_fleet_options(poll_interval, timeout, raise_on_failure, options),
+    )
+    return _as_jobs(results)

@@ -1,7 +1,8 @@
-"""Wait for a job from plain synchronous code.
+"""Wait for one job, or many, from plain synchronous code.
 
-The loop below only performs the action the core returns and reports what happened;
-every decision (schedule, deadline, retries, errors) is :class:`jobwait.JobWaiter`'s.
+The loops below only perform the action the core returns and report what happened;
+every decision (schedule, deadline, retries, errors) is :class:`jobwait.JobWaiter`'s,
+or for many jobs :class:`jobwait.JobFleet`'s. One thread does all the waiting.
 
 Example::
 
@@ -13,27 +14,38 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
 from jobwait import (
+    CancelJobs,
     Done,
     Fetched,
+    Finished,
+    FleetOptions,
+    FleetSleep,
     JobWaiter,
     Poll,
+    PollBatch,
+    Raise,
     Sleep,
     Start,
+    StatusChanged,
     WaiterOptions,
     Woke,
+    batch_failed,
+    batch_observed,
     cancel_failed,
     fetch_failed,
     is_retryable,
+    make_fleet,
     make_waiter,
     observed,
     retry_after_of,
+    single_job,
 )
 
-__all__ = ["wait"]
+__all__ = ["wait", "wait_all"]
 
 J = TypeVar("J")
 
@@ -122,3 +134,95 @@ def _cancel(cancel: Callable[[], object], error: BaseException) -> None:
         cancel()
     except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
         cancel_failed(error, failure)
+
+
+def _cancel_each(cancel: Callable[[str], object], ids: Iterable[str], error: BaseException) -> None:
+    for job_id in ids:
+        try:
+            cancel(job_id)
+        except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
+            cancel_failed(error, failure)
+
+
+def wait_all(
+    fetch_many: Callable[[tuple[str, ...]], Mapping[str, Any] | Fetched] | None,
+    job_ids: Iterable[str],
+    *,
+    fetch_one: Callable[[str], Any] | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+    **options: Unpack[FleetOptions],
+) -> dict[str, Any]:
+    """Wait for many jobs in this one thread with a :class:`~jobwait.JobFleet`.
+
+    Jobs due close together share one ``fetch_many`` request; one request runs at a
+    time. See :func:`jobwait.adapters.asyncio.wait_all` for every option.
+
+    Args:
+        fetch_many: ``fetch_many(ids) -> {id: job}`` (or ``Fetched(mapping,
+            retry_after=...)``); pass ``None`` with ``fetch_one=``.
+        job_ids: The ids to wait for (duplicates are ignored).
+        fetch_one: ``fetch_one(id) -> job``, for APIs without a batch read.
+        is_retryable: Exception -> may retrying help?
+        retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
+        on_status: ``on_status(job_id, job, status)`` once per status change.
+        cancel: ``cancel(job_id)``, called plainly for a job that timed out, for every
+            unfinished job when ``fail_fast`` stops the fleet or on
+            ``KeyboardInterrupt``. Its failures are attached to the error.
+        clock: Monotonic seconds (default ``time.monotonic``).
+        sleep: Sleep function (default ``time.sleep``).
+        **options: :class:`~jobwait.JobFleet` options.
+
+    Returns:
+        A dict mapping every id to its final job or to its ``JobWaitError``.
+
+    Raises:
+        FleetFailedError: With ``fail_fast``, at the first job error.
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
+            unknown option.
+    """
+    if (fetch_many is None) == (fetch_one is None):
+        raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    to_cancel: tuple[str, ...] = ()
+    try:
+        fleet.add(job_ids, now=clock())
+        while True:
+            action = fleet.next_action(clock())
+            if isinstance(action, PollBatch):
+                ids = action.ids
+                try:
+                    if fetch_one is not None:
+                        result = single_job(ids[0], fetch_one(ids[0]))
+                    else:
+                        result = fetch_many(ids)  # type: ignore[misc]
+                except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
+                    fleet.handle(batch_failed(ids, exc, clock(), is_retryable, retry_after_of))
+                else:
+                    fleet.handle(batch_observed(ids, result, clock()))
+            elif isinstance(action, StatusChanged):
+                if on_status is not None:
+                    on_status(action.job_id, action.job, action.status)
+            elif isinstance(action, Finished):
+                if action.cancel_job and cancel is not None:
+                    _cancel_each(cancel, (action.job_id,), action.outcome)
+            elif isinstance(action, CancelJobs):
+                to_cancel = action.ids  # the fleet's Raise comes next
+            elif isinstance(action, FleetSleep):
+                sleep(action.seconds or 0.0)  # never None here: nothing is in flight
+            elif isinstance(action, Raise):
+                if cancel is not None:
+                    _cancel_each(cancel, to_cancel, action.error)
+                raise action.error
+            else:  # AllDone
+                return dict(fleet.results)
+    except KeyboardInterrupt as interrupt:
+        if cancel is not None:
+            _cancel_each(cancel, fleet.unfinished(), interrupt)
+        raise

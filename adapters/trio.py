@@ -1,4 +1,4 @@
-"""Wait for a job from trio code.
+"""Wait for one job, or many, from trio code.
 
 The loop below only performs the action the core returns and reports what happened;
 every decision is :class:`jobwait.JobWaiter`'s. It reads trio's own clock, so
@@ -19,26 +19,74 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
 import trio
 
 from jobwait import (
     Fetched,
+    FleetOptions,
     JobWaiter,
     WaiterOptions,
     cancel_failed,
     is_retryable,
+    make_fleet,
     make_waiter,
     retry_after_of,
 )
 
-from ._async_loop import drive
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fetcher
 
-__all__ = ["wait"]
+__all__ = ["as_completed", "wait", "wait_all"]
 
 J = TypeVar("J")
+
+
+class _Nursery:
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def start(
+        self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any
+    ) -> Callable[[], object]:
+        scope = trio.CancelScope()
+
+        async def child() -> None:
+            with scope:
+                await fn(*args)
+
+        self._nursery.start_soon(child)
+        return scope.cancel
+
+    def cancel(self) -> None:
+        self._nursery.cancel_scope.cancel()
+
+
+class _Trio:
+    interrupts: tuple[type[BaseException], ...] = (trio.Cancelled, KeyboardInterrupt)
+    event = trio.Event
+
+    @asynccontextmanager
+    async def group(self) -> AsyncIterator[Group]:
+        async with trio.open_nursery() as nursery:
+            yield _Nursery(nursery)
+
+    async def run_cancel(self, cancel: AsyncCancel, error: BaseException, grace: float) -> None:
+        # Shielded from the cancellation that brought us here, bounded by the grace.
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + grace
+            try:
+                await cancel()
+            except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
+                cancel_failed(error, failure)
+        if scope.cancelled_caught:
+            cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
+
+
+_RUNTIME = _Trio()
 
 
 async def wait(
@@ -90,6 +138,7 @@ async def wait(
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
+        rt=_RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -97,21 +146,120 @@ async def wait(
         cancel_grace=cancel_grace,
         clock=clock,
         sleep=sleep,
-        interrupts=(trio.Cancelled, KeyboardInterrupt),
-        run_cancel=_cancel,
     )
     return job
 
 
-async def _cancel(
-    cancel: Callable[[], Awaitable[object]], error: BaseException, grace: float
-) -> None:
-    # Shielded from the cancellation that brought us here, bounded by the grace period.
-    with trio.CancelScope(shield=True) as scope:
-        scope.deadline = trio.current_time() + grace
-        try:
-            await cancel()
-        except Exception as failure:  # noqa: BLE001 - recorded on the error being raised
-            cancel_failed(error, failure)
-    if scope.cancelled_caught:
-        cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
+async def wait_all(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] = trio.current_time,
+    sleep: Callable[[float], Awaitable[object]] = trio.sleep,
+    **options: Unpack[FleetOptions],
+) -> dict[str, Any]:
+    """Wait for many jobs with one :class:`~jobwait.JobFleet`; return every outcome.
+
+    Takes the same arguments as :func:`jobwait.adapters.asyncio.wait_all`; runs on
+    trio's clock, so ``MockClock`` just works, and composes with your cancel scopes.
+
+    Returns:
+        A dict mapping every id to its final job or to its ``JobWaitError``.
+
+    Raises:
+        FleetFailedError: With ``fail_fast``, at the first job error.
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
+            unknown option.
+        trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
+    """
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    fetch = fetcher(fetch_many, fetch_one)
+    fleet.add(job_ids, now=clock())
+    return await drive_fleet(
+        fleet,
+        fetch,
+        rt=_RUNTIME,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+@asynccontextmanager
+async def as_completed(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    clock: Callable[[], float] = trio.current_time,
+    sleep: Callable[[float], Awaitable[object]] = trio.sleep,
+    **options: Unpack[FleetOptions],
+) -> AsyncIterator[trio.MemoryReceiveChannel[tuple[str, Any]]]:
+    """Like :func:`wait_all`, but receive ``(job_id, outcome)`` as each job finishes.
+
+    The trio way to stream results out of a task group is a channel inside
+    ``async with`` (yielding from inside a nursery would break structured
+    concurrency, PEP 789)::
+
+        async with as_completed(fetch_many, ids) as results:
+            async for job_id, outcome in results:
+                ...
+
+    Leaving the block early stops the fleet. With ``fail_fast``, ``FleetFailedError``
+    is raised from the ``async with`` after the outcomes before it.
+
+    Raises:
+        TypeError: As :func:`wait_all`.
+    """
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    fetch = fetcher(fetch_many, fetch_one)
+    send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
+    failure: BaseException | None = None
+
+    async def run() -> None:
+        nonlocal failure
+        async with send:
+            fleet.add(job_ids, now=clock())
+            try:
+                await drive_fleet(
+                    fleet,
+                    fetch,
+                    rt=_RUNTIME,
+                    is_retryable=is_retryable,
+                    retry_after_of=retry_after_of,
+                    on_status=on_status,
+                    cancel=cancel,
+                    cancel_grace=cancel_grace,
+                    clock=clock,
+                    sleep=sleep,
+                    emit=send.send,
+                )
+            except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
+                failure = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        async with receive:
+            yield receive
+        nursery.cancel_scope.cancel()  # the caller left: stop the fleet
+    if failure is not None:
+        raise failure

@@ -32,6 +32,7 @@ from ._fleet import Finished as Finished
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
 from ._fleet import FleetFailedError as FleetFailedError
+from ._fleet import FleetOptions as FleetOptions
 from ._fleet import FleetSleep as FleetSleep
 from ._fleet import JobFleet as JobFleet
 from ._fleet import JobMissingError as JobMissingError
@@ -88,6 +89,7 @@ __all__ = [
     "FleetAction",
     "FleetEvent",
     "FleetFailedError",
+    "FleetOptions",
     "FleetSleep",
     "JobCanceledError",
     "JobFailedError",

@@ -142,7 +142,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypedDict
 
 from ._backoff import Backoff
 from ._drive import fetch_failed
@@ -162,6 +162,7 @@ __all__ = [
     "FleetAction",
     "FleetEvent",
     "FleetFailedError",
+    "FleetOptions",
     "FleetSleep",
     "JobFleet",
     "JobMissingError",
@@ -364,6 +365,28 @@ class FleetFailedError(JobWaitError):
 
 
 # --- helpers for drivers -----------------------------------------------------------------
+
+
+class FleetOptions(TypedDict, total=False):
+    """The :class:`JobFleet` keywords every fleet adapter accepts (same names and
+    defaults as the constructor)."""
+
+    timeout: float | None
+    backoff: Backoff
+    statuses: Statuses
+    raise_on_failure: bool
+    raise_on_cancel: bool
+    max_fetch_errors: int
+    max_retry_after: float
+    status_of: Callable[[Any], Any]
+    failure_of: Callable[[Any], Any]
+    max_batch: int
+    batch_window: float
+    max_polls_per_second: int | None
+    max_concurrency: int | None
+    max_batch_errors: int
+    fail_fast: bool
+    use_predictions: bool
 
 
 def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved | BatchFailed:

@@ -260,10 +260,11 @@ examples:
   jobwait wait "$JOB_URL" --header-env Authorization=API_AUTH --json > job.json
   jobwait wait "$URL" --status-field state.phase --success DONE --failure ERROR
 
-The job is polled at once, then after --interval seconds, growing by --factor up to
---max-interval (1, 2.5, 4.75, ... 30 s by default). A 429 or 5xx answer, a dropped
-connection or a body that is not JSON is retried on the same schedule (a server's
-Retry-After is honoured); five failures in a row end the wait with exit code 5.
+The job is polled at once, then after --interval seconds, each wait --factor times
+the last, up to --max-interval: by default at t = 0, 1, 2.5, 4.75, ... s, then every
+30 s. A 429 or 5xx answer, a dropped connection or a body that is not JSON is retried
+on the same schedule (a server's Retry-After is honoured); five failures in a row end
+the wait with exit code 5.
 """
 
 _MAIN_DESCRIPTION = """\
@@ -283,7 +284,7 @@ def _add_wait(commands: Any) -> None:
     wait = commands.add_parser(
         "wait",
         help="poll an HTTP JSON job endpoint until the job finishes",
-        description="Poll URL (GET) until the job it returns finishes; the exit code "
+        description="Poll URL (GET) until the job it returns finishes; the exit code\n"
         "tells how it ended. Progress goes to stderr, the job (with --json) to stdout.",
         epilog=_WAIT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -381,7 +382,6 @@ def _add_serve(commands: Any) -> None:
         epilog="Without --api-key a random key is generated for the session and printed "
         "(it guards only this loopback server). A key you pass is never printed. The API "
         "and its fault scripts are described in the docs (docs/server.md).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     serve.add_argument(
@@ -410,7 +410,6 @@ def _add_demo(commands: Any) -> None:
         "jobs (some fail, are canceled, or meet 429s, 5xx and dropped connections), wait "
         "for all of them at once and print how each ended. Needs no network. Exits 0 "
         "when every job ended as scripted.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     demo.add_argument(

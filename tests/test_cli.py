@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import select
 import signal
@@ -29,6 +28,8 @@ from jobwait.adapters.server import JobServer
 from jobwait.testing import Fault
 
 realtime = pytest.mark.realtime
+# Pseudo-terminals and SIGINT to a child are POSIX things.
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX pty and signals")
 
 KEY = "s3cret-cli-key-4711"
 SECRET_ENV = "JOBWAIT_TEST_AUTH"
@@ -485,6 +486,8 @@ class Terminal:
 
 @contextmanager
 def stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> Iterator[Terminal]:
+    import pty
+
     master, slave = pty.openpty()
     try:
         with subprocess.Popen(
@@ -508,6 +511,7 @@ def stderr_on_a_terminal(args: Sequence[str], env: dict[str, str]) -> Iterator[T
             os.close(slave)
 
 
+@posix_only
 @realtime
 @pytest.mark.parametrize("no_color", [None, "1"], ids=["colour", "NO_COLOR"])
 def test_progress_on_a_terminal_is_one_rewritten_line(
@@ -566,6 +570,7 @@ def test_library_warnings_never_reach_the_terminal(server: JobServer) -> None:
     assert "list it in Statuses" not in text  # the library's own log message
 
 
+@posix_only
 @realtime
 def test_ctrl_c_during_a_wait_exits_130_with_one_line(server: JobServer) -> None:
     job = server.submit(durations=FOREVER)
@@ -621,6 +626,7 @@ def test_python_m_jobwait_help() -> None:
     assert "exit codes" in result.stdout
 
 
+@posix_only
 @realtime
 @pytest.mark.parametrize("passed_key", [None, "my-own-key-0815"], ids=["generated", "passed"])
 def test_serve_prints_its_url_and_stops_on_sigint(

@@ -727,20 +727,22 @@ def test_backoff_type_is_checked() -> None:
         JobFleet(backoff=1.0)  # type: ignore[arg-type]
 
 
-# --- JobWaiter.expire, the transition the fleet needs -------------------------------------
+# --- Expired, the waiter's transition the fleet needs -------------------------------------
 
 
-def test_waiter_expire_ends_with_the_timeout_error_of_a_lone_wait() -> None:
-    from jobwait import Observed, Start, Woke
+def test_waiter_expired_ends_with_the_timeout_error_of_a_lone_wait() -> None:
+    from jobwait import Expired, Observed, Start, Woke
 
     waiter = JobWaiter(job_id="x", timeout=2.0)
     waiter.handle(Start(now=0.0))
     waiter.handle(Observed(job={"status": "ready"}, now=0.0))
     with pytest.raises(UsageError, match="deadline"):
-        waiter.expire(1.9)
+        waiter.handle(Expired(now=1.9))
     assert waiter.state is State.SLEEPING
+    assert waiter.elapsed == 0.0  # a rejected event leaves the waiter unchanged
     cause = OSError("x")
-    action = waiter.expire(2.0, cause)
+    action = waiter.handle(Expired(now=2.0, cause=cause))
+    assert isinstance(action, Raise)
     assert action.cancel_job
     assert isinstance(action.error, JobTimeoutError)
     assert action.error.__cause__ is cause
@@ -748,10 +750,13 @@ def test_waiter_expire_ends_with_the_timeout_error_of_a_lone_wait() -> None:
     assert waiter.state is State.RAISED
     assert waiter.last_action is action
     with pytest.raises(UsageError, match="RAISED"):
-        waiter.expire(3.0)
+        waiter.handle(Expired(now=3.0))
     with pytest.raises(UsageError):
         waiter.handle(Woke(now=3.0))
     untimed = JobWaiter(timeout=None)
     untimed.handle(Start(now=0.0))
     with pytest.raises(UsageError, match="deadline"):
-        untimed.expire(1e9)
+        untimed.handle(Expired(now=1e9))
+    idle = JobWaiter(timeout=1.0)
+    with pytest.raises(UsageError, match="IDLE"):
+        idle.handle(Expired(now=5.0))

@@ -77,13 +77,14 @@ def test_public_objects_say_they_are_from_jobwait() -> None:
             assert str(module).startswith("jobwait"), (name, module)
 
 
-EVENTS = [jobwait.Start, jobwait.Observed, jobwait.FetchFailed, jobwait.Woke]
+EVENTS = [jobwait.Start, jobwait.Observed, jobwait.FetchFailed, jobwait.Woke, jobwait.Expired]
 ACTIONS = [jobwait.Poll, jobwait.Sleep, jobwait.Done, jobwait.Raise]
 EXAMPLES: dict[type, dict[str, Any]] = {
     jobwait.Start: {"now": 0.0},
     jobwait.Observed: {"job": {"status": "ready"}, "now": 0.0},
     jobwait.FetchFailed: {"error": OSError(), "now": 0.0},
     jobwait.Woke: {"now": 0.0},
+    jobwait.Expired: {"now": 0.0},
     jobwait.Poll: {},
     jobwait.Sleep: {"seconds": 1.0},
     jobwait.Done: {"job": {}},

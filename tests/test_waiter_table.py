@@ -21,6 +21,7 @@ import pytest
 from jobwait import (
     Backoff,
     Done,
+    Expired,
     FetchFailed,
     JobCanceledError,
     JobFailedError,
@@ -1063,6 +1064,8 @@ def test_transitions_are_read_from_the_table() -> None:
         Transition(State.POLLING, "FetchFailed", "Sleep", State.SLEEPING),
         Transition(State.POLLING, "FetchFailed", "Raise", State.RAISED),
         Transition(State.SLEEPING, "Woke", "Poll", State.POLLING),
+        Transition(State.POLLING, "Expired", "Raise", State.RAISED),
+        Transition(State.SLEEPING, "Expired", "Raise", State.RAISED),
     }
     assert set(transitions()) == expected
     assert len(transitions()) == len(expected)
@@ -1081,6 +1084,13 @@ TRANSITION_SCENARIOS: dict[Transition, list[Any]] = {
         fail(1.0, retryable=False),
     ],
     Transition(State.SLEEPING, "Woke", "Poll", State.POLLING): _PREFIX,
+    # The default timeout is 300 s: a scheduler expires a held-back poll at or after it.
+    Transition(State.POLLING, "Expired", "Raise", State.RAISED): [*_PREFIX, Expired(now=300.0)],
+    Transition(State.SLEEPING, "Expired", "Raise", State.RAISED): [
+        Start(now=0.0),
+        obs("ready", 0.0),
+        Expired(now=301.0),
+    ],
 }
 
 

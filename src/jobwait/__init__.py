@@ -52,6 +52,7 @@ from ._http import request_timeout as request_timeout
 from ._protocol import Action as Action
 from ._protocol import Done as Done
 from ._protocol import Event as Event
+from ._protocol import Expired as Expired
 from ._protocol import Fetched as Fetched
 from ._protocol import FetchFailed as FetchFailed
 from ._protocol import Observed as Observed
@@ -83,6 +84,7 @@ __all__ = [
     "CancelJobs",
     "Done",
     "Event",
+    "Expired",
     "FetchFailed",
     "Fetched",
     "Finished",

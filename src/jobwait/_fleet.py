@@ -79,7 +79,7 @@ out only when a request slot is free:
 - ``now`` not before a fleet-wide Retry-After hold.
 
 A ready job that reaches its deadline while no slot is free is not polled: it ends at
-its deadline through ``JobWaiter.expire`` with ``JobTimeoutError``, so the budget never
+its deadline: its waiter gets ``Expired`` and answers ``JobTimeoutError``, so the budget never
 delays a timeout. A job in flight at its deadline ends when its batch reports (the
 waiter then sees ``now >= deadline``), as a lone wait does.
 
@@ -149,7 +149,7 @@ from ._drive import fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
 from ._errors import JobWaitError, UsageError
-from ._protocol import Done, Fetched, FetchFailed, Observed, Raise, Sleep, Start, Woke
+from ._protocol import Done, Expired, Fetched, FetchFailed, Observed, Raise, Sleep, Start, Woke
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
 from ._waiter import JobWaiter
 
@@ -863,7 +863,7 @@ class JobFleet:
             waiter = waiters[job_id]
             deadline = waiter.deadline
             if deadline is not None and now >= deadline:
-                self._finish(job_id, waiter.expire(now, error))
+                self._finish(job_id, waiter.handle(Expired(now=now, cause=error)))  # type: ignore[arg-type]
                 continue
             due = now + delay
             if deadline is not None and due > deadline:
@@ -1055,7 +1055,7 @@ class JobFleet:
             if job_id not in ready:
                 continue
             del ready[job_id]
-            self._finish(job_id, waiters[job_id].expire(now))
+            self._finish(job_id, waiters[job_id].handle(Expired(now=now)))  # type: ignore[arg-type]
             expired = True
         if expired:
             self._check_fail_fast()

@@ -17,6 +17,7 @@ __all__ = [
     "Action",
     "Done",
     "Event",
+    "Expired",
     "FetchFailed",
     "Fetched",
     "Observed",
@@ -88,7 +89,25 @@ class Woke:
     now: float
 
 
-Event = Start | Observed | FetchFailed | Woke
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expired:
+    """The deadline passed while the poll due was held back (by a scheduler that
+    shares a request budget among many waiters, such as ``JobFleet``). The waiter
+    answers ``Raise(JobTimeoutError)``, exactly as a lone wait ends at its deadline.
+
+    A lone driver never sends it: it always polls at the deadline.
+
+    Attributes:
+        now: Monotonic seconds, at or past the deadline.
+        cause: The last fetch error, if the last attempt failed; it becomes the
+            ``JobTimeoutError``'s ``__cause__``.
+    """
+
+    now: float
+    cause: BaseException | None = None
+
+
+Event = Start | Observed | FetchFailed | Woke | Expired
 
 
 # --- actions (outputs) -------------------------------------------------------------

@@ -35,6 +35,7 @@ is a ``UsageError``. The docs draw the state diagram from ``_TABLE`` itself.
     POLLING  --Observed----> Sleep | Done | Raise      -> SLEEPING | DONE | RAISED
     POLLING  --FetchFailed-> Sleep | Raise             -> SLEEPING | RAISED
     SLEEPING --Woke--------> Poll                      -> POLLING
+    POLLING or SLEEPING --Expired--> Raise             -> RAISED
 
 The rules (the ``ionq_core.polling`` contract, kept exactly)
 -------------------------------------------------------------
@@ -61,11 +62,11 @@ at ``max_retry_after``; the sleep still never passes the deadline. So no sleep e
 Every error carries the job id, the last status and job seen, the poll count and the
 elapsed time, so nothing observed is lost when the wait ends badly.
 
-One transition sits outside the table because no fetch causes it: ``expire(now)``
-(POLLING or SLEEPING -> RAISED). A lone driver never needs it, since it always polls
-at the deadline. A scheduler that shares a request budget among many waiters
-(``JobFleet``) may have to hold a due poll back past the deadline; it calls ``expire``
-instead, and the wait ends with the same ``JobTimeoutError`` at its deadline.
+A scheduler that shares a request budget among many waiters (``JobFleet``) may have
+to hold a due poll back past the deadline. It sends ``Expired(now)`` instead of
+polling (POLLING or SLEEPING -> RAISED), and the wait ends with the same
+``JobTimeoutError`` at its deadline. A lone driver never needs it: it always polls at
+the deadline.
 """
 
 from __future__ import annotations
@@ -86,7 +87,18 @@ from ._errors import (
     JobWaitError,
     UsageError,
 )
-from ._protocol import Done, Event, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
+from ._protocol import (
+    Done,
+    Event,
+    Expired,
+    FetchFailed,
+    Observed,
+    Poll,
+    Raise,
+    Sleep,
+    Start,
+    Woke,
+)
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
 
 __all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
@@ -117,6 +129,8 @@ _TABLE: Final[dict[tuple[State, type[Any]], tuple[str, tuple[type[Any], ...]]]] 
     (State.POLLING, Observed): ("_on_observed", (Sleep, Done, Raise)),
     (State.POLLING, FetchFailed): ("_on_fetch_failed", (Sleep, Raise)),
     (State.SLEEPING, Woke): ("_on_woke", (Poll,)),
+    (State.POLLING, Expired): ("_on_expired", (Raise,)),
+    (State.SLEEPING, Expired): ("_on_expired", (Raise,)),
 }
 _NEXT_STATE: Final[dict[type[Any], State]] = {
     Poll: State.POLLING,
@@ -495,6 +509,19 @@ class JobWaiter:
             )
         return self._sleep_or_time_out(event.now, event.retry_after, error)
 
+    def _on_expired(self, event: Expired) -> Raise:
+        deadline = self._deadline
+        if deadline is None or not event.now >= deadline:
+            # Checked before anything changes: a rejected event leaves the waiter as is.
+            raise UsageError(
+                f"Expired(now={event.now!r}) needs a deadline at or before now "
+                f"(deadline={deadline!r})",
+                **self._context(),
+            )
+        self._now = event.now
+        self._status_changed = False
+        return self._timed_out(event.cause)
+
     # --- shared decisions ----------------------------------------------------------
 
     def _sleep_or_time_out(
@@ -562,44 +589,6 @@ class JobWaiter:
                 f"{type(event).__name__} is not valid while {self._state.name}; expected {expected}"
             )
         return UsageError(reason, **self._context())
-
-    # --- the one transition outside the table ------------------------------------------
-
-    def expire(self, now: float, cause: BaseException | None = None) -> Raise:
-        """End the wait at its deadline because the poll due then could not be made.
-
-        For schedulers that share a request budget among many waiters (``JobFleet``):
-        when a poll is held back past the deadline, call ``expire`` instead of polling.
-        The wait ends as a lone wait ends at its deadline: raise the returned
-        ``JobTimeoutError`` (``cancel_job`` is ``True``: the remote job still runs).
-
-        Args:
-            now: Monotonic seconds, at or past the deadline.
-            cause: The last fetch error, if the last attempt failed; it becomes the
-                error's ``__cause__``.
-
-        Raises:
-            UsageError: The waiter is not waiting to poll (POLLING with no fetch out,
-                or SLEEPING), it has no deadline, ``now`` is before the deadline, or
-                ``now`` is earlier than the previous event's. The waiter is left
-                unchanged.
-        """
-        state = self._state
-        if state is not State.POLLING and state is not State.SLEEPING:
-            raise UsageError(f"expire() is not valid while {state.name}", **self._context())
-        deadline = self._deadline
-        if deadline is None or not now >= deadline or not now >= self._now:
-            raise UsageError(
-                f"expire(now={now!r}) needs now at or past the deadline ({deadline!r}) "
-                f"and not earlier than the previous event's now={self._now!r}",
-                **self._context(),
-            )
-        self._now = now
-        self._status_changed = False
-        action = self._timed_out(cause)
-        self._state, self._row = _NEXT[Raise]
-        self._last_action = action
-        return action
 
     # --- read-only state -----------------------------------------------------------
 

@@ -9,6 +9,7 @@ touches a socket. The runtimes that perform its actions live in
 
 from ._backoff import Backoff as Backoff
 from ._drive import RETRYABLE_STATUS_CODES as RETRYABLE_STATUS_CODES
+from ._drive import JobOptions as JobOptions
 from ._drive import WaiterOptions as WaiterOptions
 from ._drive import cancel_failed as cancel_failed
 from ._drive import fetch_failed as fetch_failed
@@ -98,6 +99,7 @@ __all__ = [
     "JobFetchError",
     "JobFleet",
     "JobMissingError",
+    "JobOptions",
     "JobStatusError",
     "JobTimeoutError",
     "JobWaitError",

@@ -19,6 +19,7 @@ from ._waiter import JobWaiter
 
 __all__ = [
     "RETRYABLE_STATUS_CODES",
+    "JobOptions",
     "WaiterOptions",
     "cancel_failed",
     "fetch_failed",
@@ -123,11 +124,10 @@ def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWait
     return JobWaiter(**options)
 
 
-class WaiterOptions(TypedDict, total=False):
-    """The :class:`~jobwait.JobWaiter` keywords every adapter accepts (same names and
-    defaults as the constructor)."""
+class JobOptions(TypedDict, total=False):
+    """The per-job rules: the :class:`~jobwait.JobWaiter` keywords other than
+    ``job_id``, shared by single waits and fleets."""
 
-    job_id: str | None
     timeout: float | None
     backoff: Backoff
     statuses: Statuses
@@ -137,6 +137,13 @@ class WaiterOptions(TypedDict, total=False):
     max_retry_after: float
     status_of: Callable[[Any], Any]
     failure_of: Callable[[Any], Any]
+
+
+class WaiterOptions(JobOptions, total=False):
+    """The :class:`~jobwait.JobWaiter` keywords every adapter accepts (same names and
+    defaults as the constructor)."""
+
+    job_id: str | None
 
 
 def cancel_failed(error: BaseException, failure: BaseException) -> None:

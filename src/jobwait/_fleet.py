@@ -142,10 +142,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, TypedDict
+from typing import Any, ClassVar, Final
 
 from ._backoff import Backoff
-from ._drive import fetch_failed
+from ._drive import JobOptions, fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
 from ._errors import JobWaitError, UsageError
@@ -367,19 +367,10 @@ class FleetFailedError(JobWaitError):
 # --- helpers for drivers -----------------------------------------------------------------
 
 
-class FleetOptions(TypedDict, total=False):
+class FleetOptions(JobOptions, total=False):
     """The :class:`JobFleet` keywords every fleet adapter accepts (same names and
-    defaults as the constructor)."""
+    defaults as the constructor): the per-job rules and the fleet's own."""
 
-    timeout: float | None
-    backoff: Backoff
-    statuses: Statuses
-    raise_on_failure: bool
-    raise_on_cancel: bool
-    max_fetch_errors: int
-    max_retry_after: float
-    status_of: Callable[[Any], Any]
-    failure_of: Callable[[Any], Any]
     max_batch: int
     batch_window: float
     max_polls_per_second: int | None

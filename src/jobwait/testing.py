@@ -23,7 +23,7 @@ from ._board import Fault, JobBoard, JobScriptError, Reply
 from ._drive import fetch_failed, observed
 from ._errors import JobWaitError
 from ._fail import Fail
-from ._protocol import Done, FetchFailed, Poll, Raise, Sleep, Start, Woke
+from ._protocol import Done, Fetched, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
 from ._waiter import JobWaiter
 
 __all__ = [
@@ -122,17 +122,19 @@ def _timeline(script: Sequence[tuple[float, Any]]) -> Callable[[float, int], Any
         raise ValueError("simulate: a timeline needs at least one (time, status) entry")
     times = [t for t, _ in entries]
     jobs = [j for _, j in entries]
+    last = len(times) - 1
+    cursor = 0
 
     def at(now: float, _poll: int) -> Any:
         # The job's state at `now` is the last entry at or before it (the first entry
         # before that). Polls move forward in time, so a cursor suffices.
-        i = at.cursor  # type: ignore[attr-defined]
-        while i + 1 < len(times) and times[i + 1] <= now:
+        nonlocal cursor
+        i = cursor
+        while i < last and times[i + 1] <= now:
             i += 1
-        at.cursor = i  # type: ignore[attr-defined]
+        cursor = i
         return jobs[i]
 
-    at.cursor = 0  # type: ignore[attr-defined]
     return at
 
 
@@ -198,8 +200,10 @@ def simulate(
                 )
             elif isinstance(result, Exception):
                 action = handle(fetch_failed(result, now))
-            else:
+            elif type(result) is Fetched:
                 action = handle(observed(result, now))
+            else:
+                action = handle(Observed(job=result, now=now))
         elif kind is Done:
             outcome = action.job  # type: ignore[union-attr]
             break

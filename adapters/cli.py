@@ -12,7 +12,10 @@ builds a :class:`jobwait.JobWaiter` from the options and hands it to
 :func:`jobwait.adapters.httpx.wait_for_url`. Progress is read from what the adapter
 reports: ``on_status``, the error classifier (which only records the error and
 delegates to :func:`jobwait.adapters.httpx.is_retryable`) and the ``sleep`` it asks
-for. Nothing is guessed.
+for. ``demo`` waits for all its jobs with one :class:`jobwait.JobFleet` over batch
+reads (:func:`jobwait.adapters.httpx.async_wait_for_batch`); its display reads the
+fleet's ``on_status`` and ``sleep`` and the embedded server's request log. Nothing is
+guessed.
 
 Secrets: header values given with ``--header`` or ``--header-env`` are never printed.
 A malformed ``--header`` is reported by name (or not at all when it has no colon),
@@ -40,16 +43,18 @@ import os
 import re
 import secrets
 import sys
+import textwrap
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jobwait
 from jobwait import (
     Backoff,
+    FleetOptions,
     JobCanceledError,
     JobFailedError,
     JobFetchError,
@@ -66,7 +71,9 @@ from jobwait import (
 if TYPE_CHECKING:
     import httpx
 
-    from .server import JobServer
+    from jobwait.testing import Fault
+
+    from .server import JobServer, RequestRecord
 
 __all__ = ["EXIT_CODES", "exit_code_of", "main"]
 
@@ -407,9 +414,10 @@ def _add_demo(commands: Any) -> None:
         "demo",
         help="wait for a scripted batch of jobs on an embedded server",
         description="Start the simulated job API on loopback, submit a dozen scripted "
-        "jobs (some fail, are canceled, or meet 429s, 5xx and dropped connections), wait "
-        "for all of them at once and print how each ended. Needs no network. Exits 0 "
-        "when every job ended as scripted.",
+        "jobs (one fails, one is canceled, some go missing from an answer or show odd "
+        "statuses, and the server throws 429s, 5xx and dropped connections), wait for all "
+        "of them with one fleet that reads them in batches (GET /jobs?ids=...), and print "
+        "how each ended. Needs no network. Exits 0 when every job ended as scripted.",
         allow_abbrev=False,
     )
     demo.add_argument(
@@ -418,7 +426,7 @@ def _add_demo(commands: Any) -> None:
         type=_time_scale,
         default=_DEMO_TIME_SCALE,
         help=f"scripted seconds per real second (default {_DEMO_TIME_SCALE:g}: about "
-        "six seconds in all)",
+        "five seconds in all)",
     )
     demo.add_argument("--no-progress", action="store_true", help="only print the summary")
 
@@ -561,11 +569,9 @@ class _Watch:
         classify: Callable[[BaseException], bool],
         listener: Callable[[_Watch, str], None],
         *,
-        name: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.waiter = waiter
-        self.name = name
         self.status: str | None = None
         self.phase: Phase | None = None
         self.failure: str | None = None
@@ -925,11 +931,19 @@ def _serve_command(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
 # --- jobwait demo -----------------------------------------------------------------------
 
 _DEMO_TIME_SCALE: Final = 20.0
+# The statuses the demo's fleet reads; the display colours a status by the same table.
+_DEMO_STATUSES: Final = Statuses()
 
 
 @dataclass(frozen=True, slots=True)
 class _DemoJob:
-    """One scripted job of the demo; times are scripted seconds (divided by the scale)."""
+    """One scripted job of the demo; times are scripted seconds (divided by the scale).
+
+    ``faults`` are the job's own view faults, keyed by ``poll=n``: the n-th request for
+    the job that the server-wide faults let through to the API (a truncated or malformed
+    answer counts; see docs/server.md). They change only this job's entry of a batch
+    answer.
+    """
 
     id: str
     trouble: str
@@ -938,47 +952,55 @@ class _DemoJob:
     faults: tuple[tuple[str, dict[str, Any]], ...] = ()
     failure: dict[str, str] | None = None
 
-    def script(self, scale: float) -> dict[str, Any]:
+    def script(self) -> dict[str, Any]:
         from jobwait.testing import Fault
 
-        faults = []
-        for kind, params in self.faults:
-            params = dict(params)
-            if "retry_after" in params:  # a hint in scripted seconds, sent in real ones
-                params["retry_after"] = f"{params['retry_after'] / scale:.3f}"
-            faults.append(Fault(kind, **params))
         script: dict[str, Any] = {
             "id": self.id,
             "name": self.trouble,
             "durations": dict(zip(("submitted", "ready", "started"), self.durations, strict=True)),
             "outcome": self.expected,
-            "faults": faults,
+            "faults": [Fault(kind, **params) for kind, params in self.faults],
         }
         if self.failure is not None:
             script["failure"] = self.failure
         return script
 
 
+@dataclass(frozen=True, slots=True)
+class _DemoTrouble:
+    """A server-wide fault of the demo: the server's requests ``first`` to
+    ``first + count - 1`` (counted from 1) meet ``kind``, whichever jobs they ask for.
+    ``retry_after`` is in scripted seconds."""
+
+    kind: str
+    first: int
+    label: str
+    count: int = 1
+    retry_after: float | None = None
+
+    def fault(self, scale: float) -> Fault:
+        from jobwait.testing import Fault
+
+        if self.retry_after is None:
+            return Fault(self.kind, request=self.first, count=self.count)
+        # A hint in scripted seconds, sent in real ones.
+        hint = f"{self.retry_after / scale:.3f}"
+        return Fault(self.kind, request=self.first, count=self.count, retry_after=hint)
+
+    def describe(self, scale: float) -> str:
+        last = self.first + self.count - 1
+        numbers = f"#{self.first}" if last == self.first else f"#{self.first}-{last}"
+        hint = "" if self.retry_after is None else f" (Retry-After {self.retry_after / scale:.2f}s)"
+        return f"{numbers} {self.label}{hint}"
+
+
 _DEMO_JOBS: Final = (
-    _DemoJob("bell", "none", "completed", (0, 10, 20)),
-    _DemoJob("ghz-3", "none", "completed", (5, 20, 40)),
-    _DemoJob(
-        "qft-4",
-        "429 with Retry-After",
-        "completed",
-        (0, 15, 30),
-        (("429", {"poll": 2, "retry_after": 8}),),
-    ),
-    _DemoJob(
-        "grover-2", "503 twice", "completed", (0, 20, 35), (("503", {"poll": 2, "count": 2}),)
-    ),
-    _DemoJob(
-        "vqe-h2",
-        "500, then 502",
-        "completed",
-        (10, 20, 50),
-        (("500", {"poll": 2}), ("502", {"poll": 4})),
-    ),
+    _DemoJob("bell", "-", "completed", (0, 10, 20)),
+    _DemoJob("ghz-3", "-", "completed", (5, 20, 40)),
+    _DemoJob("qft-4", "-", "completed", (0, 15, 30)),
+    _DemoJob("grover-2", "-", "completed", (0, 20, 35)),
+    _DemoJob("vqe-h2", "status goes back", "completed", (5, 15, 60), (("regress", {"poll": 5}),)),
     _DemoJob(
         "shor-15",
         "fails",
@@ -987,213 +1009,264 @@ _DEMO_JOBS: Final = (
         failure={"code": "QuantumComputerError", "message": "calibration drifted"},
     ),
     _DemoJob("teleport", "canceled", "canceled", (0, 25, 20)),
-    _DemoJob("qaoa-6", "connection reset", "completed", (0, 15, 45), (("reset", {"poll": 2}),)),
-    _DemoJob("deutsch", "truncated body", "completed", (0, 5, 25), (("truncated", {"poll": 2}),)),
+    _DemoJob("qaoa-6", "left out of an answer", "completed", (0, 15, 45), (("drop", {"poll": 2}),)),
+    _DemoJob("deutsch", "-", "completed", (0, 5, 25)),
     _DemoJob(
-        "bv-5", "malformed JSON", "completed", (0, 15, 40), (("malformed_json", {"poll": 3}),)
-    ),
-    _DemoJob(
-        "qwalk", "unknown status", "completed", (0, 10, 30), (("unknown_status", {"poll": 2}),)
-    ),
-    _DemoJob(
-        "long-run",
-        "429 twice, 504",
+        "bv-5",
+        "left out twice",
         "completed",
-        (5, 25, 70),
-        (("429", {"poll": 2, "count": 2, "retry_after": 10}), ("504", {"poll": 5})),
+        (0, 15, 40),
+        (("drop", {"poll": 2}), ("drop", {"poll": 5})),
     ),
+    _DemoJob(
+        "qwalk",
+        "unknown status",
+        "completed",
+        (0, 10, 30),
+        (("unknown_status", {"poll": 2, "status": "calibrating"}),),
+    ),
+    _DemoJob("long-run", "-", "completed", (5, 25, 70)),
+)
+
+# Never more than three failed requests in a row: the fleet's max_batch_errors is 5.
+_DEMO_TROUBLE: Final = (
+    _DemoTrouble("429", 2, "429 storm", count=3, retry_after=8.0),
+    _DemoTrouble("reset", 6, "connection reset"),
+    _DemoTrouble("truncated", 7, "truncated body"),
+    _DemoTrouble("malformed_json", 8, "malformed JSON"),
+    _DemoTrouble("503", 10, "503 burst", count=2),
 )
 
 
-def _demo_waiter(job_id: str, scale: float) -> JobWaiter:
-    # The demo's schedule, in scripted seconds: 5 s, x1.5, capped at 20 s; give up after
-    # 300. Scaled like the server, so a faster --time-scale is the same demo, faster.
-    return JobWaiter(
-        job_id=job_id,
-        timeout=300.0 / scale,
-        backoff=Backoff(initial=5.0 / scale, factor=1.5, max=20.0 / scale),
-        raise_on_failure=False,
-        raise_on_cancel=False,
-    )
+def _demo_fleet_options(scale: float) -> FleetOptions:
+    # The demo's schedule in scripted seconds, scaled like the server so that a faster
+    # --time-scale is the same demo, faster: each job is polled at once, then after 5 s,
+    # x1.5, capped at 20 s, and given up on after 300 s; a due job may be held 2 s so
+    # that jobs due soon after share its request.
+    return {
+        "timeout": 300.0 / scale,
+        "backoff": Backoff(initial=5.0 / scale, factor=1.5, max=20.0 / scale),
+        "statuses": _DEMO_STATUSES,
+        "raise_on_failure": False,
+        "batch_window": 2.0 / scale,
+    }
 
 
-async def _wait_all(
-    client: httpx.AsyncClient,
-    watches: Sequence[_Watch],
-    asleep: Callable[[_Watch, float], Awaitable[None]],
-) -> dict[str, str]:
-    """Wait for every watched job at once; return each job's final status (or error).
+def _demo_batch_url(ids: tuple[str, ...]) -> httpx.URL:
+    import httpx
 
-    The one place that decides how the demo waits for many jobs: today one
-    ``async_wait_for_url`` per job over one client, gathered. Switch to jobwait's fleet
-    here when it exists.
-    """
-    from .httpx import async_wait_for_url
+    return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
 
-    async def one(watch: _Watch) -> str:
-        async def sleep(seconds: float) -> None:
-            await asleep(watch, seconds)
 
-        try:
-            job = await async_wait_for_url(
-                client,
-                f"/jobs/{watch.name}",
-                waiter=watch.waiter,
-                is_retryable=watch.is_retryable,
-                on_status=watch.on_status,
-                sleep=sleep,
-            )
-        except JobWaitError as error:
-            return f"error: {type(error).__name__}"
-        return str(job.get("status"))
+def _ids_asked(record: RequestRecord) -> int:
+    """How many job ids a logged batch GET asked for (``_demo_batch_url``'s shape)."""
+    return len(parse_qs(urlsplit(record.path).query).get("ids", ()))
 
-    outcomes = await asyncio.gather(*(one(watch) for watch in watches))
-    return {watch.name: outcome for watch, outcome in zip(watches, outcomes, strict=True)}
+
+def _answer(record: RequestRecord) -> str:
+    return "connection reset" if record.status_code is None else str(record.status_code)
 
 
 class _DemoProgress:
-    """The demo's live display on stderr: a board of one line per job, redrawn in place
-    on a terminal (``"live"``); a line per status change and retry otherwise
-    (``"lines"``); nothing (``"off"``)."""
+    """The demo's live display on stderr, fed only by what the fleet reports
+    (``on_status``, and the ``sleep`` it asks for) and by the server's request log.
 
-    def __init__(self, stream: IO[str], *, mode: str, colour: bool) -> None:
+    On a terminal (``"live"``) a board of one line per job is redrawn in place; otherwise
+    (``"lines"``) a line is printed per request served and per status change; ``"off"``
+    prints nothing. Either way it records when the client learned each outcome.
+    """
+
+    def __init__(
+        self, stream: IO[str], server: JobServer, *, mode: str, colour: bool, ids: Sequence[str]
+    ) -> None:
         self._stream = stream
+        self._server = server
         self._mode = mode
         self._colour = colour
         self._started = time.monotonic()
         self._rows = 0
-        self.watches: list[_Watch] = []
-        self.requests: Callable[[], int] = lambda: 0
-
-    def event(self, watch: _Watch, event: str) -> None:
-        if self._mode != "lines":
-            return
-        elapsed = time.monotonic() - self._started
-        if event == "status":
-            status = _printable(watch.status or "", 40)
-            note = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
-            self._write(f"{elapsed:6.2f}s  {watch.name:<10} {status}{note}\n")
-        elif event == "retry" and watch.next_poll_at is not None:
-            wait = max(0.0, watch.next_poll_at - time.monotonic())
-            self._write(
-                f"{elapsed:6.2f}s  {watch.name:<10} poll {watch.polls} failed "
-                f"({watch.failure}); retrying in {wait:.2f}s\n"
-            )
+        self._shown = 0  # request-log records printed so far
+        self._wake_at: float | None = None
+        self.trails: dict[str, list[str]] = {job_id: [] for job_id in ids}
+        self.knew_at: dict[str, float] = {}  # time.monotonic(), the server's clock too
 
     def start(self) -> float:
         """Count elapsed time from now; returns now."""
         self._started = time.monotonic()
         return self._started
 
-    async def asleep(self, watch: _Watch, seconds: float) -> None:
-        watch.will_sleep(seconds)
+    def on_status(self, job_id: str, job: object, status: str) -> None:
+        """The fleet's ``on_status``: a job's status changed (the first one counts)."""
+        trail = self.trails[job_id]
+        previous = trail[-1] if trail else None
+        trail.append(status)
+        phase = _DEMO_STATUSES.phase(status)
+        if phase.terminal:
+            self.knew_at[job_id] = time.monotonic()
+        if self._mode == "lines":
+            self._print_requests()  # the request that brought this status comes first
+            shown = _printable(status, 40)
+            change = shown if previous is None else f"{_printable(previous, 40)} -> {shown}"
+            note = " (not a known status; still waiting)" if phase is Phase.UNKNOWN else ""
+            elapsed = time.monotonic() - self._started
+            self._write(f"{elapsed:6.2f}s  {job_id:<10} {change}{note}\n")
+
+    async def sleep(self, seconds: float) -> None:
+        """The fleet's ``sleep``: remembers when the fleet next wakes, then sleeps."""
+        self._wake_at = time.monotonic() + seconds
         await asyncio.sleep(seconds)
 
-    async def redraw_until_cancelled(self) -> None:
-        if self._mode != "live":
+    async def show_until_cancelled(self) -> None:
+        if self._mode == "off":
             return
         while True:
-            self.draw()
+            self.refresh()
             await asyncio.sleep(_TICK / 2)
 
-    def draw(self) -> None:
-        if self._mode != "live":
-            return
+    def refresh(self) -> None:
+        """Redraw the board, or print the requests served since the last call."""
+        if self._mode == "live":
+            self._draw()
+        elif self._mode == "lines":
+            self._print_requests()
+
+    def _print_requests(self) -> None:
+        records = self._server.requests
+        for number, record in enumerate(records[self._shown :], start=self._shown + 1):
+            fault = f" (scripted: {record.fault})" if record.fault else ""
+            self._write(
+                f"{record.time - self._started:6.2f}s  request #{number}: "
+                f"{_plural(_ids_asked(record), 'job')} -> {_answer(record)}{fault}\n"
+            )
+        self._shown = len(records)
+
+    def _draw(self) -> None:
         width = _width(self._stream) - 1
-        lines = [self._row(watch, width) for watch in self.watches]
-        done = sum(1 for w in self.watches if w.phase is not None and w.phase.terminal)
-        elapsed = time.monotonic() - self._started
-        lines.append(
-            f"{done}/{len(self.watches)} finished, {elapsed:.1f}s, "
-            f"{self.requests()} requests served"[:width]
+        server = self._server
+        lines = []
+        job_polls = 0
+        for job_id, trail in self.trails.items():
+            polls = len(server.requests_for(job_id))
+            job_polls += polls
+            lines.append(self._row(job_id, trail, polls, width))
+        now = time.monotonic()
+        requests = server.requests
+        footer = (
+            f"{len(self.knew_at)}/{len(self.trails)} finished, {now - self._started:.1f}s, "
+            f"{len(requests)} requests for {job_polls} job polls"
         )
+        if requests:
+            footer += f", last {_answer(requests[-1])}"
+        if (
+            self._wake_at is not None
+            and self._wake_at > now
+            and len(self.knew_at) < len(self.trails)
+        ):
+            footer += f", wakes in {self._wake_at - now:.1f}s"
+        lines.append(footer[:width])
         up = f"\x1b[{self._rows}F" if self._rows else ""
         self._write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
         self._rows = len(lines)
 
-    def _row(self, watch: _Watch, width: int) -> str:
-        status = _printable(watch.status or "waiting", 14)
-        if watch.retrying:
-            note = f"retrying after {watch.failure}"
-        elif watch.phase is Phase.UNKNOWN:
-            note = "not a known status; still waiting"
-        else:
-            note = ""
-        rest = f" {_plural(watch.polls, 'poll'):>9}  {note}"[: max(0, width - 25)]
-        code = _PHASE_COLOURS.get(watch.phase) if watch.phase else None
-        return f"{watch.name:<10} {_paint(f'{status:<14}', code, self._colour)}{rest}"
+    def _row(self, job_id: str, trail: Sequence[str], polls: int, width: int) -> str:
+        status = trail[-1] if trail else "waiting"
+        code = _PHASE_COLOURS[_DEMO_STATUSES.phase(status)] if trail else None
+        shown = _paint(f"{_printable(status, 14):<14}", code, self._colour)
+        history = " > ".join(_printable(s, 20) for s in trail)
+        rest = f" {_plural(polls, 'poll'):>9}  {history}"[: max(0, width - 25)]
+        return f"{job_id:<10} {shown}{rest}"
 
     def _write(self, text: str) -> None:
         self._stream.write(text)
         self._stream.flush()
 
 
+def _outcome_of(result: object) -> str:
+    if isinstance(result, JobWaitError):
+        return f"error: {type(result).__name__}"
+    status = result.get("status") if isinstance(result, dict) else None
+    return _printable(str(status), 20)
+
+
 def _demo_table(
-    server: JobServer, watches: Sequence[_Watch], outcomes: Mapping[str, str], elapsed: float
+    server: JobServer,
+    progress: _DemoProgress,
+    results: Mapping[str, object],
+    elapsed: float,
+    scale: float,
 ) -> tuple[str, bool]:
-    jobs = {job.id: job for job in _DEMO_JOBS}
+    """The summary: a row per job, then the totals. Polls are counted by the server:
+    every request that asked for the job, the failed ones included."""
     header = (
-        f"{'job':<10} {'scripted trouble':<22} {'expected':<10} {'actual':<10} "
+        f"{'job':<10} {'its own trouble':<22} {'expected':<10} {'actual':<10} "
         f"{'polls':>5}  {'detected after':>14}"
     )
     rows = [header, "-" * len(header)]
-    all_ok = True
-    for watch in watches:
-        job = jobs[watch.name]
-        actual = outcomes[watch.name]
+    matched = 0
+    job_polls = 0
+    for job in _DEMO_JOBS:
+        actual = _outcome_of(results[job.id])
         ok = actual == job.expected
-        all_ok = all_ok and ok
-        delay = (
-            f"{watch.knew_at - server.terminal_at(watch.name):.3f}s"
-            if watch.knew_at is not None
-            else "-"
-        )
+        matched += ok
+        polls = len(server.requests_for(job.id))
+        job_polls += polls
+        knew_at = progress.knew_at.get(job.id)
+        delay = "-" if knew_at is None else f"{knew_at - server.terminal_at(job.id):.3f}s"
         rows.append(
             f"{job.id:<10} {job.trouble:<22} {job.expected:<10} {actual:<10} "
-            f"{watch.polls:>5}  {delay:>14}{'' if ok else '  <- not as scripted'}"
+            f"{polls:>5}  {delay:>14}{'' if ok else '  <- not as scripted'}"
         )
     requests = server.requests
-    faulted = sum(1 for r in requests if r.fault)
-    matched = sum(1 for w in watches if outcomes[w.name] == jobs[w.name].expected)
-    rows += [
-        "",
+    faulted = sum(1 for record in requests if record.fault)
+    trouble = ", ".join(t.describe(scale) for t in _DEMO_TROUBLE)
+    totals = (
+        f"server-wide trouble, by request number: {trouble}",
+        f"{matched}/{len(_DEMO_JOBS)} jobs ended as scripted in {elapsed:.2f}s",
         (
-            f"{matched}/{len(watches)} jobs ended as scripted; {len(requests)} requests "
-            f"({faulted} met a scripted fault); {elapsed:.2f}s elapsed"
+            f"{len(requests)} requests ({faulted} met a scripted fault) carried {job_polls} "
+            f"job polls; polled one job per request, the same polls would have taken "
+            f"{job_polls} requests"
         ),
-    ]
-    return "\n".join(rows), all_ok
+    )
+    rows.append("")
+    for line in totals:
+        rows += textwrap.wrap(line, width=len(header) + 8, subsequent_indent="    ")
+    return "\n".join(rows), matched == len(_DEMO_JOBS)
 
 
 async def _run_demo(
     server: JobServer, key: str, scale: float, progress: _DemoProgress
-) -> tuple[list[_Watch], dict[str, str], float]:
+) -> tuple[dict[str, Any], float]:
+    """Wait for every demo job with one fleet over batch reads; return the outcomes and
+    the seconds it took. Every decision (which jobs share a request, when it goes out,
+    how a failed one is retried) is the fleet's."""
     import httpx
 
-    from .httpx import is_retryable
+    from .httpx import async_wait_for_batch
 
-    watches = [
-        _Watch(_demo_waiter(job.id, scale), is_retryable, progress.event, name=job.id)
-        for job in _DEMO_JOBS
-    ]
-    progress.watches = watches
-    progress.requests = lambda: len(server.requests)
     headers = {"Authorization": f"apiKey {key}", "User-Agent": _USER_AGENT}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10.0) as client:
         # Submit only once the client is ready (building one takes a while on a busy
         # machine), so every job is first polled while pending and meets its faults.
         for job in _DEMO_JOBS:
-            server.submit(**job.script(scale))
+            server.submit(**job.script())
         started = progress.start()
-        redraw = asyncio.create_task(progress.redraw_until_cancelled())
+        display = asyncio.create_task(progress.show_until_cancelled())
         try:
-            outcomes = await _wait_all(client, watches, progress.asleep)
+            results = await async_wait_for_batch(
+                client,
+                [job.id for job in _DEMO_JOBS],
+                url_for=_demo_batch_url,
+                on_status=progress.on_status,
+                sleep=progress.sleep,
+                **_demo_fleet_options(scale),
+            )
         finally:
-            redraw.cancel()
-            await asyncio.gather(redraw, return_exceptions=True)
+            display.cancel()
+            await asyncio.gather(display, return_exceptions=True)
     elapsed = time.monotonic() - started
-    progress.draw()
-    return watches, outcomes, elapsed
+    progress.refresh()
+    return results, elapsed
 
 
 def _demo_command(
@@ -1205,17 +1278,24 @@ def _demo_command(
         stderr.write(f"jobwait: error: {_MISSING_HTTPX}\n")
         return EXIT_SOFTWARE
     mode = "off" if args.no_progress else "live" if _live(stderr, environ) else "lines"
-    progress = _DemoProgress(stderr, mode=mode, colour=_colour_on(stderr, environ))
     key = secrets.token_urlsafe(16)
     scale = args.time_scale
-    with JobServer(api_key=key, time_scale=scale) as server:
+    faults = [trouble.fault(scale) for trouble in _DEMO_TROUBLE]
+    with JobServer(api_key=key, time_scale=scale, faults=faults) as server:
+        progress = _DemoProgress(
+            stderr,
+            server,
+            mode=mode,
+            colour=_colour_on(stderr, environ),
+            ids=[job.id for job in _DEMO_JOBS],
+        )
         if mode != "off":
             stderr.write(
                 f"jobwait demo: {len(_DEMO_JOBS)} scripted jobs on {server.url} "
-                f"(time scale {scale:g}x)\n"
+                f"(time scale {scale:g}x), one fleet, batch reads\n"
             )
-        watches, outcomes, elapsed = asyncio.run(_run_demo(server, key, scale, progress))
-        table, all_ok = _demo_table(server, watches, outcomes, elapsed)
+        results, elapsed = asyncio.run(_run_demo(server, key, scale, progress))
+        table, all_ok = _demo_table(server, progress, results, elapsed, scale)
     stdout.write(table + "\n")
     stdout.flush()
     return EXIT_SUCCEEDED if all_ok else EXIT_FAILED

@@ -685,23 +685,60 @@ def test_serve_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in err
 
 
+# A table row: job, its own trouble (words), expected, actual, polls, detection delay.
+DEMO_ROW = re.compile(
+    r"^(?P<job>\S+) +(?P<trouble>.+?) +(?P<expected>\S+) +(?P<actual>\S+) +(?P<polls>\d+) +"
+    r"(?P<delay>-?[\d.]+)s$",
+    re.M,
+)
+DEMO_TOTALS = re.compile(
+    r"(?P<requests>\d+) requests \((?P<faulted>\d+) met a scripted fault\) carried "
+    r"(?P<polls>\d+) job polls"
+)
+
+
+def demo_summary(out: str) -> tuple[list[dict[str, str]], dict[str, int]]:
+    """The demo's table rows, and its totals as numbers (the line may be wrapped)."""
+    rows = [match.groupdict() for match in DEMO_ROW.finditer(out)]
+    totals = DEMO_TOTALS.search(" ".join(out.split()))
+    assert totals, out
+    return rows, {name: int(value) for name, value in totals.groupdict().items()}
+
+
 @realtime
-def test_demo_runs_to_completion(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_waits_with_one_fleet_and_every_job_ends_as_scripted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Scale 50, not more: the 503 burst (requests #10-11) must go out before the last
+    # job finishes, with room to spare on a busy machine.
     started = time.monotonic()
-    code, out, err = run(capsys, "demo", "--time-scale", "100")
+    code, out, err = run(capsys, "demo", "--time-scale", "50")
     assert code == 0, out + err
     assert time.monotonic() - started < 10
-    rows = [line.split() for line in out.splitlines()[2:14]]
-    assert len(rows) == 12
-    expected = {"completed", "failed", "canceled"}
-    assert {row[-4] for row in rows} == expected  # actual outcomes
-    assert re.search(
-        r"^12/12 jobs ended as scripted; \d+ requests \(\d+ met a scripted fault\)", out, re.M
-    )
-    # Progress on a pipe: plain lines, retries included.
+    rows, totals = demo_summary(out)
+    assert len(rows) == 12, out
+    assert [row["actual"] for row in rows] == [row["expected"] for row in rows], out
+    assert {row["actual"] for row in rows} == {"completed", "failed", "canceled"}
+    assert all(float(row["delay"]) >= 0 for row in rows), out  # never before the fact
+    assert "12/12 jobs ended as scripted" in out
+    # Polls are counted from the server's log, so the totals add up; one fleet shares
+    # requests, so they are far fewer than the job polls they carried.
+    assert sum(int(row["polls"]) for row in rows) == totals["polls"]
+    assert totals["requests"] * 2 < totals["polls"], out
+    assert totals["faulted"] >= 8, out  # every server-wide fault was met
+    # Progress on a pipe: plain lines, one per request served and per status change.
     assert "\x1b" not in err
-    assert re.search(r"qft-4 +poll 2 failed \(HTTP 429, Retry-After [\d.]+s\); retrying", err), err
-    assert re.search(r"shor-15 +failed", err)
+    assert re.search(r"request #1: 12 jobs -> 200$", err, re.M), err
+    assert len(re.findall(r"-> 429 \(scripted: 429\)$", err, re.M)) == 3, err
+    assert len(re.findall(r"-> 503 \(scripted: 503\)$", err, re.M)) == 2, err
+    for fault in ("reset", "truncated", "malformed_json", "drop", "regress"):
+        assert re.search(rf"\(scripted: {fault}\)$", err, re.M), (fault, err)
+    assert re.search(
+        r"qwalk +ready -> calibrating \(not a known status; still waiting\)$", err, re.M
+    ), err
+    assert re.search(r"vqe-h2 +started -> ready$", err, re.M), err  # the regression
+    assert re.search(r"shor-15 +\S+ -> failed$", err, re.M), err
+    assert re.search(r"teleport +\S+ -> canceled$", err, re.M), err
 
 
 @realtime
@@ -710,3 +747,6 @@ def test_demo_without_progress(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, out
     assert err == ""
     assert "12/12 jobs ended as scripted" in out
+    rows, totals = demo_summary(out)
+    assert len(rows) == 12
+    assert totals["requests"] < totals["polls"]

@@ -69,7 +69,6 @@ from jobwait import (
 )
 
 if TYPE_CHECKING:
-    import httpx
 
     from jobwait.testing import Fault
 
@@ -1052,14 +1051,8 @@ def _demo_fleet_options(scale: float) -> FleetOptions:
     }
 
 
-def _demo_batch_url(ids: tuple[str, ...]) -> httpx.URL:
-    import httpx
-
-    return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
-
-
 def _ids_asked(record: RequestRecord) -> int:
-    """How many job ids a logged batch GET asked for (``_demo_batch_url``'s shape)."""
+    """How many job ids a logged batch GET asked for (the shape of ``ionq.batch_url``)."""
     return len(parse_qs(urlsplit(record.path).query).get("ids", ()))
 
 
@@ -1243,6 +1236,7 @@ async def _run_demo(
     import httpx
 
     from .httpx import async_wait_for_batch
+    from .ionq import batch_url
 
     headers = {"Authorization": f"apiKey {key}", "User-Agent": _USER_AGENT}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10.0) as client:
@@ -1256,7 +1250,7 @@ async def _run_demo(
             results = await async_wait_for_batch(
                 client,
                 [job.id for job in _DEMO_JOBS],
-                url_for=_demo_batch_url,
+                url_for=batch_url,
                 on_status=progress.on_status,
                 sleep=progress.sleep,
                 **_demo_fleet_options(scale),

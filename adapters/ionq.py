@@ -51,6 +51,7 @@ __all__ = [
     "async_client",
     "async_wait_for_job",
     "async_wait_for_jobs",
+    "batch_url",
     "cancel_job",
     "client",
     "is_retryable",
@@ -409,8 +410,10 @@ async def async_cancel_job(
 # --- many jobs -------------------------------------------------------------------------
 
 
-def _batch_url(ids: tuple[str, ...]) -> httpx.URL:
-    # Repeated ``ids=`` parameters, as ionq-core sends them; httpx percent-encodes.
+def batch_url(ids: tuple[str, ...]) -> httpx.URL:
+    """The batch read of these jobs, ``/jobs?ids=a&ids=b``: repeated ``ids``
+    parameters, as ionq-core sends them (httpx percent-encodes each id). Relative:
+    the client's base URL comes first."""
     return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
 
 
@@ -470,7 +473,7 @@ def wait_for_jobs(
     results = _httpx.wait_for_batch(
         http,
         job_ids,
-        url_for=_batch_url,
+        url_for=batch_url,
         cancel=_cancel_callback(cancel, cancel_on_timeout, lambda i: cancel_job(http, i)),
         **_fleet_options(poll_interval, timeout, raise_on_failure, options),
     )
@@ -505,7 +508,7 @@ async def async_wait_for_jobs(
     results = await _httpx.async_wait_for_batch(
         http,
         job_ids,
-        url_for=_batch_url,
+        url_for=batch_url,
         cancel=_cancel_callback(cancel, cancel_on_timeout, cancel_remote),
         **_fleet_options(poll_interval, timeout, raise_on_failure, options),
     )

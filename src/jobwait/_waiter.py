@@ -342,7 +342,9 @@ class JobWaiter:
         self._last_job: Any = None
         self._phase: Phase | None = None
         self._status_changed = False
-        self._unknown_seen: set[str] = set()
+        # Created on the first unknown status: most waits never see one, and an empty
+        # set costs 216 bytes per waiter, which adds up in a fleet of thousands.
+        self._unknown_seen: set[str] | None = None
         self._last_action: Poll | Sleep | Done | Raise | None = None
         # Sleep actions are immutable values: once the interval is capped every sleep
         # is the same, so the previous one is handed out again instead of rebuilt.
@@ -425,8 +427,11 @@ class JobWaiter:
         phase = self._lookup.get(status if self._statuses.case_sensitive else status.casefold())
         if phase is None:
             phase = Phase.UNKNOWN
-            if status not in self._unknown_seen:
-                self._unknown_seen.add(status)
+            seen = self._unknown_seen
+            if seen is None:
+                seen = self._unknown_seen = set()
+            if status not in seen:
+                seen.add(status)
                 if self._statuses.on_unknown == "wait":
                     log.warning(
                         "job %s: unknown status %r; still waiting (list it in Statuses "
@@ -716,7 +721,7 @@ class JobWaiter:
             "status_changed": self._status_changed,
             "last_job": self._last_job if keep else None,
             "last_job_kept": keep,
-            "unknown_seen": sorted(self._unknown_seen),
+            "unknown_seen": sorted(self._unknown_seen or ()),
         }
 
     @classmethod
@@ -794,7 +799,7 @@ class JobWaiter:
             unknown = snapshot["unknown_seen"]
             if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
                 raise TypeError("unknown_seen must be a list of strings")
-            waiter._unknown_seen = set(unknown)
+            waiter._unknown_seen = set(unknown) or None
             if state is State.SLEEPING:
                 waiter._last_action = Sleep(seconds=_check_number("sleep", snapshot["sleep"]))
             elif state is State.POLLING:

@@ -69,7 +69,6 @@ from jobwait import (
 )
 
 if TYPE_CHECKING:
-
     from jobwait.testing import Fault
 
     from .server import JobServer, RequestRecord

@@ -32,6 +32,7 @@ from jobwait import (
     batch_observed,
     cancel_failed,
     fetch_failed,
+    make_fleet,
     observed,
     single_job,
 )
@@ -41,6 +42,20 @@ AsyncCancel = Callable[[], Awaitable[object]]
 
 FetchMany = Callable[[tuple[str, ...]], Awaitable[Mapping[str, Any] | Fetched]]
 FetchOne = Callable[[str], Awaitable[Any]]
+
+
+def fleet_for(
+    fetch_many: FetchMany | None,
+    fetch_one: FetchOne | None,
+    on_status: object,
+    options: Mapping[str, Any],
+) -> tuple[JobFleet, FetchMany]:
+    """The fleet and the batch fetch an async fleet driver runs, from its arguments."""
+    fetch = fetcher(fetch_many, fetch_one)
+    fleet = make_fleet(
+        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+    )
+    return fleet, fetch
 
 
 def fetcher(fetch_many: FetchMany | None, fetch_one: FetchOne | None) -> FetchMany:

@@ -28,12 +28,11 @@ from jobwait import (
     WaiterOptions,
     cancel_failed,
     is_retryable,
-    make_fleet,
     make_waiter,
     retry_after_of,
 )
 
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fetcher
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -212,10 +211,7 @@ async def wait_all(
             unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
-    )
-    fetch = fetcher(fetch_many, fetch_one)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
     now = clock or asyncio.get_running_loop().time
     fleet.add(job_ids, now=now())
     return await drive_fleet(
@@ -297,10 +293,7 @@ def as_completed(
     Raises:
         TypeError: As :func:`wait_all`, at once.
     """
-    fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
-    )
-    fetch = fetcher(fetch_many, fetch_one)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
 
     async def run(queue: asyncio.Queue[Any]) -> object:
         now = clock or asyncio.get_running_loop().time

@@ -33,12 +33,11 @@ from jobwait import (
     WaiterOptions,
     cancel_failed,
     is_retryable,
-    make_fleet,
     make_waiter,
     retry_after_of,
 )
 
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fetcher
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -178,10 +177,7 @@ async def wait_all(
             unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
-    )
-    fetch = fetcher(fetch_many, fetch_one)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
     fleet.add(job_ids, now=clock())
     return await drive_fleet(
         fleet,
@@ -228,10 +224,7 @@ async def as_completed(
     Raises:
         TypeError: As :func:`wait_all`.
     """
-    fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
-    )
-    fetch = fetcher(fetch_many, fetch_one)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
     failure: BaseException | None = None
 

@@ -148,3 +148,13 @@ def test_version() -> None:
     assert isinstance(jobwait.__version__, str)
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert jobwait.__version__ == config["project"]["version"]
+
+
+def test_adapter_option_lists_match_the_constructors() -> None:
+    import inspect
+
+    waiter_params = set(inspect.signature(jobwait.JobWaiter).parameters)
+    assert set(jobwait.JobWaiter.OPTIONS) == waiter_params
+    assert set(jobwait.WaiterOptions.__annotations__) == waiter_params
+    fleet_params = set(inspect.signature(jobwait.JobFleet).parameters) - {"report_status"}
+    assert set(jobwait.FleetOptions.__annotations__) == fleet_params

@@ -37,7 +37,7 @@ from typing import Any
 
 import h11
 
-from jobwait._board import Fault, JobBoard, Reply, _job_ids_in_target
+from jobwait.testing import Fault, JobBoard, Reply
 
 __all__ = ["JobServer", "RequestRecord"]
 
@@ -256,7 +256,7 @@ class JobServer:
             record
             for record in self.requests
             if record.path.startswith(prefix)
-            and job_id in _job_ids_in_target(record.path[len(prefix) :])
+            and job_id in JobBoard.job_ids_in(record.path[len(prefix) :])
         ]
 
     # -- the loop (runs on the server thread) ----------------------------------------

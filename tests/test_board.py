@@ -12,17 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobwait import JobStatusError, ResponseError
-from jobwait._board import (
-    Fault,
-    JobBoard,
-    JobScriptError,
-    Reply,
-    _iso,
-    _job_ids_in_target,
-    _percent_decode,
-    _percent_encode,
-)
-from jobwait.testing import Fail
+from jobwait.testing import Fail, Fault, JobBoard, JobScriptError, Reply
+from jobwait.testing._board import _iso, _percent_decode, _percent_encode
 
 KEY = "s3cret-key"
 AUTH = [("Authorization", f"apiKey {KEY}")]
@@ -473,12 +464,12 @@ def test_percent_decode_agrees_with_urllib_on_junk(text: str) -> None:
     assert _percent_decode(text, plus_is_space=True) == urllib.parse.unquote_plus(text)
 
 
-def test_job_ids_in_target() -> None:
-    assert _job_ids_in_target("/jobs/a%2Fb") == ("a/b",)
-    assert _job_ids_in_target("/jobs/a/status/cancel") == ("a",)
-    assert _job_ids_in_target("/jobs?ids=a,b&ids=c") == ("a", "b", "c")
-    assert _job_ids_in_target("/jobs") == ()
-    assert _job_ids_in_target("/other/a") == ()
+def test_job_ids_in_a_request_target() -> None:
+    assert JobBoard.job_ids_in("/jobs/a%2Fb") == ("a/b",)
+    assert JobBoard.job_ids_in("/jobs/a/status/cancel") == ("a",)
+    assert JobBoard.job_ids_in("/jobs?ids=a,b&ids=c") == ("a", "b", "c")
+    assert JobBoard.job_ids_in("/jobs") == ()
+    assert JobBoard.job_ids_in("/other/a") == ()
 
 
 # -- the fetcher: a reply translated as an HTTP adapter would ------------------------------

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jobwait._board import Fault, JobScriptError
 from jobwait.adapters.server import JobServer, RequestRecord
+from jobwait.testing import Fault, JobScriptError
 
 pytestmark = pytest.mark.realtime
 

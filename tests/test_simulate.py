@@ -1,15 +1,20 @@
-"""``jobwait.testing`` (VirtualClock, simulate, Trace) and the driver helpers in ``_drive``."""
+"""``jobwait.testing`` (VirtualClock, simulate, Trace), the driver helpers in ``_drive``,
+and where the test kit sits: the core never imports it, adapters use its public names."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import itertools
 import math
+import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+import jobwait.testing
 from jobwait import (
     RETRYABLE_STATUS_CODES,
     Backoff,
@@ -431,3 +436,64 @@ def test_options_list_matches_the_constructor() -> None:
     params = inspect.signature(JobWaiter).parameters
     assert tuple(params) == JobWaiter.OPTIONS
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+
+
+# --- where the test kit sits -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Every ``(module, names)`` imported by ``path``; relative imports resolved against
+    its package (``jobwait.`` for src/jobwait, ``jobwait.adapters.`` for adapters)."""
+    relative = path.relative_to(ROOT)
+    if relative.parts[0] == "src":
+        package = list(relative.parts[1:-1])
+    else:
+        package = ["jobwait", *relative.parts[:-1]]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.append((module, tuple(alias.name for alias in node.names)))
+    return found
+
+
+def test_the_core_never_imports_the_test_kit() -> None:
+    core = sorted((ROOT / "src" / "jobwait").glob("*.py"))
+    assert len(core) > 5
+    for path in core:
+        for module, names in _imports(path):
+            assert not module.startswith("jobwait.testing"), (path.name, module)
+            assert not (module == "jobwait" and "testing" in names), path.name
+
+
+def test_adapters_use_only_the_public_names_of_the_test_kit() -> None:
+    paths = sorted((ROOT / "adapters").rglob("*.py"))
+    assert ROOT / "adapters" / "server.py" in paths
+    uses = 0
+    for path in paths:
+        for module, names in _imports(path):
+            if module.startswith("jobwait.testing"):
+                uses += 1
+                assert module == "jobwait.testing", (path.name, module)
+                assert set(names) <= set(jobwait.testing.__all__), (path.name, names)
+    assert uses >= 2  # server.py and the demo
+
+
+def test_the_test_kit_names_its_public_home() -> None:
+    for name in jobwait.testing.__all__:
+        assert getattr(jobwait.testing, name).__module__ == "jobwait.testing", name
+    fail = Fail(ConnectionError("x"), retry_after=1.0)
+    assert pickle.loads(pickle.dumps(fail)).retry_after == 1.0
+    assert repr(VirtualClock()).startswith("<VirtualClock")
+
+
+def test_no_cli_module_is_over_500_lines() -> None:
+    modules = sorted((ROOT / "adapters" / "cli").glob("*.py"))
+    assert {p.name for p in modules} >= {"_wait.py", "_serve.py", "_demo.py", "_parser.py"}
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in modules}
+    assert max(sizes.values()) <= 500, sizes

@@ -133,9 +133,9 @@ def job_id_of(i: int) -> str:
 
 def server_main(conn: Connection, noise_sigma: float) -> None:
     """Serve a JobServer on loopback; answer the orchestrator's commands on ``conn``."""
-    from jobwait import _board
     from jobwait.adapters import server as server_mod
     from jobwait.adapters.server import JobServer
+    from jobwait.testing import _board
 
     polls: dict[str, int] = {}
     first_terminal: dict[str, float] = {}

@@ -48,9 +48,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
-from ._errors import JobStatusError
-from ._fail import Fail
-from ._http import ResponseError, read_response
+from .._errors import JobStatusError
+from .._http import ResponseError, read_response
+from ._simulate import Fail
 
 __all__ = ["Fault", "JobBoard", "JobScriptError", "Reply"]
 
@@ -597,6 +597,16 @@ class JobBoard:
     def job_ids(self) -> list[str]:
         """Return every job id, in submission order."""
         return list(self._jobs)
+
+    @staticmethod
+    def job_ids_in(target: str) -> tuple[str, ...]:
+        """Return the job ids a request target names, for a transport's request log.
+
+        ``/jobs/{id}`` and ``/jobs/{id}/status/cancel`` name one id (percent-decoded),
+        ``/jobs?ids=a,b`` names its ids; anything else names none. Give the target
+        relative to the API's base path (``/v0.4`` removed).
+        """
+        return _job_ids_in_target(target)
 
     def job(self, job_id: str, *, now: float) -> dict[str, object]:
         """Return the job's true JSON at ``now``, without counting a poll or faults.

@@ -1,16 +1,7 @@
-"""Deterministic, instant testing of code that waits: virtual time and simulation.
+"""Simulated waits: :func:`simulate` drives a waiter against a scripted job in virtual time.
 
-Everything here is pure: no clock is read and nothing really sleeps.
-
-- :class:`VirtualClock` gives any adapter a clock and a sleep that only advance
-  virtual time: ``sync.wait(fetch, clock=vc.now, sleep=vc.sleep)`` runs an hour of
-  polling in microseconds. ``vc.asleep`` is the async variant (asyncio and trio).
-- :func:`simulate` drives a :class:`~jobwait.JobWaiter` against a scripted job in
-  virtual time and returns a :class:`Trace` of when it polled, how long it slept and
-  how it ended: "how many polls does a 2-hour queue cost?" in microseconds.
-- :class:`JobBoard` simulates a whole job API (IonQ v0.4 shaped) with scripted
-  statuses and faults; ``JobBoard.fetcher(job_id)`` is a script for :func:`simulate`,
-  and ``jobwait.adapters.server.JobServer`` serves the same board over real HTTP.
+A script is a timeline of statuses or a callable; a scripted fetch fails by returning a
+:class:`Fail`. Pure: nothing here reads a clock or sleeps.
 """
 
 from __future__ import annotations
@@ -19,72 +10,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._board import Fault, JobBoard, JobScriptError, Reply
-from ._drive import fetch_failed, observed
-from ._errors import JobWaitError
-from ._fail import Fail
-from ._protocol import Done, Fetched, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
-from ._waiter import JobWaiter
+from .._drive import fetch_failed, observed
+from .._errors import JobWaitError
+from .._protocol import Done, Fetched, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
+from .._waiter import JobWaiter
 
-__all__ = [
-    "Fail",
-    "Fault",
-    "JobBoard",
-    "JobScriptError",
-    "Reply",
-    "Trace",
-    "VirtualClock",
-    "simulate",
-]
+__all__ = ["Fail", "Trace", "simulate"]
 
 
-class VirtualClock:
-    """A clock whose time moves only when something sleeps on it.
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """What a scripted fetch returns to fail instead of returning the job.
 
-    Hand it to an adapter as ``clock=vc.now`` and ``sleep=vc.sleep`` (sync) or
-    ``sleep=vc.asleep`` (asyncio, trio). Every sleep is recorded in :attr:`sleeps`.
+    Used by :func:`simulate` scripts and returned by ``JobBoard.fetcher``.
 
-    Args:
-        start: The initial time in seconds.
+    Attributes:
+        error: The exception the fetch "raised".
+        retryable: Whether retrying may help.
+        retry_after: A server hint in seconds, or ``None``.
     """
 
-    __slots__ = ("_now", "sleeps")
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = float(start)
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        """The current virtual time."""
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward without recording a sleep (e.g. to model fetch latency).
-
-        Raises:
-            ValueError: If ``seconds`` is negative or NaN.
-        """
-        if not seconds >= 0:
-            raise ValueError(f"cannot advance a clock by {seconds!r} seconds")
-        self._now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        """Advance time by ``seconds`` at once (a stand-in for ``time.sleep``).
-
-        Raises:
-            ValueError: If ``seconds`` is negative or NaN.
-        """
-        if not seconds >= 0:
-            raise ValueError(f"cannot sleep {seconds!r} seconds")
-        self.sleeps.append(seconds)
-        self._now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        """Async :meth:`sleep` for asyncio and trio drivers; never suspends."""
-        self.sleep(seconds)
-
-    def __repr__(self) -> str:
-        return f"<VirtualClock now={self._now!r} sleeps={len(self.sleeps)}>"
+    error: BaseException
+    retryable: bool = True
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,241 @@
+"""Every command's arguments, in one place: ``build_parser`` defines them all.
+
+To add an option, add it to the command's ``_add_*`` function below (with a type
+from ``_types`` if the value needs checking) and read it in the command's module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any, Final, NoReturn
+
+import jobwait
+
+from . import _types
+from ._base import EXIT_CODES, CommandLineError
+
+DEMO_TIME_SCALE: Final = 20.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (raised, so ``main`` can return 2), not a
+    usage dump and a ``sys.exit``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(message, self.prog)
+
+
+def _exit_codes_epilog() -> str:
+    rows = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    return f"exit codes:\n{rows}"
+
+
+_WAIT_EPILOG = f"""\
+{_exit_codes_epilog()}
+
+examples:
+  jobwait wait https://api.example.com/jobs/42 --timeout 600
+  export API_AUTH="Bearer $(cat token)"
+  jobwait wait "$JOB_URL" --header-env Authorization=API_AUTH --json > job.json
+  jobwait wait "$URL" --status-field state.phase --success DONE --failure ERROR
+
+The job is polled at once, then after --interval seconds, each wait --factor times
+the last, up to --max-interval: by default at t = 0, 1, 2.5, 4.75, ... s, then every
+30 s. A 429 or 5xx answer, a dropped connection or a body that is not JSON is retried
+on the same schedule (a server's Retry-After is honoured); five failures in a row end
+the wait with exit code 5.
+"""
+
+_MAIN_DESCRIPTION = """\
+Wait for remote jobs to finish. 'jobwait wait URL' polls an HTTP JSON job endpoint
+until the job succeeds, fails or is canceled, and says which with its exit code.
+"""
+
+_MAIN_EPILOG = f"""\
+Run 'jobwait COMMAND --help' for a command's options. Start with 'jobwait demo'.
+
+exit codes of 'jobwait wait':
+{_exit_codes_epilog().partition(chr(10))[2]}
+"""
+
+
+def _add_wait(commands: Any) -> None:
+    wait = commands.add_parser(
+        "wait",
+        help="poll an HTTP JSON job endpoint until the job finishes",
+        description="Poll URL (GET) until the job it returns finishes; the exit code\n"
+        "tells how it ended. Progress goes to stderr, the job (with --json) to stdout.",
+        epilog=_WAIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    wait.add_argument("url", metavar="URL", type=_types.url, help="the job's URL (http or https)")
+    job = wait.add_argument_group("what the job says")
+    job.add_argument(
+        "--status-field",
+        metavar="PATH",
+        type=_types.status_field,
+        default="status",
+        help="dotted path of the status in the job JSON, e.g. state.phase (default: status)",
+    )
+    for option, dest, default in (
+        ("--success", "success", "completed"),
+        ("--failure", "failure", "failed"),
+        ("--canceled", "canceled", "canceled"),
+    ):
+        job.add_argument(
+            option,
+            dest=dest,
+            metavar="STATUS",
+            action="append",
+            help=f"a status meaning {dest}; repeatable; replaces the default ({default}) "
+            "and stops meaning pending",
+        )
+    schedule = wait.add_argument_group("when to poll and when to give up")
+    schedule.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_types.timeout,
+        default=300.0,
+        help="give up after this long (default 300; 0 polls once; 'none' never gives up)",
+    )
+    schedule.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=_types.positive_seconds,
+        default=1.0,
+        help="first wait between polls (default 1)",
+    )
+    schedule.add_argument(
+        "--factor",
+        metavar="X",
+        type=_types.factor,
+        default=1.5,
+        help="each wait is X times the last (default 1.5)",
+    )
+    schedule.add_argument(
+        "--max-interval",
+        metavar="SECONDS",
+        type=_types.positive_seconds,
+        default=30.0,
+        help="longest wait between polls (default 30; never below --interval)",
+    )
+    http = wait.add_argument_group("HTTP")
+    http.add_argument(
+        "--header",
+        metavar="'NAME: VALUE'",
+        type=_types.header,
+        action="append",
+        default=[],
+        help="send this header; repeatable (prefer --header-env for secrets)",
+    )
+    http.add_argument(
+        "--header-env",
+        metavar="NAME=ENVVAR",
+        type=_types.header_env,
+        action="append",
+        default=[],
+        help="send header NAME with the value of environment variable ENVVAR, which "
+        "keeps a secret out of shell history and process lists; repeatable",
+    )
+    http.add_argument(
+        "--follow-redirects",
+        action="store_true",
+        help="follow 3xx redirects (off by default: a redirect ends the wait with exit 5)",
+    )
+    out = wait.add_argument_group("output")
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help="print the final job (or the last job seen, or null) as JSON on stdout",
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress; errors still print")
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the simulated IonQ-style job API on loopback",
+        description="Serve jobwait's simulated job API (JobServer) on 127.0.0.1 until "
+        "Ctrl-C, with one example job, and print the command that waits for it.",
+        epilog="Without --api-key a random key is generated for the session and printed "
+        "(it guards only this loopback server). A key you pass is never printed. The API "
+        "and its fault scripts are described in the docs (docs/server.md).",
+        allow_abbrev=False,
+    )
+    serve.add_argument(
+        "--port", type=_types.port, default=0, help="port to listen on (default: a free one)"
+    )
+    auth = serve.add_mutually_exclusive_group()
+    auth.add_argument("--api-key", metavar="KEY", help="require 'Authorization: apiKey KEY'")
+    auth.add_argument("--no-auth", action="store_true", help="require no key at all")
+    serve.add_argument(
+        "--time-scale",
+        metavar="X",
+        type=_types.time_scale,
+        default=1.0,
+        help="scripted seconds per real second (default 1)",
+    )
+    serve.add_argument(
+        "-q", "--quiet", action="store_true", help="do not print each request served"
+    )
+
+
+def _add_demo(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="wait for a scripted batch of jobs on an embedded server",
+        description="Start the simulated job API on loopback, submit a dozen scripted "
+        "jobs (one fails, one is canceled, some go missing from an answer or show odd "
+        "statuses, and the server throws 429s, 5xx and dropped connections), wait for all "
+        "of them with one fleet that reads them in batches (GET /jobs?ids=...), and print "
+        "how each ended. Needs no network. Exits 0 when every job ended as scripted.",
+        allow_abbrev=False,
+    )
+    demo.add_argument(
+        "--time-scale",
+        metavar="X",
+        type=_types.time_scale,
+        default=DEMO_TIME_SCALE,
+        help=f"scripted seconds per real second (default {DEMO_TIME_SCALE:g}: about "
+        "five seconds in all)",
+    )
+    demo.add_argument("--no-progress", action="store_true", help="only print the summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jobwait`` argument parser (its ``error`` raises instead of exiting)."""
+    parser = _Parser(
+        prog="jobwait",
+        description=_MAIN_DESCRIPTION,
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"jobwait {jobwait.__version__}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    _add_wait(commands)
+    _add_serve(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _unrecognized(extras: Sequence[str]) -> str:
+    # argparse would echo them all, and a mistyped option's value may be a secret
+    # (`--haeder 'Authorization: ...'`): name the options, count the rest.
+    options = [a.partition("=")[0] for a in extras if a.startswith("-")]
+    hidden = len(extras) - len(options)
+    text = "unrecognized arguments: " + (" ".join(options) if options else "")
+    if hidden:
+        text += f"{' and ' if options else ''}{hidden} more (not shown)"
+    return text
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    args, extras = build_parser().parse_known_args(argv)
+    if extras:
+        raise CommandLineError(_unrecognized(extras))
+    return args

@@ -1,0 +1,123 @@
+"""Argument types: each turns one command-line string into a checked value or raises
+``argparse.ArgumentTypeError`` with a message that never echoes a secret."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass, field
+
+from jobwait import field_reader
+
+
+def number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and (value >= minimum if inclusive else value > minimum):
+        return value
+    shown = text if len(text) <= 30 else text[:27] + "..."
+    raise argparse.ArgumentTypeError(f"expected {what}, got {shown!r}")
+
+
+def positive_seconds(text: str) -> float:
+    return number(text, minimum=0.0, inclusive=False, what="a number of seconds > 0")
+
+
+def factor(text: str) -> float:
+    return number(text, minimum=1.0, inclusive=True, what="a number >= 1")
+
+
+def time_scale(text: str) -> float:
+    return number(text, minimum=0.0, inclusive=False, what="a number > 0")
+
+
+def timeout(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    return number(text, minimum=0.0, inclusive=True, what="a number of seconds >= 0, or 'none'")
+
+
+def port(text: str) -> int:
+    if text.isascii() and text.isdigit() and int(text) <= 65535:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text[:10]!r}")
+
+
+def url(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("http", "https") and rest:
+        return text
+    # Not echoed: a URL may carry a token in its query or user info.
+    raise argparse.ArgumentTypeError("the URL must start with http:// or https://")
+
+
+def status_field(text: str) -> str:
+    try:
+        field_reader(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+# RFC 9110 field names are tokens; values are visible ASCII, spaces and tabs (httpx
+# encodes header values as ASCII, and a CR or LF would split the header).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    name: str
+    value: str = field(repr=False)  # a secret, as far as we know: never shown
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderEnv:
+    name: str
+    variable: str
+
+
+def header_name(name: str, option: str) -> str:
+    name = name.strip()
+    if not _TOKEN.match(name):
+        raise argparse.ArgumentTypeError(
+            f"{option} needs a valid HTTP header name before the separator (not shown)"
+        )
+    return name
+
+
+def check_header_value(name: str, value: str) -> None:
+    if not _FIELD_VALUE.match(value):
+        raise argparse.ArgumentTypeError(
+            f"the value of header {name!r} has characters that cannot be sent "
+            "(control or non-ASCII characters); the value is not shown"
+        )
+
+
+def header(text: str) -> Header:
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(
+            "expected 'Name: value', but there is no colon (the argument is not shown)"
+        )
+    name = header_name(name, "--header")
+    value = value.strip()
+    check_header_value(name, value)
+    return Header(name, value)
+
+
+def header_env(text: str) -> HeaderEnv:
+    name, eq, variable = text.partition("=")
+    if not eq:
+        raise argparse.ArgumentTypeError("expected NAME=ENVVAR, e.g. Authorization=API_TOKEN")
+    name = header_name(name, "--header-env")
+    if not _ENV_NAME.match(variable):
+        raise argparse.ArgumentTypeError(
+            f"--header-env {name}=...: expected the name of an environment variable "
+            "(letters, digits, underscores; the text given is not shown)"
+        )
+    return HeaderEnv(name, variable)

@@ -1,0 +1,316 @@
+"""``jobwait wait URL``: poll one HTTP JSON job endpoint until the job finishes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO
+from urllib.parse import urlsplit
+
+from jobwait import Backoff, JobWaiter, JobWaitError, Phase, Statuses, field_reader
+
+from ._base import (
+    EXIT_CANCELED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_SOFTWARE,
+    EXIT_SUCCEEDED,
+    MISSING_HTTPX,
+    TICK,
+    USER_AGENT,
+    CommandLineError,
+    exit_code_of,
+)
+from ._output import (
+    PHASE_COLOURS,
+    Redactor,
+    colour_on,
+    describe_failure,
+    live,
+    paint,
+    plural,
+    printable,
+    redacting_logs,
+    width,
+)
+from ._types import Header, check_header_value
+
+
+class _Watch:
+    """What one wait has shown so far, fed only by what the adapter reports.
+
+    ``on_status`` is the adapter's status callback, ``is_retryable`` wraps the
+    classifier (it records the failure, then lets the real classifier decide), and
+    ``will_sleep`` is called by the sleep the adapter asks for. Each calls
+    ``listener(watch, event)`` with ``"status"``, ``"retry"`` or ``"sleep"``.
+    """
+
+    def __init__(
+        self,
+        waiter: JobWaiter,
+        classify: Callable[[BaseException], bool],
+        listener: Callable[[_Watch, str], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.waiter = waiter
+        self.status: str | None = None
+        self.phase: Phase | None = None
+        self.failure: str | None = None
+        self.knew_at: float | None = None  # clock time the final status was seen
+        self.next_poll_at: float | None = None
+        self._classify = classify
+        self._listener = listener
+        self._clock = clock
+        self._failed_poll = 0
+
+    @property
+    def polls(self) -> int:
+        return self.waiter.polls
+
+    @property
+    def retrying(self) -> bool:
+        """Whether the latest poll failed (and the wait goes on)."""
+        return self._failed_poll == self.waiter.polls > 0
+
+    def on_status(self, job: object, status: str) -> None:
+        self.status = status
+        self.phase = self.waiter.phase
+        if self.phase is not None and self.phase.terminal:
+            self.knew_at = self._clock()
+        self._listener(self, "status")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        self._failed_poll = self.waiter.polls + 1  # the waiter counts it after we answer
+        self.failure = describe_failure(error)
+        return self._classify(error)
+
+    def will_sleep(self, seconds: float) -> None:
+        self.next_poll_at = self._clock() + seconds
+        self._listener(self, "retry" if self.retrying else "sleep")
+
+
+class _WaitProgress:
+    """Progress of ``jobwait wait`` on stderr: one rewritten line on a terminal
+    (``"live"``), a plain line per status change and per retry otherwise
+    (``"lines"``), or nothing (``"off"``). Final lines go through :meth:`finish`."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        mode: str,
+        colour: bool,
+        redact: Redactor,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._mode = mode
+        self._colour = colour
+        self._redact = redact
+        self._clock = clock
+        self._started = clock()
+        self._drawn = False
+
+    def start(self) -> None:
+        """Count elapsed time from now (the first poll), as the waiter does."""
+        self._started = self._clock()
+
+    def event(self, watch: _Watch, event: str) -> None:
+        if self._mode == "live" and event == "status":
+            self._draw(watch, None)
+        elif self._mode == "lines":
+            self._log(watch, event)
+
+    def sleep(self, watch: _Watch, seconds: float) -> None:
+        """The sleep handed to the adapter: reports it, then sleeps ``seconds``."""
+        watch.will_sleep(seconds)
+        if self._mode != "live":
+            time.sleep(seconds)
+            return
+        end = self._clock() + seconds
+        while (left := end - self._clock()) > 0:
+            self._draw(watch, left)
+            time.sleep(min(left, TICK))
+
+    def finish(self, line: str | None, *, always: bool = False) -> None:
+        """Clear the live line; then print ``line`` unless quiet (or ``always``)."""
+        if self._drawn:
+            self._write("\r\x1b[2K")
+            self._drawn = False
+        if line is not None and (always or self._mode != "off"):
+            self._write(self._redact(printable(line)) + "\n")
+
+    def _log(self, watch: _Watch, event: str) -> None:
+        elapsed = self._clock() - self._started
+        if event == "status" and watch.phase is not None and not watch.phase.terminal:
+            unknown = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
+            status = printable(watch.status or "", 60)
+            self._line(
+                f"status {status!r} after {elapsed:.1f}s, {plural(watch.polls, 'poll')}{unknown}"
+            )
+        elif event == "retry" and watch.next_poll_at is not None:
+            wait = max(0.0, watch.next_poll_at - self._clock())
+            self._line(f"poll {watch.polls} failed ({watch.failure}); retrying in {wait:.2f}s")
+
+    def _line(self, text: str) -> None:
+        self._write(self._redact(printable(f"jobwait: {text}")) + "\n")
+
+    def _draw(self, watch: _Watch, left: float | None) -> None:
+        status = printable(watch.status or "waiting", 30)
+        parts = [f"{self._clock() - self._started:.1f}s", plural(watch.polls, "poll")]
+        if watch.retrying:
+            parts.append(f"{watch.failure}")
+        if left is not None:
+            parts.append(f"{'retry' if watch.retrying else 'next poll'} in {left:.1f}s")
+        rest = self._redact(printable(", " + ", ".join(parts)))
+        room = width(self._stream) - 1 - len("jobwait: ") - len(status)
+        rest = rest[: max(0, room)]
+        code = PHASE_COLOURS.get(watch.phase) if watch.phase else None
+        self._write(f"\r\x1b[2Kjobwait: {paint(status, code, self._colour)}{rest}")
+        self._drawn = True
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+
+def _resolve_headers(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Header]:
+    headers: list[Header] = list(args.header)
+    for spec in args.header_env:
+        where = f"--header-env {spec.name}={spec.variable}"
+        value = environ.get(spec.variable)
+        if value is None:
+            raise CommandLineError(f"{where}: environment variable {spec.variable} is not set")
+        value = value.strip()
+        if not value:
+            raise CommandLineError(f"{where}: environment variable {spec.variable} is empty")
+        try:
+            check_header_value(spec.name, value)
+        except argparse.ArgumentTypeError as exc:
+            raise CommandLineError(f"{where}: {exc}") from None
+        headers.append(Header(spec.name, value))
+    return headers
+
+
+def _statuses(args: argparse.Namespace) -> Statuses:
+    given = {
+        "succeeded": ("--success", args.success),
+        "failed": ("--failure", args.failure),
+        "canceled": ("--canceled", args.canceled),
+    }
+    seen: dict[str, str] = {}
+    for option, values in given.values():
+        for value in values or ():
+            if seen.get(value, option) != option:
+                raise CommandLineError(
+                    f"status {value!r} is given to both {seen[value]} and {option}"
+                )
+            seen[value] = option
+    changes = {outcome: set(values) for outcome, (_, values) in given.items() if values}
+    return Statuses().replace(**changes)
+
+
+def _waiter(args: argparse.Namespace) -> JobWaiter:
+    backoff = Backoff(
+        initial=args.interval,
+        factor=args.factor,
+        max=max(args.max_interval, args.interval),  # the cap follows a larger interval
+    )
+    return JobWaiter(
+        timeout=args.timeout,
+        backoff=backoff,
+        statuses=_statuses(args),
+        status_of=field_reader(args.status_field),
+        raise_on_failure=True,
+        raise_on_cancel=True,  # so a canceled job ends as JobCanceledError: exit 4
+    )
+
+
+def _client_headers(headers: Sequence[Header]) -> list[tuple[str, str]]:
+    names = {h.name.lower() for h in headers}
+    ours = [] if "user-agent" in names else [("User-Agent", USER_AGENT)]
+    return ours + [(h.name, h.value) for h in headers]
+
+
+def _outcome_line(error: JobWaitError, code: int, args: argparse.Namespace) -> str:
+    if code in (EXIT_FAILED, EXIT_CANCELED):
+        return f"jobwait: {error}"
+    line = f"jobwait: error: {error}"
+    status_code = getattr(error, "status_code", None)
+    if isinstance(status_code, int) and 300 <= status_code < 400 and not args.follow_redirects:
+        line += " (the server redirected; pass --follow-redirects to follow it)"
+    return line
+
+
+def _success_line(waiter: JobWaiter) -> str:
+    return (
+        f"jobwait: job succeeded (status {waiter.last_status!r}, "
+        f"{plural(waiter.polls, 'poll')}, {waiter.elapsed:.3f}s elapsed)"
+    )
+
+
+def _print_json(job: object, stdout: IO[str]) -> None:
+    stdout.write(json.dumps(job, indent=2) + "\n")
+    stdout.flush()
+
+
+def wait_command(
+    args: argparse.Namespace, stdout: IO[str], stderr: IO[str], environ: Mapping[str, str]
+) -> int:
+    headers = _resolve_headers(args, environ)
+    waiter = _waiter(args)
+    try:
+        import httpx
+
+        from .. import httpx as http_adapter
+    except ImportError:
+        stderr.write(f"jobwait: error: {MISSING_HTTPX}\n")
+        return EXIT_SOFTWARE
+    try:
+        httpx.URL(args.url)
+    except httpx.InvalidURL:
+        raise CommandLineError("the URL is not valid (not shown)") from None
+    password = urlsplit(args.url).password
+    redact = Redactor([h.value for h in headers] + ([password] if password else []))
+    mode = "off" if args.quiet else "live" if live(stderr, environ) else "lines"
+    progress = _WaitProgress(stderr, mode=mode, colour=colour_on(stderr, environ), redact=redact)
+    watch = _Watch(waiter, http_adapter.is_retryable, progress.event)
+    job: object = None
+    try:
+        with (
+            redacting_logs(redact),
+            httpx.Client(
+                headers=_client_headers(headers),
+                timeout=httpx.Timeout(30.0, connect=10.0),
+                follow_redirects=args.follow_redirects,
+            ) as client,
+        ):
+            progress.start()
+            job = http_adapter.wait_for_url(
+                client,
+                args.url,
+                waiter=waiter,
+                is_retryable=watch.is_retryable,
+                on_status=watch.on_status,
+                sleep=lambda seconds: progress.sleep(watch, seconds),
+            )
+    except JobWaitError as error:
+        code = exit_code_of(error)
+        job = error.last_job
+        progress.finish(_outcome_line(error, code, args), always=True)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+        job = waiter.last_job
+        progress.finish("jobwait: interrupted", always=True)
+    except Exception as exc:  # noqa: BLE001 - a bug: one redacted line, never a traceback
+        code = EXIT_SOFTWARE
+        progress.finish(f"jobwait: internal error: {describe_failure(exc)}", always=True)
+    else:
+        code = EXIT_SUCCEEDED
+        progress.finish(_success_line(waiter))
+    if args.json:
+        _print_json(job, stdout)
+    return code

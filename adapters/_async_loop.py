@@ -36,6 +36,7 @@ from jobwait import (
     observed,
     single_job,
 )
+from jobwait._advice import check_fetch
 
 AsyncCancel = Callable[[], Awaitable[object]]
 
@@ -49,20 +50,27 @@ def fleet_for(
     fetch_one: FetchOne | None,
     on_status: object,
     options: Mapping[str, Any],
+    where: str = "wait_all",
 ) -> tuple[JobFleet, FetchMany]:
     """The fleet and the batch fetch an async fleet driver runs, from its arguments."""
-    fetch = fetcher(fetch_many, fetch_one)
+    fetch = fetcher(fetch_many, fetch_one, where)
     fleet = make_fleet(
         options, one_by_one=fetch_one is not None, report_status=on_status is not None
     )
     return fleet, fetch
 
 
-def fetcher(fetch_many: FetchMany | None, fetch_one: FetchOne | None) -> FetchMany:
+def fetcher(
+    fetch_many: FetchMany | None, fetch_one: FetchOne | None, where: str = "wait_all"
+) -> FetchMany:
     """The batch fetch a fleet driver calls: ``fetch_many`` itself, or ``fetch_one``
     wrapped so each one-id batch becomes ``{id: job}``."""
     if (fetch_many is None) == (fetch_one is None):
         raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
+    if fetch_many is not None:
+        check_fetch(fetch_many, where=where, sync=False, name="fetch_many")
+    else:
+        check_fetch(fetch_one, where=where, sync=False, name="fetch_one")
     if fetch_many is not None:
         return fetch_many
     one: FetchOne = fetch_one  # type: ignore[assignment]

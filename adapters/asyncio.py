@@ -31,6 +31,7 @@ from jobwait import (
     make_waiter,
     retry_after_of,
 )
+from jobwait._advice import check_fetch
 
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
 
@@ -142,9 +143,11 @@ async def wait(
         JobFetchError: The job could not be fetched (error budget spent, or an error
             retrying cannot fix); the fetch's exception is the ``__cause__``.
         JobStatusError: The job's status could not be read or is unknown.
-        TypeError: ``waiter`` given together with options, or an unknown option.
+        TypeError: ``fetch`` is not callable, ``waiter``
+            given together with options, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
+    check_fetch(fetch, where="asyncio.wait", sync=False)
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
@@ -207,11 +210,11 @@ async def wait_all(
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error (``results``
             holds every outcome known, ``__cause__`` the job's error).
-        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
-            unknown option.
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
+            not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.wait_all")
     now = clock or asyncio.get_running_loop().time
     fleet.add(job_ids, now=now())
     return await drive_fleet(
@@ -293,7 +296,7 @@ def as_completed(
     Raises:
         TypeError: As :func:`wait_all`, at once.
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.as_completed")
 
     async def run(queue: asyncio.Queue[Any]) -> object:
         now = clock or asyncio.get_running_loop().time

@@ -22,7 +22,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
-import httpx
+from jobwait._advice import missing_extra
+
+try:
+    import httpx
+except ModuleNotFoundError as _missing:
+    raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 import jobwait
 from jobwait import (

@@ -34,7 +34,12 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
-import httpx
+from jobwait._advice import missing_extra
+
+try:
+    import httpx
+except ModuleNotFoundError as _missing:
+    raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 # JobFailedError and JobTimeoutError are re-exported, as ionq_core.polling exports its
 # own: they are jobwait's core classes, so `except jobwait.JobWaitError` catches them.

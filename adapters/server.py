@@ -35,7 +35,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import h11
+from jobwait._advice import missing_extra
+
+try:
+    import h11
+except ModuleNotFoundError as _missing:
+    raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 from jobwait.testing import Fault, JobBoard, Reply
 

@@ -44,6 +44,7 @@ from jobwait import (
     retry_after_of,
     single_job,
 )
+from jobwait._advice import check_fetch
 
 __all__ = ["wait", "wait_all"]
 
@@ -97,9 +98,11 @@ def wait(
             retrying cannot fix); the fetch's exception is the ``__cause__``.
         JobStatusError: The job's status could not be read or is unknown (with
             ``on_unknown="raise"``).
-        TypeError: ``waiter`` given together with options, or an unknown option.
+        TypeError: ``fetch`` is not callable or is an ``async def`` function, ``waiter``
+            given together with options, or an unknown option.
         ValueError: An invalid option value.
     """
+    check_fetch(fetch, where="sync.wait", sync=True)
     w = make_waiter(waiter, options)
     try:
         action = w.handle(Start(now=clock()))
@@ -182,11 +185,15 @@ def wait_all(
 
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error.
-        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
-            unknown option.
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
+            not callable, or an unknown option.
     """
     if (fetch_many is None) == (fetch_one is None):
         raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
+    if fetch_one is not None:
+        check_fetch(fetch_one, where="sync.wait_all", sync=True, name="fetch_one")
+    else:
+        check_fetch(fetch_many, where="sync.wait_all", sync=True, name="fetch_many")
     fleet = make_fleet(
         options, one_by_one=fetch_one is not None, report_status=on_status is not None
     )

@@ -24,7 +24,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
-import trio
+from jobwait._advice import check_fetch, missing_extra
+
+try:
+    import trio
+except ModuleNotFoundError as _missing:
+    raise missing_extra(_missing, module=__name__, extra="trio") from _missing
 
 from jobwait import (
     Fetched,
@@ -131,9 +136,11 @@ async def wait(
         JobFetchError: The job could not be fetched (error budget spent, or an error
             retrying cannot fix); the fetch's exception is the ``__cause__``.
         JobStatusError: The job's status could not be read or is unknown.
-        TypeError: ``waiter`` given together with options, or an unknown option.
+        TypeError: ``fetch`` is not callable, ``waiter``
+            given together with options, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
+    check_fetch(fetch, where="trio.wait", sync=False)
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
@@ -173,11 +180,11 @@ async def wait_all(
 
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error.
-        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, or an
-            unknown option.
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
+            not callable, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "trio.wait_all")
     fleet.add(job_ids, now=clock())
     return await drive_fleet(
         fleet,
@@ -224,7 +231,7 @@ async def as_completed(
     Raises:
         TypeError: As :func:`wait_all`.
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options)
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "trio.as_completed")
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
     failure: BaseException | None = None
 

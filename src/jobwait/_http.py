@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from ._advice import http_error_reason
 from ._drive import is_retryable_status
 from ._errors import JobStatusError
 from ._protocol import Fetched
@@ -176,7 +177,7 @@ def read_response(
     if not 200 <= status_code < 300:
         retryable = is_retryable_status(status_code)
         raise ResponseError(
-            f"HTTP {status_code}" + ("" if retryable else " (not retryable)"),
+            http_error_reason(status_code, retryable=retryable, body=body),
             status_code=status_code,
             request_id=_header(headers, "x-request-id"),
             body_excerpt=body_excerpt(body),

@@ -77,6 +77,7 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
+from ._advice import unreadable_status
 from ._backoff import Backoff
 from ._errors import (
     JobCanceledError,
@@ -406,18 +407,10 @@ class JobWaiter:
         try:
             status = self._status_of(job)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a status error
-            return self._fail(
-                JobStatusError(
-                    f"could not read the job's status: {_describe(exc)}", **self._context()
-                ),
-                exc,
-            )
+            return self._fail(JobStatusError(self._unreadable(job, exc), **self._context()), exc)
         if not isinstance(status, str):
             return self._fail(
-                JobStatusError(
-                    f"the job's status must be a string, got {_short(status)}",
-                    **self._context(),
-                )
+                JobStatusError(self._unreadable(job, None, status), **self._context())
             )
         self._fetch_errors = 0
         if status != self._last_status:
@@ -473,6 +466,14 @@ class JobWaiter:
         if not self._raise_on_cancel:
             return Done(job=job)
         return self._fail(JobCanceledError("job was canceled", **self._context()))
+
+    def _unreadable(self, job: Any, problem: Exception | None, status: object = None) -> str:
+        return unreadable_status(
+            job,
+            problem=problem,
+            status=status,
+            default_reader=self._status_of is default_status_of,
+        )
 
     def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Raise:
         error = event.error

@@ -1,0 +1,290 @@
+"""What was wrong and what to do: the texts of first-contact mistakes, decided once.
+
+Every driver meets the same mistakes from its callers and the same unhelpful answers
+from servers, so the classification lives here, in the core, and the adapters only call
+it:
+
+- :func:`http_error_reason`: the message of an HTTP error status, with the server's own
+  explanation (bounded, secrets masked, control characters removed) and, for the
+  statuses a caller can fix (401, 403, 404, ...), what to check.
+- :func:`unreadable_status`: why a fetch result has no readable status, naming the type
+  received and the likely fix (a coroutine: use an async adapter; an
+  ``httpx.Response``: call ``.json()``; a string or list: return the job, or pass
+  ``status_of=``). A stray coroutine is closed so no "never awaited" warning is left.
+- :func:`check_fetch`: a fetch that is not callable, or an ``async def`` fetch given to
+  a sync wait, is a ``TypeError`` before the first poll.
+- :func:`missing_extra`: the ``ImportError`` an adapter raises when its optional
+  dependency is not installed, naming the extra to install.
+
+Nothing here does IO or reads a clock.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = [
+    "check_fetch",
+    "http_error_reason",
+    "mask_secrets",
+    "missing_extra",
+    "server_message",
+    "unreadable_status",
+]
+
+#: Longest server message quoted in an error (characters, after masking).
+SERVER_MESSAGE_LIMIT: Final = 100
+# Bodies larger than this are not parsed as JSON for a message: the excerpt is used.
+_PARSE_LIMIT: Final = 64 * 1024
+# The fields job APIs put their human explanation in, most specific first
+# (IonQ: {"error", "message", "statusCode"}; RFC 9457: "detail", "title"; OAuth:
+# "error_description"; FastAPI: "detail"; Google: {"error": {"message"}}).
+_MESSAGE_KEYS: Final = ("message", "detail", "error_description", "error", "title", "msg")
+
+# What to check for the HTTP statuses a caller can fix; other statuses get no hint.
+_STATUS_HINTS: Final[Mapping[int, str]] = {
+    400: "check the URL and its query parameters",
+    401: "check the credentials (API key or Authorization header)",
+    403: "check that the credentials may read this job",
+    404: "check the job id and the URL",
+    405: "check the URL: it does not accept GET",
+    410: "the job is gone from the server",
+}
+
+_WORD: Final = r"[A-Za-z0-9._~+/=\-]"
+# An auth scheme followed by its credential ("Bearer abc", "apiKey abc", "Basic abc").
+_SCHEME: Final = re.compile(rf"(?i)\b(bearer|basic|apikey|api-key|token)(\s+)({_WORD}{{6,}})")
+# A named secret followed by a value ("api_key=abc", '"password": "abc"', "token: abc").
+_NAMED: Final = re.compile(
+    r"(?i)\b(authorization|x-api-key|api[-_ ]?key|access[-_ ]?token|refresh[-_ ]?token"
+    r"|client[-_ ]?secret|secret|token|password|passwd)"
+    r"(\s*[\"']?\s*[:=]\s*[\"']?)"
+    r"([^\s\"',;&}]{3,})"
+)
+_TITLE: Final = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with credential-looking values replaced by ``***``.
+
+    Masks the value after an auth scheme (``Bearer``, ``Basic``, ``apiKey``) and after
+    a named secret (``api_key=``, ``"password": ...``, ``Authorization:``, ``token=``).
+    A pattern cannot know every secret: the CLI also masks the exact values it sent.
+    """
+    text = _SCHEME.sub(r"\1\2***", text)
+    return _NAMED.sub(r"\1\2***", text)
+
+
+def _clean(text: str, limit: int = SERVER_MESSAGE_LIMIT) -> str:
+    # Control characters (a hostile server's terminal escapes, newlines that would
+    # forge log lines) become spaces; runs of whitespace become one.
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = mask_secrets(" ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _message_in(value: Any, depth: int = 0) -> str | None:
+    if depth > 3:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, Mapping):
+        for key in _MESSAGE_KEYS:
+            found = _message_in(value.get(key), depth + 1)
+            if found is not None:
+                return found
+        return _message_in(value.get("errors"), depth + 1)
+    if isinstance(value, list) and value:
+        return _message_in(value[0], depth + 1)
+    return None
+
+
+def server_message(body: bytes | str) -> str | None:
+    """The server's own explanation in an error response body, ready to quote.
+
+    A JSON body gives its first ``message``, ``detail``, ``error_description``,
+    ``error``, ``title`` or ``msg`` field (nested objects and ``errors`` lists are
+    searched); an HTML page gives its ``<title>``; plain text gives its first line.
+    The result is at most 100 characters, on one line, with control characters removed
+    and secrets masked (:func:`mask_secrets`); ``None`` when the body says nothing.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    if not text:
+        return None
+    if text[0] in "{[" and len(text) <= _PARSE_LIMIT:
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            parsed = None
+        else:
+            found = _message_in(parsed)
+            return None if found is None else _clean(found) or None
+    if text[0] == "<":
+        title = _TITLE.search(text[:_PARSE_LIMIT])
+        return _clean(title.group(1)) or None if title else None
+    first = text.splitlines()[0]
+    return _clean(first) or None
+
+
+def http_error_reason(status_code: int, *, retryable: bool, body: bytes | str = b"") -> str:
+    """The message of an HTTP error response: the status, whether it is retried, what
+    the server said (see :func:`server_message`) and what to check.
+
+    Example: ``HTTP 404 (not retryable): server said "Job not found: nope"; check the
+    job id and the URL``.
+    """
+    reason = f"HTTP {status_code}" + ("" if retryable else " (not retryable)")
+    said = server_message(body)
+    hint = _STATUS_HINTS.get(status_code)
+    if hint is None and 300 <= status_code < 400:
+        hint = "the server redirected: use the final URL, or a client that follows redirects"
+    if said is not None:
+        reason += f": server said {json.dumps(said, ensure_ascii=False)}"
+    if hint is not None:
+        reason += f"; {hint}"
+    return reason
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return (
+        cls.__qualname__ if module == "builtins" else f"{module.split('.')[0]}.{cls.__qualname__}"
+    )
+
+
+def _preview(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_http_response(value: object) -> bool:
+    # httpx.Response, requests.Response, aiohttp's ClientResponse: all carry a status
+    # code and a json() method. Duck-typed: the core imports no HTTP library.
+    return isinstance(getattr(value, "status_code", getattr(value, "status", None)), int) and (
+        callable(getattr(value, "json", None))
+    )
+
+
+def unreadable_status(
+    job: Any,
+    *,
+    problem: BaseException | None = None,
+    status: object = None,
+    default_reader: bool,
+) -> str:
+    """Why the status of ``job`` (what a fetch returned) could not be read, and the fix.
+
+    Args:
+        job: What the fetch returned. A coroutine is closed here (it will never be
+            awaited), so Python leaves no "coroutine was never awaited" warning.
+        problem: What the status reader raised; ``None`` when it returned ``status``,
+            a value that is not a string.
+        status: The non-string value the reader returned (when ``problem`` is ``None``).
+        default_reader: ``True`` when the waiter reads ``status`` itself (no
+            ``status_of=``), so suggesting ``status_of=`` makes sense.
+    """
+    kind = _type_name(job)
+    if inspect.isawaitable(job):
+        close = getattr(job, "close", None)
+        if inspect.iscoroutine(job) and callable(close):
+            close()
+        return (
+            f"fetch returned a {kind}, not the job: the fetch is async, so wait with "
+            "jobwait.adapters.asyncio.wait (or jobwait.adapters.trio.wait), or make the "
+            "fetch a plain function that returns the job"
+        )
+    if _is_http_response(job):
+        return (
+            f"fetch returned an HTTP response ({kind}), not the job: return response.json() "
+            "(after checking the status code), or let jobwait.adapters.httpx.wait_for_url "
+            "do the request"
+        )
+    if job is None:
+        return "fetch returned None, not the job: make the fetch return the job it read"
+    if isinstance(job, str | bytes):
+        fix = "; if it is the status itself, pass status_of=str" if default_reader else ""
+        return f"fetch returned a {kind} ({_preview(job)}), not the job: return the job{fix}"
+    if isinstance(job, list | tuple):
+        return (
+            f"fetch returned a {kind} of {len(job)} item{'s' if len(job) != 1 else ''}, not "
+            "one job: return the job itself (for many jobs, use wait_all)"
+        )
+    if problem is None:
+        return f"the job's status must be a string, got {_preview(status)} ({_type_name(status)})"
+    detail = str(problem) or type(problem).__name__
+    if not default_reader:
+        return (
+            f"could not read the job's status: status_of raised {type(problem).__name__}: {detail}"
+        )
+    where = ""
+    if isinstance(job, Mapping):
+        names = [repr(k) for k in list(job)[:8]]
+        where = f" (its keys: {', '.join(names)}{', ...' if len(job) > 8 else ''})"
+    else:
+        where = f" (a {kind})"
+    return (
+        f"could not read the job's status: {detail}{where}; pass "
+        "status_of=jobwait.field_reader('path.to.status') (or any function of the job) "
+        "to read it from elsewhere"
+    )
+
+
+_FETCH_EXAMPLES: Final = {
+    "fetch": "lambda: api.get_job(job_id)",
+    "fetch_one": "lambda job_id: api.get_job(job_id)",
+    "fetch_many": "lambda ids: api.get_jobs(ids)",
+}
+
+
+def check_fetch(fetch: object, *, where: str, sync: bool, name: str = "fetch") -> None:
+    """Reject a fetch that cannot work before the first poll.
+
+    Args:
+        fetch: What the caller passed.
+        where: The function it was passed to, for the message (``"sync.wait"``).
+        sync: ``True`` for sync waits, which cannot await an ``async def`` fetch.
+        name: The parameter's name (``fetch``, ``fetch_many``, ``fetch_one``).
+
+    Raises:
+        TypeError: ``fetch`` is not callable, or is an ``async def`` function given to
+            a sync wait (the message says what to pass instead).
+    """
+    if not callable(fetch):
+        example = _FETCH_EXAMPLES.get(name, _FETCH_EXAMPLES["fetch"])
+        raise TypeError(
+            f"{where}({name}=...) must be a function, got a {_type_name(fetch)} "
+            f"({_preview(fetch)}); pass a callable, for example {name}={example}"
+        )
+    if sync and inspect.iscoroutinefunction(fetch):
+        raise TypeError(
+            f"{where}({name}=...) got an async function "
+            f"({getattr(fetch, '__qualname__', fetch)!s}), "
+            "which a sync wait cannot await: use jobwait.adapters.asyncio.wait (or "
+            "jobwait.adapters.trio.wait) from async code, or pass a plain function"
+        )
+
+
+def missing_extra(error: ModuleNotFoundError, *, module: str, extra: str) -> ModuleNotFoundError:
+    """The error an adapter raises when its optional dependency is missing.
+
+    Args:
+        error: The ``ModuleNotFoundError`` the adapter's import raised.
+        module: The adapter (``"jobwait.adapters.trio"``), for the message.
+        extra: The extra that installs what is missing (``"trio"``, ``"httpx"``).
+
+    Returns:
+        A ``ModuleNotFoundError`` (an ``ImportError``) with the same ``name``, saying
+        which extra to install; raise it ``from error``.
+    """
+    missing = error.name or "a dependency"
+    return ModuleNotFoundError(
+        f"{module} needs {missing!r}, which is not installed: pip install 'jobwait[{extra}]' "
+        f"(from a checkout: pip install '.[{extra}]')",
+        name=error.name,
+    )

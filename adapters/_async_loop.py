@@ -23,6 +23,7 @@ from jobwait import (
     JobWaiter,
     Poll,
     PollBatch,
+    PollReport,
     Raise,
     Sleep,
     Start,
@@ -37,6 +38,7 @@ from jobwait import (
     single_job,
 )
 from jobwait._advice import check_fetch
+from jobwait._report import poll_report
 
 AsyncCancel = Callable[[], Awaitable[object]]
 
@@ -132,6 +134,7 @@ async def drive(
     is_retryable: Callable[[BaseException], bool],
     retry_after_of: Callable[[BaseException], float | None],
     on_status: Callable[[Any, str], object] | None,
+    on_poll: Callable[[PollReport], object] | None,
     cancel: AsyncCancel | None,
     cancel_grace: float,
     clock: Callable[[], float],
@@ -150,6 +153,8 @@ async def drive(
                     action = w.handle(observed(result, clock()))
                 if on_status is not None and w.status_changed:
                     await _call(on_status, w.last_job, w.last_status or "")
+                if on_poll is not None:
+                    await _call(on_poll, poll_report(w))
             elif isinstance(action, Sleep):
                 await sleep(action.seconds)
                 action = w.handle(Woke(now=clock()))

@@ -25,6 +25,7 @@ from jobwait import (
     Fetched,
     FleetOptions,
     JobWaiter,
+    PollReport,
     WaiterOptions,
     cancel_failed,
     is_retryable,
@@ -106,6 +107,7 @@ async def wait(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] | None = None,
@@ -124,6 +126,8 @@ async def wait(
         is_retryable: Exception -> may retrying help? (default :func:`jobwait.is_retryable`).
         retry_after_of: Exception -> server hint in seconds, or ``None``.
         on_status: ``on_status(job, status)``, sync or async, once per status change.
+        on_poll: ``on_poll(report)``, sync or async, after every poll (a
+            :class:`~jobwait.PollReport`; see :func:`jobwait.adapters.sync.wait`).
         cancel: Async, no arguments: cancels the remote job. Awaited once when the wait
             times out or its task is cancelled, shielded from that cancellation and
             bounded by ``cancel_grace``. Its failure is attached to the error being
@@ -155,6 +159,7 @@ async def wait(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=clock or asyncio.get_running_loop().time,

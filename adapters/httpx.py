@@ -36,6 +36,7 @@ from jobwait import (
     FleetOptions,
     JobStatusError,
     JobWaiter,
+    PollReport,
     ResponseError,
     WaiterOptions,
     make_waiter,
@@ -179,6 +180,7 @@ def wait_for_url(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -205,6 +207,8 @@ def wait_for_url(
             :func:`is_retryable` (transport trouble, 429, 5xx gateway errors).
         retry_after_of: Exception -> hint in seconds (default reads ``retry_after``).
         on_status: ``on_status(job, status)`` once per status change.
+        on_poll: ``on_poll(report)`` after every poll, with a
+            :class:`~jobwait.PollReport` (see :func:`jobwait.adapters.sync.wait`).
         cancel: Called once to cancel the remote job on timeout or interrupt.
         clock: Monotonic seconds (default ``time.monotonic``).
         sleep: Sleep function (default ``time.sleep``).
@@ -239,6 +243,7 @@ def wait_for_url(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         clock=clock,
         sleep=sleep,
@@ -299,6 +304,7 @@ async def async_wait_for_url(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] | None = None,
@@ -350,6 +356,7 @@ async def async_wait_for_url(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=now,

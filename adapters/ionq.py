@@ -282,7 +282,7 @@ def wait_for_job(
         cancel: Your own cancel callback instead (see :func:`jobwait.adapters.sync.wait`).
         **options: Every :class:`~jobwait.JobWaiter` option (``backoff``,
             ``max_fetch_errors``, ``raise_on_cancel``, ...) and every
-            :func:`~jobwait.adapters.httpx.wait_for_url` option (``on_status``,
+            :func:`~jobwait.adapters.httpx.wait_for_url` option (``on_status``, ``on_poll``,
             ``clock``, ``sleep``, ``max_body_size``, ...). ``is_retryable`` defaults
             to this module's :func:`is_retryable`.
 

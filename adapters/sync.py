@@ -27,6 +27,7 @@ from jobwait import (
     JobWaiter,
     Poll,
     PollBatch,
+    PollReport,
     Raise,
     Sleep,
     Start,
@@ -45,6 +46,7 @@ from jobwait import (
     single_job,
 )
 from jobwait._advice import check_fetch
+from jobwait._report import poll_report
 
 __all__ = ["wait", "wait_all"]
 
@@ -58,6 +60,7 @@ def wait(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -76,6 +79,10 @@ def wait(
         retry_after_of: Exception -> server hint in seconds, or ``None``.
         on_status: Called as ``on_status(job, status)`` once per status change, the
             first observation included. Its exceptions propagate unchanged.
+        on_poll: Called as ``on_poll(report)`` after every poll, failed ones included,
+            with a :class:`~jobwait.PollReport` (status, polls, elapsed, the next
+            sleep or ``None`` after the last poll, the fetch error). Called after
+            ``on_status``; its exceptions propagate unchanged.
         cancel: Called once, with no arguments, to cancel the remote job when the wait
             times out or is interrupted (``KeyboardInterrupt``). It runs plainly: a
             blocking call cannot be bounded safely from sync code, so give your cancel
@@ -116,6 +123,8 @@ def wait(
                     action = w.handle(observed(result, clock()))
                 if on_status is not None and w.status_changed:
                     on_status(w.last_job, w.last_status or "")
+                if on_poll is not None:
+                    on_poll(poll_report(w))
             elif isinstance(action, Sleep):
                 sleep(action.seconds)
                 action = w.handle(Woke(now=clock()))

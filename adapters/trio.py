@@ -35,6 +35,7 @@ from jobwait import (
     Fetched,
     FleetOptions,
     JobWaiter,
+    PollReport,
     WaiterOptions,
     cancel_failed,
     is_retryable,
@@ -100,6 +101,7 @@ async def wait(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] = trio.current_time,
@@ -117,6 +119,8 @@ async def wait(
         is_retryable: Exception -> may retrying help? (default :func:`jobwait.is_retryable`).
         retry_after_of: Exception -> server hint in seconds, or ``None``.
         on_status: ``on_status(job, status)``, sync or async, once per status change.
+        on_poll: ``on_poll(report)``, sync or async, after every poll (a
+            :class:`~jobwait.PollReport`; see :func:`jobwait.adapters.sync.wait`).
         cancel: Async, no arguments: cancels the remote job. Awaited once when the wait
             times out or is cancelled (cancel scope, ``KeyboardInterrupt``), in a
             shielded scope bounded by ``cancel_grace``. Its failure is attached to the
@@ -148,6 +152,7 @@ async def wait(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=clock,

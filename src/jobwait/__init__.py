@@ -62,6 +62,7 @@ from ._protocol import Raise as Raise
 from ._protocol import Sleep as Sleep
 from ._protocol import Start as Start
 from ._protocol import Woke as Woke
+from ._report import PollReport as PollReport
 from ._statuses import Phase as Phase
 from ._statuses import Statuses as Statuses
 from ._statuses import field_reader as field_reader
@@ -108,6 +109,7 @@ __all__ = [
     "Phase",
     "Poll",
     "PollBatch",
+    "PollReport",
     "Raise",
     "ResponseError",
     "Sleep",

@@ -244,6 +244,7 @@ class JobWaiter:
         "_final_poll",
         "_interval",
         "_last_action",
+        "_last_error",
         "_last_job",
         "_last_status",
         "_lookup",
@@ -341,6 +342,7 @@ class JobWaiter:
         self._polls = 0
         self._last_status: str | None = None
         self._last_job: Any = None
+        self._last_error: BaseException | None = None
         self._phase: Phase | None = None
         self._status_changed = False
         # Created on the first unknown status: most waits never see one, and an empty
@@ -403,6 +405,7 @@ class JobWaiter:
         now = self._now = event.now
         self._polls += 1
         self._last_job = job
+        self._last_error = None
         self._status_changed = False
         try:
             status = self._status_of(job)
@@ -476,7 +479,7 @@ class JobWaiter:
         )
 
     def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Raise:
-        error = event.error
+        error = self._last_error = event.error
         self._now = event.now
         self._polls += 1
         self._status_changed = False
@@ -622,6 +625,12 @@ class JobWaiter:
     def last_status(self) -> str | None:
         """The last status string read, or ``None``."""
         return self._last_status
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The exception of the latest poll if it failed (``FetchFailed``); ``None``
+        after an observation. Per-poll hooks report it (``PollReport.error``)."""
+        return self._last_error
 
     @property
     def last_job(self) -> Any:

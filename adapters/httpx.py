@@ -32,6 +32,7 @@ except ModuleNotFoundError as _missing:
 import jobwait
 from jobwait import (
     DEFAULT_MAX_BODY_SIZE,
+    ApiProfile,
     Fetched,
     FleetOptions,
     JobStatusError,
@@ -60,6 +61,25 @@ __all__ = [
 ]
 
 Job = dict[str, Any]
+Api = ApiProfile | str | None
+Reader = Callable[..., Fetched]
+
+
+def _api(api: Api) -> ApiProfile | None:
+    return ApiProfile.named(api) if isinstance(api, str) else api
+
+
+def _reader(api: Api) -> Reader:
+    # An API profile reads its own HTTP quirks ("not there yet" statuses, its
+    # Retry-After headers) before the core's rules.
+    profile = _api(api)
+    return read_response if profile is None else profile.read_response
+
+
+def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
+    # The profile's waiter options, under the caller's explicit ones.
+    profile = _api(api)
+    return options if profile is None or waiter is not None else profile.options(**options)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -147,16 +167,19 @@ def fetch_url(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
     timeout_floor: float = 1.0,
+    api: Api = None,
 ) -> Callable[[], Fetched]:
     """A sync ``fetch`` for :func:`jobwait.adapters.sync.wait`: one bounded GET of ``url``,
-    read by :func:`jobwait.read_response`. Used by :func:`wait_for_url`; build your own
-    loop around it when you need to."""
+    read by :func:`jobwait.read_response` (or by ``api``'s
+    :meth:`~jobwait.ApiProfile.read_response`). Used by :func:`wait_for_url`; build your
+    own loop around it when you need to."""
+    read = _reader(api)
 
     def fetch() -> Fetched:
         timeout = _timeouts(client.timeout, waiter.time_left(clock()), timeout_floor)
         with client.stream("GET", url, timeout=timeout) as response:
             body = _read(response, max_body_size)
-        return read_response(
+        return read(
             response.status_code,
             response.headers.multi_items(),
             body,
@@ -172,6 +195,7 @@ def wait_for_url(
     client: httpx.Client,
     url: str,
     *,
+    api: Api = None,
     waiter: JobWaiter | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
@@ -192,6 +216,9 @@ def wait_for_url(
         client: Your ``httpx.Client``: it owns base URL, auth, TLS, proxies, transport
             and whether redirects are followed (not by default).
         url: The job's URL, absolute or relative to the client's base URL.
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``): its status vocabulary and readers become the waiter's
+            options (options you pass win), and its HTTP rules read each answer.
         waiter: A ready :class:`~jobwait.JobWaiter`, or pass its options instead
             (``job_id``, ``timeout=300``, ``backoff``, ``statuses``, ``status_of``, ...).
         max_body_size: Largest body read, error bodies included (default 1 MiB);
@@ -226,7 +253,7 @@ def wait_for_url(
         JobFailedError, JobCanceledError, JobTimeoutError: As for
             :func:`jobwait.adapters.sync.wait`.
     """
-    w = make_waiter(waiter, options)
+    w = make_waiter(waiter, _options(api, waiter, options))
     fetch = fetch_url(
         client,
         url,
@@ -236,6 +263,7 @@ def wait_for_url(
         max_body_size=max_body_size,
         retry_invalid_body=retry_invalid_body,
         timeout_floor=timeout_floor,
+        api=api,
     )
     job: Job = _sync.wait(
         fetch,
@@ -296,6 +324,7 @@ async def async_wait_for_url(
     client: httpx.AsyncClient,
     url: str,
     *,
+    api: Api = None,
     waiter: JobWaiter | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
@@ -332,7 +361,8 @@ async def async_wait_for_url(
         from . import trio as runner  # type: ignore[no-redef]
 
         now = clock or sys.modules["trio"].current_time
-    w = make_waiter(waiter, options)
+    w = make_waiter(waiter, _options(api, waiter, options))
+    read = _reader(api)
 
     async def fetch() -> Fetched:
         left = w.time_left(now())
@@ -340,7 +370,7 @@ async def async_wait_for_url(
             timeout = _timeouts(client.timeout, left, timeout_floor)
             async with client.stream("GET", url, timeout=timeout) as response:
                 body = await _aread(response, max_body_size)
-        return read_response(
+        return read(
             response.status_code,
             response.headers.multi_items(),
             body,
@@ -390,6 +420,13 @@ def jobs_by_id(body: Any) -> dict[str, Any]:
     return out
 
 
+def _jobs_of(api: Api, jobs_of: JobsOf | None) -> JobsOf:
+    profile = _api(api)
+    if jobs_of is None and profile is not None:
+        jobs_of = profile.jobs_of
+    return jobs_by_id if jobs_of is None else jobs_of
+
+
 def _batch(fetched: Fetched, jobs_of: JobsOf, retry_invalid_body: bool) -> Fetched:
     try:
         jobs = jobs_of(fetched.job)
@@ -405,7 +442,8 @@ def wait_for_batch(
     job_ids: Iterable[str],
     *,
     url_for: UrlFor,
-    jobs_of: JobsOf = jobs_by_id,
+    api: Api = None,
+    jobs_of: JobsOf | None = None,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
     wall_clock: Callable[[], float] = time.time,
@@ -428,9 +466,12 @@ def wait_for_batch(
         job_ids: The ids to wait for.
         url_for: ``url_for(ids)`` -> the batch URL, e.g.
             ``lambda ids: httpx.URL("/jobs", params=[("ids", i) for i in ids])``.
-        jobs_of: Reads the parsed JSON answer as ``{id: job}`` (default
-            :func:`jobs_by_id`, the IonQ shape). A job missing from it is a retryable
-            failure for that job alone.
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name: its
+            vocabulary and readers become the jobs' options (options you pass win),
+            its HTTP rules read each answer and its ``jobs_of`` the batch.
+        jobs_of: Reads the parsed JSON answer as ``{id: job}`` (default: the
+            profile's, else :func:`jobs_by_id`, the IonQ shape). A job missing from
+            it is a retryable failure for that job alone.
         max_body_size: Largest answer read (default 16 MiB).
         retry_invalid_body: Whether an answer that is not JSON, or that ``jobs_of``
             cannot read, is retried (default) or ends the batch's jobs at once.
@@ -450,17 +491,19 @@ def wait_for_batch(
         FleetFailedError: With ``fail_fast``, at the first job error.
     """
 
+    read, batch_of = _reader(api), _jobs_of(api, jobs_of)
+
     def fetch_many(ids: tuple[str, ...]) -> Fetched:
         with client.stream("GET", url_for(ids)) as response:
             body = _read(response, max_body_size)
-        fetched = read_response(
+        fetched = read(
             response.status_code,
             response.headers.multi_items(),
             body,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
         )
-        return _batch(fetched, jobs_of, retry_invalid_body)
+        return _batch(fetched, batch_of, retry_invalid_body)
 
     return _sync.wait_all(
         fetch_many,
@@ -471,7 +514,7 @@ def wait_for_batch(
         cancel=cancel,
         clock=clock,
         sleep=sleep,
-        **options,
+        **_options(api, None, options),
     )
 
 
@@ -480,7 +523,8 @@ async def async_wait_for_batch(
     job_ids: Iterable[str],
     *,
     url_for: UrlFor,
-    jobs_of: JobsOf = jobs_by_id,
+    api: Api = None,
+    jobs_of: JobsOf | None = None,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
     wall_clock: Callable[[], float] = time.time,
@@ -503,17 +547,19 @@ async def async_wait_for_batch(
         FleetFailedError: With ``fail_fast``, at the first job error.
     """
 
+    read, batch_of = _reader(api), _jobs_of(api, jobs_of)
+
     async def fetch_many(ids: tuple[str, ...]) -> Fetched:
         async with client.stream("GET", url_for(ids)) as response:
             body = await _aread(response, max_body_size)
-        fetched = read_response(
+        fetched = read(
             response.status_code,
             response.headers.multi_items(),
             body,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
         )
-        return _batch(fetched, jobs_of, retry_invalid_body)
+        return _batch(fetched, batch_of, retry_invalid_body)
 
     if current_runtime() == "asyncio":
         from . import asyncio as runner
@@ -534,5 +580,5 @@ async def async_wait_for_batch(
         cancel=cancel,
         cancel_grace=cancel_grace,
         **extra,
-        **options,
+        **_options(api, None, options),
     )

@@ -50,6 +50,7 @@ from ._http import body_excerpt as body_excerpt
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
+from ._profiles import ApiProfile as ApiProfile
 from ._protocol import Action as Action
 from ._protocol import Done as Done
 from ._protocol import Event as Event
@@ -80,6 +81,7 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "Action",
     "AllDone",
+    "ApiProfile",
     "Backoff",
     "BatchFailed",
     "BatchObserved",

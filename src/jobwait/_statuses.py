@@ -104,10 +104,77 @@ class Statuses:
             raise ValueError(f"Statuses(on_unknown={self.on_unknown!r}) must be 'wait' or 'raise'")
         object.__setattr__(self, "_lookup", lookup)
 
-    def phase(self, status: str) -> Phase:
-        """Classify a raw status string. Unlisted values are ``Phase.UNKNOWN``."""
+    def phase(self, status: Any) -> Phase:
+        """Classify a raw status (a string, or an enum member read by :meth:`text`).
+        Unlisted values are ``Phase.UNKNOWN``.
+
+        Raises:
+            TypeError: If ``status`` is neither a string nor an enum member (see
+                :meth:`text`).
+        """
+        status = self.text(status)
         key = status if self.case_sensitive else status.casefold()
         return self._lookup.get(key, Phase.UNKNOWN)
+
+    def text(self, status: Any) -> str:
+        """The status as the plain string this vocabulary is written in.
+
+        A plain ``str`` is returned as it is. An enum member (``enum.Enum``, also a
+        ``StrEnum`` or a ``(str, Enum)`` mix-in such as Qiskit's ``JobStatus``) reads
+        as its ``value`` when that is a string this vocabulary lists, else as its
+        ``name`` when that is listed, else as its string ``value`` (or its ``name``
+        when the value is not a string). Any other ``str`` subclass reads as
+        ``str.__str__`` of it. The waiter calls this for every status that is not a
+        plain ``str``.
+
+        Raises:
+            TypeError: For anything else (an int, a bool, ``None``, a dict, ...). The
+                message says how to map it: pass ``status_of=`` that returns one of
+                the listed strings, or use an :class:`~jobwait.ApiProfile` that does.
+        """
+        if type(status) is str:
+            return status
+        if isinstance(status, enum.Enum):
+            value, name = status.value, status.name
+            if isinstance(value, str) and self._key(value) in self._lookup:
+                return str.__str__(value)
+            if self._key(name) in self._lookup:
+                return name
+            return str.__str__(value) if isinstance(value, str) else name
+        if isinstance(status, str):
+            return str.__str__(status)
+        shown = repr(status)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise TypeError(
+            f"the job's status must be a string or an enum member, got "
+            f"{type(status).__name__} {shown}; map it to one of the statuses listed in "
+            "Statuses with status_of=, e.g. status_of=lambda job: {0: 'queued', "
+            "1: 'completed'}[job['status']], or use an ApiProfile that reads this API"
+        )
+
+    def _key(self, status: str) -> str:
+        return status if self.case_sensitive else status.casefold()
+
+    def known(self) -> str:
+        """Every listed status, grouped by meaning, for messages: ``"pending: a, b;
+        succeeded: c; failed: d; canceled: e"`` (an empty group is left out)."""
+        groups = []
+        for name in ("pending", "succeeded", "failed", "canceled"):
+            values: AbstractSet[str] = getattr(self, name)
+            if values:
+                groups.append(f"{name}: {', '.join(sorted(values))}")
+        return "; ".join(groups) or "none"
+
+    def unknown_message(self, status: str) -> str:
+        """What strict mode (``on_unknown="raise"``) says about an unlisted status:
+        the status, every known one, and what to do."""
+        shown = status if len(status) <= 60 else status[:57] + "..."
+        case = "" if self.case_sensitive else ", compared case-insensitively"
+        return (
+            f"unknown status {shown!r} (known{case}: {self.known()}); list it in "
+            "Statuses(...) (pending= if the job is still running), or pass "
+            "on_unknown='wait' to keep waiting on statuses nobody listed"
+        )
 
     def replace(self, **changes: Any) -> Statuses:
         """A copy with some sets replaced, e.g. ``Statuses().replace(succeeded={"done"})``.
@@ -204,11 +271,13 @@ def default_failure_of(job: Any) -> Any:
     return None if value is _MISSING else value
 
 
-def field_reader(path: str) -> Callable[[Any], Any]:
+def field_reader(path: str, *, default: Any = _MISSING) -> Callable[[Any], Any]:
     """A ``status_of`` reader for a dotted path, e.g. ``field_reader("state.status")``.
 
     Each step reads a mapping key, else an attribute. A missing step raises
-    ``LookupError`` naming the path, which the waiter reports as ``JobStatusError``.
+    ``LookupError`` naming the path, which the waiter reports
+    as ``JobStatusError``; with ``default=`` given, it returns ``default`` instead
+    (use ``field_reader("error.message", default=None)`` as a ``failure_of``).
 
     Raises:
         ValueError: If ``path`` is empty or has an empty step.
@@ -222,6 +291,8 @@ def field_reader(path: str) -> Callable[[Any], Any]:
         for step in steps:
             value = _get(value, step)
             if value is _MISSING:
+                if default is not _MISSING:
+                    return default
                 raise LookupError(f"the job has no {path!r} field")
         return value
 

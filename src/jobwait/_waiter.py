@@ -53,7 +53,11 @@ failure in a row raises ``JobFetchError`` (this check comes before the deadline 
 and a retryable failure at or after the deadline raises ``JobTimeoutError``. A
 non-retryable failure raises ``JobFetchError`` at once, except a ``JobStatusError`` (a
 body that is not a job), which raises ``JobStatusError``. The fetch's exception is
-always the ``__cause__``.
+always the ``__cause__``. A failure whose error has ``pending = True`` (an API's "not
+there yet" answer, such as a 404 right after submission: see ``ApiProfile``) is a
+pending poll instead: it sleeps on the schedule, never counts against
+``max_fetch_errors``, and a wait that reaches its deadline so times out with it as
+the cause.
 
 A server hint (``retry_after`` on either event) is a floor for the next sleep, capped
 at ``max_retry_after``; the sleep still never passes the deadline. So no sleep exceeds
@@ -411,10 +415,13 @@ class JobWaiter:
             status = self._status_of(job)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a status error
             return self._fail(JobStatusError(self._unreadable(job, exc), **self._context()), exc)
-        if not isinstance(status, str):
-            return self._fail(
-                JobStatusError(self._unreadable(job, None, status), **self._context())
-            )
+        if type(status) is not str:
+            # Enum members (Qiskit's JobStatus, StrEnums) read through the vocabulary;
+            # anything else gets an error that says how to map it.
+            try:
+                status = self._statuses.text(status)
+            except TypeError as exc:
+                return self._fail(JobStatusError(str(exc), **self._context()))
         self._fetch_errors = 0
         if status != self._last_status:
             self._status_changed = True
@@ -441,11 +448,7 @@ class JobWaiter:
         if phase is Phase.PENDING or phase is Phase.UNKNOWN:
             if phase is Phase.UNKNOWN and self._statuses.on_unknown == "raise":
                 return self._fail(
-                    JobStatusError(
-                        f"unknown status {status!r}: add it to Statuses(...) or use "
-                        "Statuses(on_unknown='wait')",
-                        **self._context(),
-                    )
+                    JobStatusError(self._statuses.unknown_message(status), **self._context())
                 )
             return self._sleep_or_time_out(now, event.retry_after, None)
         if phase is Phase.SUCCEEDED:
@@ -491,6 +494,11 @@ class JobWaiter:
                 "retryable" if event.retryable else "not retryable",
                 _describe(error),
             )
+        if getattr(error, "pending", False) is True:
+            # The API said "not there yet" (an ApiProfile's pending_http: a 404 just
+            # after submission, Azure's 202): a pending poll, not a failed fetch.
+            self._fetch_errors = 0
+            return self._sleep_or_time_out(event.now, event.retry_after, error)
         if not event.retryable:
             if isinstance(error, JobStatusError):
                 # The fetch worked but the body is not a job (an HTTP adapter with

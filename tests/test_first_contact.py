@@ -229,7 +229,11 @@ def test_a_coroutine_returned_by_a_lambda_is_named_and_closed() -> None:
         ),
         (
             {"status": 3},
-            "the job's status must be a string, got 3 (int)",
+            (
+                "the job's status must be a string, got 3 (int); map it to a status listed "
+                "in Statuses with status_of=, e.g. status_of=lambda job: {0: 'queued', "
+                "1: 'completed'}[job['status']], or use an ApiProfile that reads this API"
+            ),
         ),
     ],
     ids=["str", "None", "list", "httpx.Response", "no-status-key", "int-status"],

@@ -602,7 +602,7 @@ def test_enum_statuses_read_by_name_or_value() -> None:
 def test_an_int_status_gets_an_error_saying_how_to_map_it() -> None:
     error = outcome(ApiProfile.named("ionq"), [{"status": 3}])
     assert isinstance(error, JobStatusError)
-    assert "got int 3" in str(error)
+    assert "got 3 (int)" in str(error)
     assert "status_of=" in str(error)
     mapped = wait_through(
         ApiProfile.named("ionq"),

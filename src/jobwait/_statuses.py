@@ -146,10 +146,10 @@ class Statuses:
         shown = repr(status)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise TypeError(
-            f"the job's status must be a string or an enum member, got "
-            f"{type(status).__name__} {shown}; map it to one of the statuses listed in "
-            "Statuses with status_of=, e.g. status_of=lambda job: {0: 'queued', "
-            "1: 'completed'}[job['status']], or use an ApiProfile that reads this API"
+            f"the job's status must be a string, got {shown} ({type(status).__name__}); "
+            "map it to a status listed in Statuses with status_of=, e.g. "
+            "status_of=lambda job: {0: 'queued', 1: 'completed'}[job['status']], "
+            "or use an ApiProfile that reads this API"
         )
 
     def _key(self, status: str) -> str:

@@ -421,7 +421,12 @@ class JobWaiter:
             try:
                 status = self._statuses.text(status)
             except TypeError as exc:
-                return self._fail(JobStatusError(str(exc), **self._context()))
+                # A fetch that returned the wrong kind of thing is named as such;
+                # a real job with an unmappable status gets the mapping advice.
+                reason = self._unreadable(job, None, status)
+                if reason.startswith("the job's status must be"):
+                    reason = str(exc)
+                return self._fail(JobStatusError(reason, **self._context()))
         self._fetch_errors = 0
         if status != self._last_status:
             self._status_changed = True

@@ -7,31 +7,35 @@ Replace the import and keep the call::
     job = wait_for_job(client, job_id, poll_interval=1.0, timeout=300.0)
 
 Same names, defaults and meaning as ``ionq_core.polling``: terminal statuses are
-``completed``, ``failed`` and ``canceled``; a canceled job is returned; ``timeout=0``
-makes one GET; ``JobFailedError.failure`` is the raw failure mapping and
-``JobTimeoutError.last_status`` the last status seen. What is new: every
-:class:`~jobwait.JobWaiter` option and every :func:`jobwait.adapters.httpx.wait_for_url`
-option as extra keywords, ``async_wait_for_job`` under trio as well as asyncio, HTTP
-failures retried on the deadline's schedule (``Retry-After`` honoured) and reported as
-:class:`~jobwait.JobFetchError`, and ``cancel_on_timeout``.
+``completed``, ``failed`` and ``canceled``; a canceled job is returned; ``timeout <= 0``
+makes one GET; ``poll_interval <= 0`` polls back to back. With an ionq-core client
+(``IonQClient()``, ``AuthenticatedClient``) the job is read through ionq-core's own
+generated ``get_job`` / ``get_jobs`` functions and returned as ionq-core's own model,
+``.failure`` as ionq-core gives it. With ionq-core installed, every error raised here is
+also the ionq-core error for that outcome (``IonQError`` always; ``JobFailedError``,
+``JobTimeoutError``, ``NotFoundError``, ...) while staying a
+:class:`~jobwait.JobWaitError` with its full context.
 
-``client`` is an ``httpx.Client`` / ``httpx.AsyncClient`` configured for the IonQ API
-(build one with :func:`client` / :func:`async_client`) or an ionq-core client, used
-duck-typed through ``get_httpx_client()`` / ``get_async_httpx_client()``: jobwait never
-imports ionq-core. ionq-core's ``IonQClient`` raises its own exceptions for HTTP errors
-(classified by their ``status_code`` and ``retry_after``; connection errors by the httpx
-error they wrap), retries 429 and 5xx itself before jobwait sees them, and sleeps with
+What is new: every :class:`~jobwait.JobWaiter` option and every
+:func:`jobwait.adapters.httpx.wait_for_url` option as extra keywords,
+``async_wait_for_job`` under trio as well as asyncio, HTTP failures retried on the
+deadline's schedule (``Retry-After`` honoured), and ``cancel_on_timeout``. With a plain
+``httpx.Client`` (:func:`client`) the result is a :class:`Job`, the raw payload.
+
+ionq-core is optional: jobwait's core never imports it, and without it this module works
+on httpx clients alone. ionq-core's ``IonQClient`` raises its own exceptions for HTTP
+errors, retries 429 and 5xx itself before jobwait sees them, and sleeps with
 ``asyncio.sleep`` between those retries, which fails under trio: under trio use
-:func:`async_client`, or ``IonQClient(max_retries=0)``. The loop is
-:mod:`jobwait.adapters.httpx`'s; this module only builds URLs and wraps the result.
+:func:`async_client`, or ``IonQClient(max_retries=0)``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, NoReturn, Protocol, TypeVar
 from urllib.parse import quote
 
 from jobwait._advice import missing_extra
@@ -41,11 +45,16 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
-# JobFailedError and JobTimeoutError are re-exported, as ionq_core.polling exports its
-# own: they are jobwait's core classes, so `except jobwait.JobWaitError` catches them.
-from jobwait import Backoff, JobFailedError, JobTimeoutError, read_response
+from jobwait import DEFAULT_MAX_BODY_SIZE, Backoff, JobWaitError, read_response
 
+from . import _ionq_core
 from . import httpx as _httpx
+from . import sync as _sync
+
+# JobFailedError and JobTimeoutError are re-exported, as ionq_core.polling exports its
+# own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
+# ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
+from ._ionq_core import JobFailedError, JobTimeoutError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -132,22 +141,29 @@ class Job(Mapping[str, Any]):
         return f"Job(id={self.id!r}, status={self.status!r})"
 
 
-def job_path(job_id: str) -> str:
+def _job_id(job_id: str | uuid.UUID) -> str:
+    if isinstance(job_id, uuid.UUID):
+        return str(job_id)
+    if not isinstance(job_id, str):
+        raise TypeError(f"job_id must be a string or uuid.UUID, not {type(job_id).__name__}")
+    if not job_id:
+        raise ValueError("job_id must not be empty")
+    return job_id
+
+
+def job_path(job_id: str | uuid.UUID) -> str:
     """The path of a job relative to the API base URL: ``/jobs/{job_id}``, encoded.
 
     Every character but letters, digits, ``-``, ``_`` and ``~`` is percent-encoded,
     dots included (``%2E``): httpx removes ``.`` and ``..`` segments, so an id such as
-    ``..``, ``../x``, ``a/b`` or ``a?b`` could otherwise reach another endpoint.
+    ``..``, ``../x``, ``a/b`` or ``a?b`` could otherwise reach another endpoint. A
+    ``uuid.UUID`` is written in its usual hyphenated form, as ionq-core does.
 
     Raises:
-        TypeError: ``job_id`` is not a string.
+        TypeError: ``job_id`` is neither a string nor a ``uuid.UUID``.
         ValueError: ``job_id`` is empty.
     """
-    if not isinstance(job_id, str):
-        raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
-    if not job_id:
-        raise ValueError("job_id must not be empty")
-    return "/jobs/" + quote(job_id, safe="").replace(".", "%2E")
+    return "/jobs/" + quote(_job_id(job_id), safe="").replace(".", "%2E")
 
 
 def _api_key(api_key: str | None) -> str:
@@ -222,26 +238,79 @@ def is_retryable(error: BaseException) -> bool:
     )
 
 
+# poll_interval <= 0: ionq-core polls back to back (its interval stays 0); a Backoff
+# must be > 0, so this is the least interval, 1 microsecond, kept for every poll.
+_BACK_TO_BACK: Final = Backoff(initial=1e-6, factor=1.0, max=1e-6)
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {value!r}")
+    if math.isnan(value):
+        raise ValueError(f"{name}=nan is not a number of seconds")
+    return float(value)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    """ionq-core's ``timeout`` as a ``JobWaiter`` timeout: ``<= 0`` is ``0`` (one poll,
+    then ``JobTimeoutError``), ``inf`` and ``None`` wait without a deadline."""
+    if timeout is None:
+        return None
+    seconds = _number("timeout", timeout)
+    return None if seconds == math.inf else max(0.0, seconds)
+
+
 def _options(
     job_id: str, poll_interval: float, timeout: float | None, raise_on_failure: bool, options: Any
 ) -> dict[str, Any]:
     if "backoff" in options:
         if poll_interval is not _DEFAULT_POLL_INTERVAL:
             raise TypeError("pass either poll_interval= or backoff=, not both")
-    elif isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
-        raise TypeError(f"poll_interval must be a number, not {poll_interval!r}")
-    elif not (poll_interval > 0 and math.isfinite(poll_interval)):
-        raise ValueError(f"poll_interval={poll_interval!r} must be a finite number > 0")
     else:
-        p = float(poll_interval)
-        options["backoff"] = Backoff(initial=p, factor=1.5, max=max(30.0, p))
+        p = _number("poll_interval", poll_interval)
+        if p == math.inf:
+            raise ValueError("poll_interval=inf: pass a finite number of seconds")
+        options["backoff"] = (
+            _BACK_TO_BACK if p <= 0 else Backoff(initial=p, factor=1.5, max=max(30.0, p))
+        )
     options.setdefault("is_retryable", is_retryable)
     return {
         "job_id": job_id,
-        "timeout": timeout,
+        "timeout": _deadline(timeout),
         "raise_on_failure": raise_on_failure,
         **options,
     }
+
+
+def _raise_as_ionq(error: JobWaitError, timeout: float | None) -> NoReturn:
+    converted = _ionq_core.as_ionq_error(error, timeout=timeout)
+    if converted is error:
+        raise error
+    raise converted from error.__cause__
+
+
+# The httpx reading options that an ionq-core client's generated functions replace.
+_READ_OPTIONS: Final = ("max_body_size", "retry_invalid_body", "wall_clock")
+
+
+def _core_reader(options: dict[str, Any], single: bool) -> _ionq_core.Reader:
+    """Split off the options the ionq-core fetchers take. ``timeout_floor`` has no
+    effect there (the generated functions use the client's own timeout)."""
+    read: dict[str, Any] = {name: options.pop(name) for name in _READ_OPTIONS if name in options}
+    options.pop("timeout_floor", None)
+    if not single:
+        read.setdefault("max_body_size", 16 * DEFAULT_MAX_BODY_SIZE)  # as wait_for_batch
+    if single and "waiter" not in options:
+        options.setdefault("failure_of", _ionq_core.failure_of)
+    return _ionq_core.Reader(**read)
+
+
+def _runner() -> Any:
+    if _httpx.current_runtime() == "asyncio":
+        from . import asyncio as runner
+    else:
+        from . import trio as runner  # type: ignore[no-redef]
+    return runner
 
 
 def _cancel_callback(cancel: Any, cancel_on_timeout: bool, default: Any) -> Any:
@@ -252,7 +321,7 @@ def _cancel_callback(cancel: Any, cancel_on_timeout: bool, default: Any) -> Any:
 
 def wait_for_job(
     client: httpx.Client | _HasClient,
-    job_id: str,
+    job_id: str | uuid.UUID,
     *,
     poll_interval: float = _DEFAULT_POLL_INTERVAL,
     timeout: float | None = 300.0,
@@ -260,20 +329,27 @@ def wait_for_job(
     cancel_on_timeout: bool = False,
     cancel: Callable[[], object] | None = None,
     **options: Any,
-) -> Job:
-    """Poll ``GET /jobs/{job_id}`` until the job is completed, failed or canceled.
+) -> Any:
+    """Poll the job until it is completed, failed or canceled, as ``ionq_core.polling``
+    does.
 
     Polls at once, then after ``poll_interval`` seconds, growing x1.5 per poll up to
     ``max(30, poll_interval)``, and never past the deadline (the last poll lands on it).
 
     Args:
-        client: An ``httpx.Client`` with the IonQ base URL and auth (:func:`client`),
-            or an ionq-core client (its ``get_httpx_client()`` is used).
-        job_id: The job's id; any string, percent-encoded into the path.
+        client: An ionq-core client (``IonQClient()``, ``AuthenticatedClient``): the job
+            is read with ionq-core's ``get_job.sync_detailed`` and returned as its model.
+            Or an ``httpx.Client`` with the IonQ base URL and auth (:func:`client`):
+            ``GET /jobs/{job_id}``, returned as a :class:`Job`.
+        job_id: The job's id, a string or ``uuid.UUID``; percent-encoded into the path.
         poll_interval: First interval in seconds (default 1): ``Backoff(initial=p,
-            factor=1.5, max=max(30, p))``. Pass ``backoff=`` instead for another schedule.
-        timeout: Seconds until :class:`JobTimeoutError` (default 300); ``0`` makes
-            one GET; ``None`` waits until your own cancellation.
+            factor=1.5, max=max(30, p))``. ``0`` or below polls back to back (each poll
+            right after the previous answer), as ionq-core does. ``nan`` and ``inf`` are
+            refused. Pass ``backoff=`` instead for another schedule.
+        timeout: Seconds until :class:`JobTimeoutError` (default 300). ``0`` or below
+            makes one GET, then raises it unless the job had finished (the error's
+            ``timeout`` is the value you passed). ``None`` or ``inf`` waits until your
+            own cancellation.
         raise_on_failure: Raise :class:`JobFailedError` for a failed job (default);
             when ``False`` the failed job is returned.
         cancel_on_timeout: Send ``PUT /jobs/{job_id}/status/cancel`` when the wait
@@ -284,40 +360,54 @@ def wait_for_job(
             ``max_fetch_errors``, ``raise_on_cancel``, ...) and every
             :func:`~jobwait.adapters.httpx.wait_for_url` option (``on_status``, ``on_poll``,
             ``clock``, ``sleep``, ``max_body_size``, ...). ``is_retryable`` defaults
-            to this module's :func:`is_retryable`.
+            to this module's :func:`is_retryable`. With an ionq-core client the body is
+            read whole by ionq-core and checked against ``max_body_size`` afterwards, and
+            ``timeout_floor`` has no effect (the client's own timeout applies).
 
     Returns:
-        The finished :class:`Job`; check ``job.status`` for ``canceled`` (and
-        ``failed`` with ``raise_on_failure=False``).
+        The finished job: ionq-core's model (``SingleCircuitJob``, ...) with an
+        ionq-core client, else a :class:`Job`. Check ``job.status`` for ``canceled``
+        (and ``failed`` with ``raise_on_failure=False``).
 
     Raises:
-        JobFailedError: The job failed; ``failure`` is the raw failure mapping.
+        JobFailedError: The job failed; ``failure`` is ionq-core's ``Failure`` model
+            with an ionq-core client, the raw mapping with an httpx client. Also
+            ``ionq_core.polling.JobFailedError``.
         JobTimeoutError: Still unfinished at the deadline; ``last_status`` says where
-            it was. The job is still running unless you cancelled it.
+            it was. The job is still running unless you cancelled it. Also
+            ``ionq_core.polling.JobTimeoutError``.
         JobFetchError: An HTTP status retrying cannot fix (401, 403, 404, ...), a
             body over ``max_body_size``, or ``max_fetch_errors`` failures in a row;
-            ``status_code`` and ``request_id`` say which.
+            ``status_code`` and ``request_id`` say which. With ionq-core installed also
+            the ``ionq_core`` class for it (``NotFoundError``, ``ServerError``,
+            ``APIConnectionError``, ... or ``IonQError``), with ``body`` and
+            ``message``; its message starts ``Failed to fetch job {job_id}``.
         JobStatusError: A job without a usable ``status``, or a body that is not
-            JSON with ``retry_invalid_body=False``.
+            JSON with ``retry_invalid_body=False`` (also an ``IonQError``).
         TypeError: Both ``poll_interval`` and ``backoff``, both ``cancel`` and
-            ``cancel_on_timeout``, an unknown option, or an unusable ``client``.
-        ValueError: ``poll_interval <= 0``, an empty ``job_id``, a client without a
-            base URL, or another invalid option.
+            ``cancel_on_timeout``, an unknown option, a ``job_id`` that is neither a
+            string nor a UUID, or an unusable ``client``.
+        ValueError: ``poll_interval`` or ``timeout`` ``nan``, ``poll_interval`` ``inf``,
+            an empty ``job_id``, a client without a base URL, or another invalid option.
     """
-    http = _http(client, httpx.Client, "get_httpx_client")
-    path = job_path(job_id)
-    data = _httpx.wait_for_url(
-        http,
-        path,
-        cancel=_cancel_callback(cancel, cancel_on_timeout, lambda: cancel_job(http, job_id)),
-        **_options(job_id, poll_interval, timeout, raise_on_failure, options),
+    job_id = _job_id(job_id)
+    merged = _options(job_id, poll_interval, timeout, raise_on_failure, options)
+    merged["cancel"] = _cancel_callback(
+        cancel, cancel_on_timeout, lambda: cancel_job(client, job_id)
     )
-    return Job(data)
+    try:
+        if _ionq_core.is_core_client(client):
+            reader = _core_reader(merged, single=True)
+            return _sync.wait(_ionq_core.job_fetcher(client, job_id, reader), **merged)
+        http = _http(client, httpx.Client, "get_httpx_client")
+        return Job(_httpx.wait_for_url(http, job_path(job_id), **merged))
+    except JobWaitError as error:
+        _raise_as_ionq(error, timeout)
 
 
 async def async_wait_for_job(
     client: httpx.AsyncClient | _HasAsyncClient,
-    job_id: str,
+    job_id: str | uuid.UUID,
     *,
     poll_interval: float = _DEFAULT_POLL_INTERVAL,
     # The job's own deadline (ionq_core.polling's signature), not a request timeout:
@@ -327,9 +417,9 @@ async def async_wait_for_job(
     cancel_on_timeout: bool = False,
     cancel: Callable[[], Awaitable[object]] | None = None,
     **options: Any,
-) -> Job:
-    """Async :func:`wait_for_job`, under asyncio or trio, with an ``httpx.AsyncClient``
-    (:func:`async_client`) or an ionq-core client (``get_async_httpx_client()``).
+) -> Any:
+    """Async :func:`wait_for_job`, under asyncio or trio, with an ionq-core client (read
+    with ``get_job.asyncio_detailed``) or an ``httpx.AsyncClient`` (:func:`async_client`).
 
     Takes the same arguments, async where they do IO, plus
     :func:`~jobwait.adapters.httpx.async_wait_for_url`'s ``cancel_grace``. Cancellation
@@ -344,19 +434,21 @@ async def async_wait_for_job(
         TypeError: As for :func:`wait_for_job`.
         ValueError: As for :func:`wait_for_job`.
     """
-    http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
-    path = job_path(job_id)
+    job_id = _job_id(job_id)
+    merged = _options(job_id, poll_interval, timeout, raise_on_failure, options)
 
     async def cancel_remote() -> None:
-        await async_cancel_job(http, job_id)
+        await async_cancel_job(client, job_id)
 
-    data = await _httpx.async_wait_for_url(
-        http,
-        path,
-        cancel=_cancel_callback(cancel, cancel_on_timeout, cancel_remote),
-        **_options(job_id, poll_interval, timeout, raise_on_failure, options),
-    )
-    return Job(data)
+    merged["cancel"] = _cancel_callback(cancel, cancel_on_timeout, cancel_remote)
+    try:
+        if _ionq_core.is_core_client(client):
+            fetch = _ionq_core.async_job_fetcher(client, job_id, _core_reader(merged, True))
+            return await _runner().wait(fetch, **merged)
+        http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+        return Job(await _httpx.async_wait_for_url(http, job_path(job_id), **merged))
+    except JobWaitError as error:
+        _raise_as_ionq(error, timeout)
 
 
 def _cancel_answer(response: httpx.Response, job_id: str) -> dict[str, Any]:
@@ -422,8 +514,16 @@ def batch_url(ids: tuple[str, ...]) -> httpx.URL:
     return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
 
 
-def _as_jobs(results: dict[str, Any]) -> dict[str, Any]:
-    return {k: Job(v) if isinstance(v, dict) else v for k, v in results.items()}
+def _as_jobs(results: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Each outcome as the single wait would give it: a :class:`Job` for a payload (an
+    ionq-core client's models are already what ``get_job`` returns), errors converted."""
+    out: dict[str, Any] = {}
+    for job_id, outcome in results.items():
+        if isinstance(outcome, JobWaitError):
+            out[job_id] = _ionq_core.as_ionq_error(outcome, timeout=timeout)
+        else:
+            out[job_id] = Job(outcome) if isinstance(outcome, dict) else outcome
+    return out
 
 
 def _fleet_options(
@@ -436,7 +536,7 @@ def _fleet_options(
 
 def wait_for_jobs(
     client: httpx.Client | _HasClient,
-    job_ids: Iterable[str],
+    job_ids: Iterable[str | uuid.UUID],
     *,
     poll_interval: float = _DEFAULT_POLL_INTERVAL,
     timeout: float | None = 300.0,
@@ -452,8 +552,10 @@ def wait_for_jobs(
     costs a few requests per poll round instead of 1,000.
 
     Args:
-        client: As for :func:`wait_for_job`.
-        job_ids: The jobs to wait for (duplicates ignored).
+        client: As for :func:`wait_for_job`; an ionq-core client reads each batch with
+            ``get_jobs.sync_detailed(ids=...)``.
+        job_ids: The jobs to wait for, strings or ``uuid.UUID`` (duplicates ignored);
+            the results are keyed by the string form.
         poll_interval: First interval per job, as for :func:`wait_for_job`.
         timeout: Per job, seconds until its ``JobTimeoutError`` (default 300).
         raise_on_failure: With ``True`` (default) a failed job's outcome is its
@@ -467,27 +569,34 @@ def wait_for_jobs(
             every :func:`jobwait.adapters.httpx.wait_for_batch` option.
 
     Returns:
-        Every id mapped to its :class:`Job` or to its ``JobWaitError``.
+        Every id mapped to its job (ionq-core's model with an ionq-core client, the
+        very type :func:`wait_for_job` returns; else a :class:`Job`) or to its error,
+        converted as :func:`wait_for_job` would raise it.
 
     Raises:
-        FleetFailedError: With ``fail_fast``, at the first job error.
+        FleetFailedError: With ``fail_fast``, at the first job error (also an
+            ``IonQError`` with ionq-core installed).
         TypeError: As for :func:`wait_for_job`.
         ValueError: As for :func:`wait_for_job`.
     """
-    http = _http(client, httpx.Client, "get_httpx_client")
-    results = _httpx.wait_for_batch(
-        http,
-        job_ids,
-        url_for=batch_url,
-        cancel=_cancel_callback(cancel, cancel_on_timeout, lambda i: cancel_job(http, i)),
-        **_fleet_options(poll_interval, timeout, raise_on_failure, options),
-    )
-    return _as_jobs(results)
+    ids = [_job_id(job_id) for job_id in job_ids]
+    merged = _fleet_options(poll_interval, timeout, raise_on_failure, options)
+    merged["cancel"] = _cancel_callback(cancel, cancel_on_timeout, lambda i: cancel_job(client, i))
+    try:
+        if _ionq_core.is_core_client(client):
+            fetch_many = _ionq_core.jobs_fetcher(client, _core_reader(merged, False))
+            results = _sync.wait_all(fetch_many, ids, **merged)
+        else:
+            http = _http(client, httpx.Client, "get_httpx_client")
+            results = _httpx.wait_for_batch(http, ids, url_for=batch_url, **merged)
+    except JobWaitError as error:
+        _raise_as_ionq(error, timeout)
+    return _as_jobs(results, timeout)
 
 
 async def async_wait_for_jobs(
     client: httpx.AsyncClient | _HasAsyncClient,
-    job_ids: Iterable[str],
+    job_ids: Iterable[str | uuid.UUID],
     *,
     poll_interval: float = _DEFAULT_POLL_INTERVAL,
     timeout: float | None = 300.0,  # noqa: ASYNC109 - each job's own deadline, a domain rule
@@ -501,20 +610,24 @@ async def async_wait_for_jobs(
 
     Raises:
         RuntimeError: Called outside asyncio and trio.
-        FleetFailedError: With ``fail_fast``, at the first job error.
+        FleetFailedError: As for :func:`wait_for_jobs`.
         TypeError: As for :func:`wait_for_job`.
         ValueError: As for :func:`wait_for_job`.
     """
-    http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+    ids = [_job_id(job_id) for job_id in job_ids]
+    merged = _fleet_options(poll_interval, timeout, raise_on_failure, options)
 
     async def cancel_remote(job_id: str) -> None:
-        await async_cancel_job(http, job_id)
+        await async_cancel_job(client, job_id)
 
-    results = await _httpx.async_wait_for_batch(
-        http,
-        job_ids,
-        url_for=batch_url,
-        cancel=_cancel_callback(cancel, cancel_on_timeout, cancel_remote),
-        **_fleet_options(poll_interval, timeout, raise_on_failure, options),
-    )
-    return _as_jobs(results)
+    merged["cancel"] = _cancel_callback(cancel, cancel_on_timeout, cancel_remote)
+    try:
+        if _ionq_core.is_core_client(client):
+            fetch = _ionq_core.async_jobs_fetcher(client, _core_reader(merged, False))
+            results = await _runner().wait_all(fetch, ids, **merged)
+        else:
+            http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+            results = await _httpx.async_wait_for_batch(http, ids, url_for=batch_url, **merged)
+    except JobWaitError as error:
+        _raise_as_ionq(error, timeout)
+    return _as_jobs(results, timeout)

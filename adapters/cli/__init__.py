@@ -56,7 +56,7 @@ from ._base import exit_code_of as exit_code_of
 from ._demo import demo_command
 from ._output import describe_failure, library_logs_handled
 from ._parser import build_parser as build_parser
-from ._parser import parse
+from ._parser import parse, usage_text
 from ._serve import serve_command
 from ._wait import wait_command
 
@@ -66,6 +66,10 @@ __all__ = ["EXIT_CODES", "exit_code_of", "main"]
 def _dispatch(
     argv: Sequence[str] | None, stdout: IO[str], stderr: IO[str], environ: Mapping[str, str]
 ) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # a bare `jobwait`: show what it can do (exit 2: nothing was done)
+        stdout.write(usage_text())
+        return EXIT_USAGE
     try:
         args = parse(argv)
     except SystemExit as exit_:  # --help and --version print, then "exit"

@@ -228,7 +228,7 @@ class _DemoProgress:
         requests = server.requests
         footer = (
             f"{len(self.knew_at)}/{len(self.trails)} finished, {now - self._started:.1f}s, "
-            f"{len(requests)} requests for {job_polls} job polls"
+            f"{plural(len(requests), 'request')} for {plural(job_polls, 'job poll')}"
         )
         if requests:
             footer += f", last {_answer(requests[-1])}"
@@ -245,10 +245,13 @@ class _DemoProgress:
 
     def _row(self, job_id: str, trail: Sequence[str], polls: int, room: int) -> str:
         status = trail[-1] if trail else "waiting"
-        code = PHASE_COLOURS[_DEMO_STATUSES.phase(status)] if trail else None
+        phase = _DEMO_STATUSES.phase(status) if trail else None
+        code = PHASE_COLOURS[phase] if phase is not None else None
         shown = paint(f"{printable(status, 14):<14}", code, self._colour)
         history = " > ".join(printable(s, 20) for s in trail)
-        rest = f" {plural(polls, 'poll'):>9}  {history}"[: max(0, room - 25)]
+        # An unknown status is said in words too, not only by colour (NO_COLOR).
+        unknown = " (unknown status)" if phase is Phase.UNKNOWN else ""
+        rest = f"{unknown} {plural(polls, 'poll'):>9}  {history}"[: max(0, room - 25)]
         return f"{job_id:<10} {shown}{rest}"
 
     def _write(self, text: str) -> None:
@@ -299,9 +302,9 @@ def _demo_table(
         f"server-wide trouble, by request number: {trouble}",
         f"{matched}/{len(_JOBS)} jobs ended as scripted in {elapsed:.2f}s",
         (
-            f"{len(requests)} requests ({faulted} met a scripted fault) carried {job_polls} "
-            f"job polls; polled one job per request, the same polls would have taken "
-            f"{job_polls} requests"
+            f"{plural(len(requests), 'request')} ({faulted} met a scripted fault) carried "
+            f"{plural(job_polls, 'job poll')}; polled one job per request, the same polls "
+            f"would have taken {plural(job_polls, 'request')}"
         ),
     )
     rows.append("")

@@ -3,32 +3,81 @@ and the masking of secrets in every line and library log record."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Final
 
 from jobwait import JobStatusError, Phase, ResponseError
 
+_MASK: Final = "***"
+_PIECE: Final = 8  # a run this long of a secret word is masked wherever it stands
+_STUB: Final = 4  # a prefix this long of a secret word is masked where a text was cut
+_ELLIPSES: Final = ("...", "\u2026")
+
 
 class Redactor:
-    """Masks known secrets in text: each whole value, and each long word of it (so
-    ``apiKey s3cr3t-token`` is masked even where only the token is quoted)."""
+    """Masks known secrets in text.
+
+    Masked: each whole value; any run of 8 or more characters of a long word of a value
+    (so ``apiKey s3cr3t-token`` is masked where only the token, or part of it, is
+    quoted); and a prefix of 4 or more characters of such a word where a text was cut
+    before it reached us (at the end of the text, or just before ``...``), as a server
+    excerpt or a library message cut at its limit may be.
+
+    Mask first, cut afterwards (:func:`shown`): a cut never leaves part of a key.
+    """
 
     def __init__(self, values: Iterable[str] = ()) -> None:
+        whole: set[str] = set()
         words: set[str] = set()
         for value in values:
             value = value.strip()
-            if len(value) >= 4:
-                words.add(value)
-            words.update(part for part in value.split() if len(part) >= 8)
-        self._secrets = sorted(words, key=len, reverse=True)
+            if len(value) >= _STUB:
+                whole.add(value)
+            words.update(part for part in value.split() if len(part) >= _PIECE)
+        self._whole = sorted(whole, key=len, reverse=True)
+        self._words = sorted(words, key=len, reverse=True)
+        self._pieces = frozenset(
+            word[i : i + _PIECE] for word in words for i in range(len(word) - _PIECE + 1)
+        )
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        for secret in self._whole:
+            text = text.replace(secret, _MASK)
+        if not self._words:
+            return text
+        hidden = bytearray(len(text))
+        pieces = self._pieces
+        for i in range(len(text) - _PIECE + 1):
+            if text[i : i + _PIECE] in pieces:
+                hidden[i : i + _PIECE] = b"\x01" * _PIECE
+        cuts = [len(text)] + [
+            i for mark in _ELLIPSES for i in range(len(text)) if text.startswith(mark, i)
+        ]
+        for cut in cuts:
+            stub = self._stub_before(text, cut)
+            hidden[cut - stub : cut] = b"\x01" * stub
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for i, char in enumerate(text):
+            if not hidden[i]:
+                out.append(char)
+            elif i == 0 or not hidden[i - 1]:
+                out.append(_MASK)
+        return "".join(out)
+
+    def _stub_before(self, text: str, cut: int) -> int:
+        """The length of the longest prefix (>= 4 chars) of a secret word ending at ``cut``."""
+        for word in self._words:
+            for length in range(min(len(word), cut), _STUB - 1, -1):
+                if text.startswith(word[:length], cut - length):
+                    return length
+        return 0
 
 
 def printable(text: str, limit: int | None = None) -> str:
@@ -37,6 +86,12 @@ def printable(text: str, limit: int | None = None) -> str:
     if limit is not None and len(clean) > limit:
         clean = clean[: limit - 3] + "..."
     return clean
+
+
+def shown(text: str, redact: Redactor, limit: int | None = None) -> str:
+    """``text`` as it may be shown: secrets masked first, then made printable and cut
+    to ``limit`` characters (so a cut can never leave part of a secret)."""
+    return printable(redact(text), limit)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -81,11 +136,61 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+_MESSAGE_KEYS: Final = ("message", "detail", "error_description", "error", "title")
+_QUOTED_MESSAGE: Final = re.compile(r'"(?:message|detail)"\s*:\s*"((?:[^"\\]|\\.)*)')
+_TITLE: Final = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _message_in(data: object, depth: int = 0) -> str | None:
+    if not isinstance(data, dict) or depth > 2:
+        return None
+    for key in _MESSAGE_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+        found = _message_in(value, depth + 1)  # {"error": {"message": ...}}
+        if found:
+            return found
+    return None
+
+
+def server_message(error: ResponseError) -> str | None:
+    """The server's own explanation in an error answer, from its body excerpt.
+
+    A JSON body's ``message`` (or ``detail``, ``error_description``, ``error``,
+    ``title``, also one level down as in ``{"error": {"message": ...}}``), a cut JSON
+    body's quoted ``"message"``, an HTML page's ``<title>``, else the text itself, with
+    whitespace collapsed. ``None`` for an empty body. Not masked: the caller masks, then
+    cuts (:func:`shown`).
+    """
+    excerpt = (error.body_excerpt or "").strip()
+    if not excerpt:
+        return None
+    try:
+        message = _message_in(json.loads(excerpt))
+    except ValueError:
+        message = None
+        quoted = _QUOTED_MESSAGE.search(excerpt)
+        if quoted:
+            try:
+                message = json.loads(f'"{quoted.group(1)}"')
+            except ValueError:
+                message = quoted.group(1)
+        elif title := _TITLE.search(excerpt):
+            message = title.group(1)
+        elif not excerpt.startswith(("{", "[", "<")):
+            message = excerpt
+    return " ".join(message.split()) or None if message else None
+
+
 def describe_failure(error: BaseException) -> str:
-    """A short description of a failed poll, for progress lines."""
+    """A short description of a failed poll, for progress lines and final lines: for
+    an HTTP error, its status, the server's message and its Retry-After hint."""
     if isinstance(error, ResponseError):
         hint = "" if error.retry_after is None else f", Retry-After {error.retry_after:g}s"
-        return f"HTTP {error.status_code}{hint}"
+        message = server_message(error)
+        said = f": {message}" if message else ""
+        return f"HTTP {error.status_code}{said}{hint}"
     if isinstance(error, JobStatusError):
         return "the response body is not a JSON object"
     text = str(error)

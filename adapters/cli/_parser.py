@@ -7,6 +7,7 @@ from ``_types`` if the value needs checking) and read it in the command's module
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
@@ -43,8 +44,8 @@ examples:
 The job is polled at once, then after --interval seconds, each wait --factor times
 the last, up to --max-interval: by default at t = 0, 1, 2.5, 4.75, ... s, then every
 30 s. A 429 or 5xx answer, a dropped connection or a body that is not JSON is retried
-on the same schedule (a server's Retry-After is honoured); five failures in a row end
-the wait with exit code 5.
+on the same schedule (a server's Retry-After is honoured); --max-fetch-errors failures
+in a row (default 5) end the wait with exit code 5.
 """
 
 _MAIN_DESCRIPTION = """\
@@ -60,8 +61,8 @@ exit codes of 'jobwait wait':
 """
 
 
-def _add_wait(commands: Any) -> None:
-    wait = commands.add_parser(
+def _add_wait(commands: Any) -> argparse.ArgumentParser:
+    wait: argparse.ArgumentParser = commands.add_parser(
         "wait",
         help="poll an HTTP JSON job endpoint until the job finishes",
         description="Poll URL (GET) until the job it returns finishes; the exit code\n"
@@ -121,6 +122,14 @@ def _add_wait(commands: Any) -> None:
         default=30.0,
         help="longest wait between polls (default 30; never below --interval)",
     )
+    schedule.add_argument(
+        "--max-fetch-errors",
+        metavar="N",
+        type=_types.count,
+        default=5,
+        help="give up (exit 5) after N failed polls in a row: HTTP 429/5xx, a dropped "
+        "connection, a body that is not JSON (default 5)",
+    )
     http = wait.add_argument_group("HTTP")
     http.add_argument(
         "--header",
@@ -151,10 +160,11 @@ def _add_wait(commands: Any) -> None:
         help="print the final job (or the last job seen, or null) as JSON on stdout",
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress; errors still print")
+    return wait
 
 
-def _add_serve(commands: Any) -> None:
-    serve = commands.add_parser(
+def _add_serve(commands: Any) -> argparse.ArgumentParser:
+    serve: argparse.ArgumentParser = commands.add_parser(
         "serve",
         help="serve the simulated IonQ-style job API on loopback",
         description="Serve jobwait's simulated job API (JobServer) on 127.0.0.1 until "
@@ -180,10 +190,11 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument(
         "-q", "--quiet", action="store_true", help="do not print each request served"
     )
+    return serve
 
 
-def _add_demo(commands: Any) -> None:
-    demo = commands.add_parser(
+def _add_demo(commands: Any) -> argparse.ArgumentParser:
+    demo: argparse.ArgumentParser = commands.add_parser(
         "demo",
         help="wait for a scripted batch of jobs on an embedded server",
         description="Start the simulated job API on loopback, submit a dozen scripted "
@@ -202,10 +213,15 @@ def _add_demo(commands: Any) -> None:
         "five seconds in all)",
     )
     demo.add_argument("--no-progress", action="store_true", help="only print the summary")
+    return demo
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jobwait`` argument parser (its ``error`` raises instead of exiting)."""
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = _Parser(
         prog="jobwait",
         description=_MAIN_DESCRIPTION,
@@ -217,13 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
-    _add_wait(commands)
-    _add_serve(commands)
-    _add_demo(commands)
-    return parser
+    subparsers = {
+        "wait": _add_wait(commands),
+        "serve": _add_serve(commands),
+        "demo": _add_demo(commands),
+    }
+    return parser, subparsers
 
 
-def _unrecognized(extras: Sequence[str]) -> str:
+def _unrecognized(extras: Sequence[str], known: Sequence[str]) -> str:
     # argparse would echo them all, and a mistyped option's value may be a secret
     # (`--haeder 'Authorization: ...'`): name the options, count the rest.
     options = [a.partition("=")[0] for a in extras if a.startswith("-")]
@@ -231,11 +249,30 @@ def _unrecognized(extras: Sequence[str]) -> str:
     text = "unrecognized arguments: " + (" ".join(options) if options else "")
     if hidden:
         text += f"{' and ' if options else ''}{hidden} more (not shown)"
+    guesses = {
+        option: match[0]
+        for option in options
+        if (match := difflib.get_close_matches(option, known, n=1, cutoff=0.6))
+    }
+    if len(guesses) == 1:
+        text += f"; did you mean {next(iter(guesses.values()))}?"
+    elif guesses:
+        text += "; did you mean " + ", ".join(f"{g} (for {o})" for o, g in guesses.items()) + "?"
     return text
 
 
-def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    args, extras = build_parser().parse_known_args(argv)
+def usage_text() -> str:
+    """The main help, printed by a bare ``jobwait``."""
+    return build_parser().format_help()
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; unknown arguments are a :class:`CommandLineError` that points at
+    the ``--help`` of the command they were given to."""
+    parser, subparsers = _build()
+    args, extras = parser.parse_known_args(argv)
     if extras:
-        raise CommandLineError(_unrecognized(extras))
+        command = subparsers[args.command]
+        known = [o for action in command._actions for o in action.option_strings]
+        raise CommandLineError(_unrecognized(extras, known), command.prog)
     return args

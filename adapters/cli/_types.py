@@ -22,6 +22,14 @@ def number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
     raise argparse.ArgumentTypeError(f"expected {what}, got {shown!r}")
 
 
+def count(text: str) -> int:
+    """A whole number >= 1."""
+    if text.isascii() and text.isdigit() and int(text) >= 1:
+        return int(text)
+    shown = text if len(text) <= 30 else text[:27] + "..."
+    raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {shown!r}")
+
+
 def positive_seconds(text: str) -> float:
     return number(text, minimum=0.0, inclusive=False, what="a number of seconds > 0")
 
@@ -47,11 +55,42 @@ def port(text: str) -> int:
 
 
 def url(text: str) -> str:
+    """An absolute http(s) URL with a host and, if given, a port from 1 to 65535.
+
+    Checked before anything is sent, so a URL that could never work is a usage error
+    (exit 2). Messages show the scheme, and the port a user typed, but never the rest
+    of the URL: it may carry a token in its query or user info.
+    """
     scheme, sep, rest = text.partition("://")
-    if sep and scheme.lower() in ("http", "https") and rest:
-        return text
-    # Not echoed: a URL may carry a token in its query or user info.
-    raise argparse.ArgumentTypeError("the URL must start with http:// or https://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        shown = f" (it starts with {scheme}://)" if sep and scheme.isalnum() else ""
+        raise argparse.ArgumentTypeError(f"the URL must start with http:// or https://{shown}")
+    where = f"after {scheme}://"
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):  # an IPv6 literal, [::1]:8000
+        host, bracket, after = hostport.partition("]")
+        host, port_text = (host + bracket, after[1:]) if after.startswith(":") else (host, None)
+        if not bracket or (after and not after.startswith(":")):
+            raise argparse.ArgumentTypeError(f"the URL's IPv6 host {where} is malformed")
+    else:
+        host, colon, port_text = hostport.partition(":")
+        port_text = port_text if colon else None
+    if not host:
+        slashes = f" ({scheme}:/// has three slashes)" if rest.startswith("/") else ""
+        raise argparse.ArgumentTypeError(
+            f"the URL has no host {where}{slashes}; expected e.g. {scheme}://example.com/jobs/42"
+        )
+    if port_text is not None and port_text != "":
+        if not (port_text.isascii() and port_text.isdigit()):
+            raise argparse.ArgumentTypeError(
+                f"the URL's port {port_text[:10]!r} is not a number (expected 1-65535)"
+            )
+        if not 1 <= int(port_text) <= 65535:
+            raise argparse.ArgumentTypeError(
+                f"the URL's port {int(port_text)} is out of range (expected 1-65535)"
+            )
+    return text
 
 
 def status_field(text: str) -> str:

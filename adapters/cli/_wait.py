@@ -12,8 +12,6 @@ from urllib.parse import urlsplit
 from jobwait import Backoff, JobWaiter, JobWaitError, Phase, Statuses, field_reader
 
 from ._base import (
-    EXIT_CANCELED,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_SOFTWARE,
     EXIT_SUCCEEDED,
@@ -23,6 +21,7 @@ from ._base import (
     CommandLineError,
     exit_code_of,
 )
+from ._outcome import outcome_line
 from ._output import (
     PHASE_COLOURS,
     Redactor,
@@ -31,11 +30,13 @@ from ._output import (
     live,
     paint,
     plural,
-    printable,
     redacting_logs,
+    shown,
     width,
 )
 from ._types import Header, check_header_value
+
+_FAILURE_LIMIT = 200
 
 
 class _Watch:
@@ -59,6 +60,7 @@ class _Watch:
         self.status: str | None = None
         self.phase: Phase | None = None
         self.failure: str | None = None
+        self.last_error: BaseException | None = None
         self.knew_at: float | None = None  # clock time the final status was seen
         self.next_poll_at: float | None = None
         self._classify = classify
@@ -85,6 +87,7 @@ class _Watch:
     def is_retryable(self, error: BaseException) -> bool:
         self._failed_poll = self.waiter.polls + 1  # the waiter counts it after we answer
         self.failure = describe_failure(error)
+        self.last_error = error
         return self._classify(error)
 
     def will_sleep(self, seconds: float) -> None:
@@ -141,31 +144,35 @@ class _WaitProgress:
             self._write("\r\x1b[2K")
             self._drawn = False
         if line is not None and (always or self._mode != "off"):
-            self._write(self._redact(printable(line)) + "\n")
+            self._write(shown(line, self._redact) + "\n")
 
     def _log(self, watch: _Watch, event: str) -> None:
         elapsed = self._clock() - self._started
         if event == "status" and watch.phase is not None and not watch.phase.terminal:
             unknown = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
-            status = printable(watch.status or "", 60)
+            status = shown(repr(watch.status or ""), self._redact, 60)
             self._line(
-                f"status {status!r} after {elapsed:.1f}s, {plural(watch.polls, 'poll')}{unknown}"
+                f"status {status} after {elapsed:.1f}s, {plural(watch.polls, 'poll')}{unknown}"
             )
         elif event == "retry" and watch.next_poll_at is not None:
             wait = max(0.0, watch.next_poll_at - self._clock())
-            self._line(f"poll {watch.polls} failed ({watch.failure}); retrying in {wait:.2f}s")
+            failure = shown(watch.failure or "", self._redact, _FAILURE_LIMIT)
+            self._line(f"poll {watch.polls} failed ({failure}); retrying in {wait:.2f}s")
 
     def _line(self, text: str) -> None:
-        self._write(self._redact(printable(f"jobwait: {text}")) + "\n")
+        self._write(shown(f"jobwait: {text}", self._redact) + "\n")
 
     def _draw(self, watch: _Watch, left: float | None) -> None:
-        status = printable(watch.status or "waiting", 30)
+        status = shown(watch.status or "waiting", self._redact, 30)
         parts = [f"{self._clock() - self._started:.1f}s", plural(watch.polls, "poll")]
-        if watch.retrying:
-            parts.append(f"{watch.failure}")
+        if watch.phase is Phase.UNKNOWN:
+            # Said in words too, not only by colour: for NO_COLOR and colour-blind users.
+            parts.insert(0, "not a known status, still waiting")
         if left is not None:
             parts.append(f"{'retry' if watch.retrying else 'next poll'} in {left:.1f}s")
-        rest = self._redact(printable(", " + ", ".join(parts)))
+        if watch.retrying:  # last: the width cuts the server's words, not the countdown
+            parts.append(shown(watch.failure or "", self._redact, _FAILURE_LIMIT))
+        rest = shown(", " + ", ".join(parts), self._redact)
         room = width(self._stream) - 1 - len("jobwait: ") - len(status)
         rest = rest[: max(0, room)]
         code = PHASE_COLOURS.get(watch.phase) if watch.phase else None
@@ -224,6 +231,7 @@ def _waiter(args: argparse.Namespace) -> JobWaiter:
         backoff=backoff,
         statuses=_statuses(args),
         status_of=field_reader(args.status_field),
+        max_fetch_errors=args.max_fetch_errors,
         raise_on_failure=True,
         raise_on_cancel=True,  # so a canceled job ends as JobCanceledError: exit 4
     )
@@ -235,19 +243,10 @@ def _client_headers(headers: Sequence[Header]) -> list[tuple[str, str]]:
     return ours + [(h.name, h.value) for h in headers]
 
 
-def _outcome_line(error: JobWaitError, code: int, args: argparse.Namespace) -> str:
-    if code in (EXIT_FAILED, EXIT_CANCELED):
-        return f"jobwait: {error}"
-    line = f"jobwait: error: {error}"
-    status_code = getattr(error, "status_code", None)
-    if isinstance(status_code, int) and 300 <= status_code < 400 and not args.follow_redirects:
-        line += " (the server redirected; pass --follow-redirects to follow it)"
-    return line
-
-
-def _success_line(waiter: JobWaiter) -> str:
+def _success_line(waiter: JobWaiter, redact: Redactor) -> str:
+    status = shown(repr(waiter.last_status), redact, 60)
     return (
-        f"jobwait: job succeeded (status {waiter.last_status!r}, "
+        f"jobwait: job succeeded (status {status}, "
         f"{plural(waiter.polls, 'poll')}, {waiter.elapsed:.3f}s elapsed)"
     )
 
@@ -300,7 +299,15 @@ def wait_command(
     except JobWaitError as error:
         code = exit_code_of(error)
         job = error.last_job
-        progress.finish(_outcome_line(error, code, args), always=True)
+        line = outcome_line(
+            error,
+            args,
+            header_names=[h.name for h in headers],
+            classify=http_adapter.is_retryable,
+            last_failure=watch.last_error if watch.retrying else None,
+            redact=redact,
+        )
+        progress.finish(line, always=True)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
         job = waiter.last_job
@@ -310,7 +317,7 @@ def wait_command(
         progress.finish(f"jobwait: internal error: {describe_failure(exc)}", always=True)
     else:
         code = EXIT_SUCCEEDED
-        progress.finish(_success_line(waiter))
+        progress.finish(_success_line(waiter, redact))
     if args.json:
         _print_json(job, stdout)
     return code

@@ -20,7 +20,7 @@ import pytest
 from jobwait import Phase, ResponseError
 from jobwait.adapters.cli import main
 from jobwait.adapters.cli._demo import _DemoProgress
-from jobwait.adapters.cli._output import Redactor, describe_failure, server_message, shown
+from jobwait.adapters.cli._output import Redactor, describe_failure, shown
 from jobwait.adapters.cli._wait import _WaitProgress
 from jobwait.adapters.server import JobServer, RequestRecord
 from jobwait.testing import Fault
@@ -308,18 +308,10 @@ def test_a_short_secret_is_masked_whole_only() -> None:
     assert redact("a tok1 b tok") == "a *** b tok"
 
 
-def test_the_servers_message_is_read_from_json_html_or_text() -> None:
-    def message(body: str) -> str | None:
-        return server_message(ResponseError("x", status_code=400, body_excerpt=body))
+def test_a_failed_poll_is_described_with_the_servers_message() -> None:
+    def described(body: str, **extra: float) -> str:
+        return describe_failure(ResponseError("x", status_code=503, body_excerpt=body, **extra))
 
-    assert message('{"error": "Not Found", "message": "Job not found: 7"}') == "Job not found: 7"
-    assert message('{"error": {"message": "bad  key"}}') == "bad key"
-    assert message('{"detail": "x", "other": 1}') == "x"
-    assert message('{"message": "cut off in the midd') == "cut off in the midd"
-    assert message("<html><title>502 Bad Gateway</title>") == "502 Bad Gateway"
-    assert message("plain\ntext") == "plain text"
-    assert message("") is None
-    assert message("[1]") is None
-    assert message('{"a": 1}') is None
-    error = ResponseError("x", status_code=503, body_excerpt='{"message": "busy"}', retry_after=2)
-    assert describe_failure(error) == "HTTP 503: busy, Retry-After 2s"
+    assert described('{"message": "busy"}', retry_after=2) == "HTTP 503: busy, Retry-After 2s"
+    assert described("<html><title>502 Bad Gateway</title>") == "HTTP 503: 502 Bad Gateway"
+    assert described("") == "HTTP 503"

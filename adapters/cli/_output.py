@@ -3,15 +3,14 @@ and the masking of secrets in every line and library log record."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Final
 
 from jobwait import JobStatusError, Phase, ResponseError
+from jobwait._advice import server_message
 
 _MASK: Final = "***"
 _PIECE: Final = 8  # a run this long of a secret word is masked wherever it stands
@@ -136,59 +135,12 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-_MESSAGE_KEYS: Final = ("message", "detail", "error_description", "error", "title")
-_QUOTED_MESSAGE: Final = re.compile(r'"(?:message|detail)"\s*:\s*"((?:[^"\\]|\\.)*)')
-_TITLE: Final = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def _message_in(data: object, depth: int = 0) -> str | None:
-    if not isinstance(data, dict) or depth > 2:
-        return None
-    for key in _MESSAGE_KEYS:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value
-        found = _message_in(value, depth + 1)  # {"error": {"message": ...}}
-        if found:
-            return found
-    return None
-
-
-def server_message(error: ResponseError) -> str | None:
-    """The server's own explanation in an error answer, from its body excerpt.
-
-    A JSON body's ``message`` (or ``detail``, ``error_description``, ``error``,
-    ``title``, also one level down as in ``{"error": {"message": ...}}``), a cut JSON
-    body's quoted ``"message"``, an HTML page's ``<title>``, else the text itself, with
-    whitespace collapsed. ``None`` for an empty body. Not masked: the caller masks, then
-    cuts (:func:`shown`).
-    """
-    excerpt = (error.body_excerpt or "").strip()
-    if not excerpt:
-        return None
-    try:
-        message = _message_in(json.loads(excerpt))
-    except ValueError:
-        message = None
-        quoted = _QUOTED_MESSAGE.search(excerpt)
-        if quoted:
-            try:
-                message = json.loads(f'"{quoted.group(1)}"')
-            except ValueError:
-                message = quoted.group(1)
-        elif title := _TITLE.search(excerpt):
-            message = title.group(1)
-        elif not excerpt.startswith(("{", "[", "<")):
-            message = excerpt
-    return " ".join(message.split()) or None if message else None
-
-
 def describe_failure(error: BaseException) -> str:
     """A short description of a failed poll, for progress lines and final lines: for
     an HTTP error, its status, the server's message and its Retry-After hint."""
     if isinstance(error, ResponseError):
         hint = "" if error.retry_after is None else f", Retry-After {error.retry_after:g}s"
-        message = server_message(error)
+        message = server_message(error.body_excerpt or "")
         said = f": {message}" if message else ""
         return f"HTTP {error.status_code}{said}{hint}"
     if isinstance(error, JobStatusError):

@@ -9,7 +9,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 from urllib.parse import urlsplit
 
-from jobwait import Backoff, JobWaiter, JobWaitError, Phase, Statuses, field_reader
+from jobwait import (
+    Backoff,
+    JobWaiter,
+    JobWaitError,
+    Phase,
+    PollReport,
+    Statuses,
+    field_reader,
+)
 
 from ._base import (
     EXIT_INTERRUPTED,
@@ -40,59 +48,49 @@ _FAILURE_LIMIT = 200
 
 
 class _Watch:
-    """What one wait has shown so far, fed only by what the adapter reports.
+    """What one wait has shown so far, fed only by the adapter's ``on_poll`` reports.
 
-    ``on_status`` is the adapter's status callback, ``is_retryable`` wraps the
-    classifier (it records the failure, then lets the real classifier decide), and
-    ``will_sleep`` is called by the sleep the adapter asks for. Each calls
-    ``listener(watch, event)`` with ``"status"``, ``"retry"`` or ``"sleep"``.
+    Each :class:`~jobwait.PollReport` (after every poll, failed ones included) updates
+    the status, the poll count, the latest fetch error and when the next poll is due,
+    then calls ``listener(watch, event)``: ``"status"`` when the status changed,
+    ``"retry"`` when the poll failed and another follows, else ``"poll"``. Nothing is
+    guessed: the counts and the error are the waiter's own.
     """
 
     def __init__(
         self,
-        waiter: JobWaiter,
-        classify: Callable[[BaseException], bool],
         listener: Callable[[_Watch, str], None],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.waiter = waiter
         self.status: str | None = None
         self.phase: Phase | None = None
+        self.polls = 0
+        self.elapsed = 0.0
+        self.retrying = False  # the latest poll failed
         self.failure: str | None = None
         self.last_error: BaseException | None = None
         self.knew_at: float | None = None  # clock time the final status was seen
         self.next_poll_at: float | None = None
-        self._classify = classify
         self._listener = listener
         self._clock = clock
-        self._failed_poll = 0
 
-    @property
-    def polls(self) -> int:
-        return self.waiter.polls
-
-    @property
-    def retrying(self) -> bool:
-        """Whether the latest poll failed (and the wait goes on)."""
-        return self._failed_poll == self.waiter.polls > 0
-
-    def on_status(self, job: object, status: str) -> None:
-        self.status = status
-        self.phase = self.waiter.phase
+    def on_poll(self, report: PollReport) -> None:
+        now = self._clock()
+        self.polls = report.polls
+        self.elapsed = report.elapsed
+        self.next_poll_at = None if report.next_sleep is None else now + report.next_sleep
+        self.retrying = report.error is not None
+        if report.error is not None:
+            self.last_error = report.error
+            self.failure = describe_failure(report.error)
+            self._listener(self, "retry" if report.next_sleep is not None else "poll")
+            return
+        changed = report.status != self.status
+        self.status, self.phase = report.status, report.phase
         if self.phase is not None and self.phase.terminal:
-            self.knew_at = self._clock()
-        self._listener(self, "status")
-
-    def is_retryable(self, error: BaseException) -> bool:
-        self._failed_poll = self.waiter.polls + 1  # the waiter counts it after we answer
-        self.failure = describe_failure(error)
-        self.last_error = error
-        return self._classify(error)
-
-    def will_sleep(self, seconds: float) -> None:
-        self.next_poll_at = self._clock() + seconds
-        self._listener(self, "retry" if self.retrying else "sleep")
+            self.knew_at = now
+        self._listener(self, "status" if changed else "poll")
 
 
 class _WaitProgress:
@@ -129,7 +127,6 @@ class _WaitProgress:
 
     def sleep(self, watch: _Watch, seconds: float) -> None:
         """The sleep handed to the adapter: reports it, then sleeps ``seconds``."""
-        watch.will_sleep(seconds)
         if self._mode != "live":
             time.sleep(seconds)
             return
@@ -147,7 +144,7 @@ class _WaitProgress:
             self._write(shown(line, self._redact) + "\n")
 
     def _log(self, watch: _Watch, event: str) -> None:
-        elapsed = self._clock() - self._started
+        elapsed = watch.elapsed
         if event == "status" and watch.phase is not None and not watch.phase.terminal:
             unknown = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
             status = shown(repr(watch.status or ""), self._redact, 60)
@@ -276,7 +273,7 @@ def wait_command(
     redact = Redactor([h.value for h in headers] + ([password] if password else []))
     mode = "off" if args.quiet else "live" if live(stderr, environ) else "lines"
     progress = _WaitProgress(stderr, mode=mode, colour=colour_on(stderr, environ), redact=redact)
-    watch = _Watch(waiter, http_adapter.is_retryable, progress.event)
+    watch = _Watch(progress.event)
     job: object = None
     try:
         with (
@@ -292,8 +289,7 @@ def wait_command(
                 client,
                 args.url,
                 waiter=waiter,
-                is_retryable=watch.is_retryable,
-                on_status=watch.on_status,
+                on_poll=watch.on_poll,
                 sleep=lambda seconds: progress.sleep(watch, seconds),
             )
     except JobWaitError as error:

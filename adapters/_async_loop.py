@@ -8,7 +8,9 @@ actions (``JobWaiter``'s for one job, ``JobFleet``'s for many) and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -106,11 +108,27 @@ class Group(Protocol):
 
 
 class Runtime(Protocol):
-    """What differs between asyncio and trio, and nothing else."""
+    """What differs between asyncio and trio, and nothing else: adapters above this
+    seam (the loops below, :mod:`jobwait.adapters.httpx`) never ask which one runs."""
 
+    name: str
     interrupts: tuple[type[BaseException], ...]
 
     def event(self) -> Event: ...
+
+    def clock(self) -> float:
+        """The runtime's own monotonic seconds (``loop.time()``, ``trio.current_time()``,
+        so a ``MockClock`` drives the waits)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """The runtime's own sleep."""
+        ...
+
+    def limit(self, seconds: float | None) -> AbstractAsyncContextManager[None]:
+        """Bound the block to ``seconds`` as a whole (``None``: no bound); when it runs
+        out, the block is cancelled and :class:`TimeoutError` raised instead."""
+        ...
 
     def group(self) -> AbstractAsyncContextManager[Group]: ...
 
@@ -118,6 +136,33 @@ class Runtime(Protocol):
         """Await ``cancel()`` shielded from cancellation, bounded by ``grace`` seconds;
         record its failure on ``error`` (``jobwait.cancel_failed``)."""
         ...
+
+
+def current_runtime() -> Runtime:
+    """The :class:`Runtime` of the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of asyncio and trio.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        from .asyncio import RUNTIME
+
+        return RUNTIME
+    trio = sys.modules.get("trio")  # never imported here: if it is not loaded, it is not running
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            from .trio import RUNTIME as TRIO
+
+            return TRIO
+    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
 
 
 async def _call(fn: Callable[..., object], *args: Any) -> None:

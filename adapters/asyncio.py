@@ -65,8 +65,26 @@ class _TaskGroup:
 
 
 class _Asyncio:
+    name = "asyncio"
     interrupts: tuple[type[BaseException], ...] = (asyncio.CancelledError, KeyboardInterrupt)
     event = asyncio.Event
+
+    def clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    @asynccontextmanager
+    async def limit(self, seconds: float | None) -> AsyncIterator[None]:
+        if seconds is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                yield
+        except TimeoutError:
+            raise TimeoutError(f"the request took longer than {seconds:g}s as a whole") from None
 
     @asynccontextmanager
     async def group(self) -> AsyncIterator[Group]:
@@ -97,7 +115,8 @@ class _Asyncio:
                 raise
 
 
-_RUNTIME = _Asyncio()
+#: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.
+RUNTIME = _Asyncio()
 
 
 async def wait(
@@ -155,14 +174,14 @@ async def wait(
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
-        rt=_RUNTIME,
+        rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        clock=clock or asyncio.get_running_loop().time,
+        clock=clock or RUNTIME.clock,
         sleep=sleep,
     )
     return job
@@ -220,12 +239,12 @@ async def wait_all(
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
     fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.wait_all")
-    now = clock or asyncio.get_running_loop().time
+    now = clock or RUNTIME.clock
     fleet.add(job_ids, now=now())
     return await drive_fleet(
         fleet,
         fetch,
-        rt=_RUNTIME,
+        rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -304,12 +323,12 @@ def as_completed(
     fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.as_completed")
 
     async def run(queue: asyncio.Queue[Any]) -> object:
-        now = clock or asyncio.get_running_loop().time
+        now = clock or RUNTIME.clock
         fleet.add(job_ids, now=now())
         return await drive_fleet(
             fleet,
             fetch,
-            rt=_RUNTIME,
+            rt=RUNTIME,
             is_retryable=is_retryable,
             retry_after_of=retry_after_of,
             on_status=on_status,

@@ -15,11 +15,9 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import sys
+import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Unpack
 
 from jobwait._advice import missing_extra
@@ -38,16 +36,15 @@ from jobwait import (
     JobStatusError,
     JobWaiter,
     PollReport,
-    ResponseError,
     WaiterOptions,
     make_waiter,
-    read_response,
-    request_timeout,
     retry_after_of,
 )
 
 from . import sync as _sync
-from ._async_loop import FetchMany
+from ._async_loop import current_runtime as _current_runtime
+from ._async_loop import drive, drive_fleet, fleet_for
+from ._request import arequest, request
 
 __all__ = [
     "async_wait_for_batch",
@@ -82,6 +79,9 @@ def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
     return options if profile is None or waiter is not None else profile.options(**options)
 
 
+_DEFAULT_TIMEOUT: float | None = inspect.signature(JobWaiter).parameters["timeout"].default
+
+
 def is_retryable(error: BaseException) -> bool:
     """The httpx classifier: may retrying the request that raised ``error`` help?
 
@@ -112,49 +112,13 @@ def is_retryable(error: BaseException) -> bool:
     return jobwait.is_retryable(error)
 
 
-def _timeouts(client_timeout: httpx.Timeout, left: float | None, floor: float) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=request_timeout(client_timeout.connect, left, floor=floor),
-        read=request_timeout(client_timeout.read, left, floor=floor),
-        write=request_timeout(client_timeout.write, left, floor=floor),
-        pool=request_timeout(client_timeout.pool, left, floor=floor),
-    )
-
-
-def _too_large(response: httpx.Response, limit: int) -> ResponseError:
-    return ResponseError(
-        f"HTTP {response.status_code} response body is larger than max_body_size={limit}",
-        status_code=response.status_code,
-        request_id=response.headers.get("x-request-id"),
-        retryable=False,
-    )
-
-
-def _declared_too_large(response: httpx.Response, limit: int) -> bool:
-    declared = response.headers.get("content-length", "")
-    return declared.isdigit() and int(declared) > limit
-
-
-def _read(response: httpx.Response, limit: int) -> bytes:
-    if _declared_too_large(response, limit):
-        raise _too_large(response, limit)
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(response, limit)
-    return bytes(body)
-
-
-async def _aread(response: httpx.Response, limit: int) -> bytes:
-    if _declared_too_large(response, limit):
-        raise _too_large(response, limit)
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(response, limit)
-    return bytes(body)
+def _deadline_of(options: Mapping[str, Any], now: float) -> Callable[[float], float | None]:
+    """Time left for a fleet's jobs, which share one ``timeout`` from the same start."""
+    timeout = options.get("timeout", _DEFAULT_TIMEOUT)
+    if timeout is None:
+        return lambda _now: None
+    deadline = now + timeout
+    return lambda at: max(0.0, deadline - at)
 
 
 def fetch_url(
@@ -176,13 +140,17 @@ def fetch_url(
     read = _reader(api)
 
     def fetch() -> Fetched:
-        timeout = _timeouts(client.timeout, waiter.time_left(clock()), timeout_floor)
-        with client.stream("GET", url, timeout=timeout) as response:
-            body = _read(response, max_body_size)
-        return read(
-            response.status_code,
-            response.headers.multi_items(),
-            body,
+        answer = request(
+            client,
+            "GET",
+            url,
+            max_body_size=max_body_size,
+            time_left=waiter.time_left(clock()),
+            timeout_floor=timeout_floor,
+            clock=clock,
+        )
+        return answer.read(
+            reader=read,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
             job_id=waiter.job_id,
@@ -228,7 +196,9 @@ def wait_for_url(
             ``False`` the wait raises ``JobStatusError`` at once.
         timeout_floor: Least seconds any request may take (default 1), so the final
             poll at the deadline still gets a fair answer. Each request's timeouts are
-            the client's own, lowered to the time left to the deadline, not below this.
+            the client's own, lowered to the time left to the deadline, not below this;
+            the whole request is bounded by ``min(T, max(time_left, timeout_floor))``
+            (``T``: the client's largest phase timeout), checked after each read.
         wall_clock: Unix seconds, for ``Retry-After`` HTTP-dates (default ``time.time``).
         is_retryable: Exception -> may retrying help? Default: this module's
             :func:`is_retryable` (transport trouble, 429, 5xx gateway errors).
@@ -285,39 +255,7 @@ def current_runtime() -> str:
     Raises:
         RuntimeError: Outside of both.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            return "trio"
-    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
-
-
-@asynccontextmanager
-async def _overall(runtime: str, seconds: float | None) -> AsyncIterator[None]:
-    # httpx's timeouts bound each phase (connect, each read, ...); a slow-drip server
-    # can pass every phase and still take forever. This bounds the whole request.
-    if seconds is None:
-        yield
-    elif runtime == "asyncio":
-        async with asyncio.timeout(seconds):
-            yield
-    else:
-        import trio
-
-        with trio.move_on_after(seconds) as scope:
-            yield
-        if scope.cancelled_caught:
-            raise TimeoutError(f"the request took longer than {seconds:g}s")
+    return _current_runtime().name
 
 
 async def async_wait_for_url(
@@ -345,44 +283,42 @@ async def async_wait_for_url(
     Detects the running library and delegates to :func:`jobwait.adapters.asyncio.wait`
     or :func:`jobwait.adapters.trio.wait`; takes the same arguments as
     :func:`wait_for_url`, async where they do IO, plus ``cancel_grace``. Each request
-    is bounded as a whole (not only per phase) by the time left, at least
-    ``timeout_floor``. ``clock`` and ``sleep`` default to the runtime's own.
+    is also cancelled as a whole (not only per phase) after
+    ``min(T, max(time_left, timeout_floor))`` seconds, ``T`` being the client's largest
+    phase timeout (see ``docs/http.md``, "Timeouts"): with ``timeout=None`` the client's
+    timeout still bounds every request. ``clock`` and ``sleep`` default to the
+    runtime's own.
 
     Raises:
         RuntimeError: When called outside asyncio and trio.
         JobWaitError: As for :func:`wait_for_url`.
     """
-    runtime = current_runtime()
-    if runtime == "asyncio":
-        from . import asyncio as runner
-
-        now = clock or asyncio.get_running_loop().time
-    else:
-        from . import trio as runner  # type: ignore[no-redef]
-
-        now = clock or sys.modules["trio"].current_time
+    rt = _current_runtime()
+    now = clock or rt.clock
     w = make_waiter(waiter, _options(api, waiter, options))
     read = _reader(api)
 
     async def fetch() -> Fetched:
-        left = w.time_left(now())
-        async with _overall(runtime, None if left is None else max(left, timeout_floor)):
-            timeout = _timeouts(client.timeout, left, timeout_floor)
-            async with client.stream("GET", url, timeout=timeout) as response:
-                body = await _aread(response, max_body_size)
-        return read(
-            response.status_code,
-            response.headers.multi_items(),
-            body,
+        answer = await arequest(
+            client,
+            "GET",
+            url,
+            max_body_size=max_body_size,
+            time_left=w.time_left(now()),
+            timeout_floor=timeout_floor,
+            runtime=rt,
+        )
+        return answer.read(
+            reader=read,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
             job_id=w.job_id,
         )
 
-    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    job: Job = await runner.wait(
+    job: Job = await drive(
+        w,
         fetch,
-        waiter=w,
+        rt=rt,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -390,7 +326,7 @@ async def async_wait_for_url(
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=now,
-        **extra,
+        sleep=sleep or rt.sleep,
     )
     return job
 
@@ -446,6 +382,7 @@ def wait_for_batch(
     jobs_of: JobsOf | None = None,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
+    timeout_floor: float = 1.0,
     wall_clock: Callable[[], float] = time.time,
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
@@ -492,14 +429,20 @@ def wait_for_batch(
     """
 
     read, batch_of = _reader(api), _jobs_of(api, jobs_of)
+    time_left = _deadline_of(_options(api, None, options), clock())
 
     def fetch_many(ids: tuple[str, ...]) -> Fetched:
-        with client.stream("GET", url_for(ids)) as response:
-            body = _read(response, max_body_size)
-        fetched = read(
-            response.status_code,
-            response.headers.multi_items(),
-            body,
+        answer = request(
+            client,
+            "GET",
+            url_for(ids),
+            max_body_size=max_body_size,
+            time_left=time_left(clock()),
+            timeout_floor=timeout_floor,
+            clock=clock,
+        )
+        fetched = answer.read(
+            reader=read,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
         )
@@ -527,6 +470,7 @@ async def async_wait_for_batch(
     jobs_of: JobsOf | None = None,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
     retry_invalid_body: bool = True,
+    timeout_floor: float = 1.0,
     wall_clock: Callable[[], float] = time.time,
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
@@ -548,37 +492,39 @@ async def async_wait_for_batch(
     """
 
     read, batch_of = _reader(api), _jobs_of(api, jobs_of)
+    fleet_options = _options(api, None, options)
+    rt = _current_runtime()
+    now = clock or rt.clock
+    time_left = _deadline_of(fleet_options, now())
 
     async def fetch_many(ids: tuple[str, ...]) -> Fetched:
-        async with client.stream("GET", url_for(ids)) as response:
-            body = await _aread(response, max_body_size)
-        fetched = read(
-            response.status_code,
-            response.headers.multi_items(),
-            body,
+        answer = await arequest(
+            client,
+            "GET",
+            url_for(ids),
+            max_body_size=max_body_size,
+            time_left=time_left(now()),
+            timeout_floor=timeout_floor,
+            runtime=rt,
+        )
+        fetched = answer.read(
+            reader=read,
             wall_now=wall_clock(),
             retry_invalid_body=retry_invalid_body,
         )
         return _batch(fetched, batch_of, retry_invalid_body)
 
-    if current_runtime() == "asyncio":
-        from . import asyncio as runner
-    else:
-        from . import trio as runner  # type: ignore[no-redef]
-    extra: dict[str, Any] = {}
-    if clock is not None:
-        extra["clock"] = clock
-    if sleep is not None:
-        extra["sleep"] = sleep
-    fetch: FetchMany = fetch_many
-    return await runner.wait_all(
+    fleet, fetch = fleet_for(fetch_many, None, on_status, fleet_options, "async_wait_for_batch")
+    fleet.add(job_ids, now=now())
+    return await drive_fleet(
+        fleet,
         fetch,
-        job_ids,
+        rt=rt,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        **extra,
-        **_options(api, None, options),
+        clock=now,
+        sleep=sleep or rt.sleep,
     )

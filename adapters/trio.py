@@ -71,8 +71,25 @@ class _Nursery:
 
 
 class _Trio:
+    name = "trio"
     interrupts: tuple[type[BaseException], ...] = (trio.Cancelled, KeyboardInterrupt)
     event = trio.Event
+
+    def clock(self) -> float:
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    @asynccontextmanager
+    async def limit(self, seconds: float | None) -> AsyncIterator[None]:
+        if seconds is None:
+            yield
+            return
+        with trio.move_on_after(seconds) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise TimeoutError(f"the request took longer than {seconds:g}s as a whole")
 
     @asynccontextmanager
     async def group(self) -> AsyncIterator[Group]:
@@ -91,7 +108,8 @@ class _Trio:
             cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
 
 
-_RUNTIME = _Trio()
+#: The trio :class:`~jobwait.adapters._async_loop.Runtime`.
+RUNTIME = _Trio()
 
 
 async def wait(
@@ -148,7 +166,7 @@ async def wait(
     job: J = await drive(
         make_waiter(waiter, options),
         fetch,
-        rt=_RUNTIME,
+        rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -194,7 +212,7 @@ async def wait_all(
     return await drive_fleet(
         fleet,
         fetch,
-        rt=_RUNTIME,
+        rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
@@ -248,7 +266,7 @@ async def as_completed(
                 await drive_fleet(
                     fleet,
                     fetch,
-                    rt=_RUNTIME,
+                    rt=RUNTIME,
                     is_retryable=is_retryable,
                     retry_after_of=retry_after_of,
                     on_status=on_status,

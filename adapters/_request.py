@@ -30,13 +30,14 @@ Nothing here decides what an answer means: :meth:`Answer.read` hands it to
 
 from __future__ import annotations
 
+import gc
 import importlib
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from types import AsyncGeneratorType
 from typing import Any, Literal
 
 import httpx
@@ -392,6 +393,27 @@ def _decoder(response: httpx.Response, limit: int) -> Decoder:
     return decoder
 
 
+async def _close_nested(chunks: AsyncIterator[bytes]) -> None:
+    """Close an abandoned ``aiter_raw()`` now, and the async generators it iterates.
+
+    httpx reads through a chain of nested async generators (its own, then httpcore's);
+    closing the outer one does not close the ones it was iterating, which are left to
+    the garbage collector (under trio, a ResourceWarning each). httpx offers no public
+    way to reach them, so they are found through ``gc.get_referents`` (CPython keeps a
+    suspended generator's iterators there) and closed outer first. Elsewhere nothing
+    is found and the collector closes them as before.
+    """
+    chain: list[Any] = []
+    todo: list[Any] = [chunks]
+    while todo:
+        agen = todo.pop()
+        if isinstance(agen, AsyncGeneratorType) and agen.ag_frame is not None:
+            chain.append(agen)
+            todo += [r for r in gc.get_referents(agen) if isinstance(r, AsyncGeneratorType)]
+    for agen in chain:
+        await agen.aclose()
+
+
 def _too_large(response: httpx.Response, limit: int) -> ResponseError:
     return ResponseError(
         f"HTTP {response.status_code} response body is larger than max_body_size={limit} "
@@ -403,10 +425,14 @@ def _too_large(response: httpx.Response, limit: int) -> ResponseError:
 
 
 def _answer(response: httpx.Response, decoder: Decoder, request: httpx.Request) -> Answer:
+    secrets = credentials_of(request)
+    headers = response.headers
+    if secrets and any(redact(v, secrets) != v for v in headers.values()):
+        headers = httpx.Headers([(k, redact(v, secrets)) for k, v in headers.multi_items()])
     return Answer(
         status_code=response.status_code,
-        headers=response.headers,
-        body=_redact_body(bytes(decoder.body), credentials_of(request)),
+        headers=headers,
+        body=_redact_body(bytes(decoder.body), secrets),
     )
 
 
@@ -504,10 +530,12 @@ async def arequest(
                 try:
                     decoder = _decoder(response, max_body_size)
                     if not response.is_stream_consumed:
-                        raw_chunks: Any = response.aiter_raw()  # an async generator: close it now
-                        async with aclosing(raw_chunks) as chunks:
+                        chunks = response.aiter_raw()
+                        try:
                             async for raw in chunks:
                                 decoder.feed(raw)
+                        finally:
+                            await _close_nested(chunks)
                 except _BodyTooLargeError:
                     raise _too_large(response, max_body_size) from None
                 return _answer(response, decoder, built)

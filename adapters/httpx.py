@@ -38,6 +38,7 @@ from jobwait import (
     PollReport,
     WaiterOptions,
     make_waiter,
+    read_response,
     retry_after_of,
 )
 

@@ -13,12 +13,23 @@ build fails on the first ``::: jobwait.adapters...`` directive.
 ``SphinxRoles``: the docstrings are Google style but use Sphinx roles for names
 (``:class:`~jobwait.JobWaiter```), which Markdown would show verbatim. This rewrites
 each role as inline code (``JobWaiter``; ``~`` keeps the last component, as in Sphinx).
+
+``RealDefaults``: a default written as a private module constant (``backoff:
+Backoff = _DEFAULT_BACKOFF``, shared so every call does not build a new one) would show
+as ``_DEFAULT_BACKOFF``, which tells a reader nothing. This shows the value instead:
+the runtime default's ``repr`` when it is short and stable (``Backoff(initial=1.0,
+factor=1.5, max=30.0, jitter=None)``, ``1.0``), else the expression the constant is
+defined with (``Statuses()``). Every function and method of the package, signatures
+of classes (``__init__``) included. A private default it cannot show fails the build.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +81,93 @@ def _role_to_code(match: re.Match[str]) -> str:
     return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
 
 
+def _objects(obj: griffe.Object, seen: set[str] | None = None) -> Iterator[griffe.Object]:
+    """``obj`` and every object defined in it, once each (aliases are not followed)."""
+    seen = set() if seen is None else seen
+    if obj.path in seen:
+        return
+    seen.add(obj.path)
+    yield obj
+    for member in obj.members.values():
+        if not member.is_alias:
+            yield from _objects(member, seen)  # type: ignore[arg-type]
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrite ``:role:`target``` in every docstring of the package as inline code."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        self._rewrite(pkg, set())
+        for obj in _objects(pkg):
+            if obj.docstring is not None:
+                obj.docstring.value = _ROLE.sub(_role_to_code, obj.docstring.value)
 
-    def _rewrite(self, obj: griffe.Object, seen: set[str]) -> None:
-        if obj.path in seen:
-            return
-        seen.add(obj.path)
-        if obj.docstring is not None:
-            obj.docstring.value = _ROLE.sub(_role_to_code, obj.docstring.value)
-        for member in obj.members.values():
-            if not member.is_alias:
-                self._rewrite(member, seen)  # type: ignore[arg-type]
+
+_PRIVATE = re.compile(r"(?<![\w.])_[A-Za-z]\w*")
+_SHORT = 80
+
+
+def _runtime_default(func: griffe.Function, name: str) -> Any:
+    """The parameter's default as Python sees it, or ``inspect.Parameter.empty``."""
+    owner: Any = None
+    parts = func.path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                owner = getattr(owner, attribute)
+        except AttributeError:
+            return inspect.Parameter.empty
+        break
+    try:
+        parameter = inspect.signature(owner).parameters.get(name)
+    except (TypeError, ValueError):
+        return inspect.Parameter.empty
+    return inspect.Parameter.empty if parameter is None else parameter.default
+
+
+def _stable_repr(value: Any) -> str | None:
+    # Sets print in hash order, which changes between runs; objects without a repr of
+    # their own print an address. Neither belongs in reproducible docs.
+    if isinstance(value, set | frozenset):
+        return None
+    text = repr(value)
+    if len(text) > _SHORT or "<" in text or "frozenset(" in text or "{" in text:
+        return None
+    return text
+
+
+def _defined_as(func: griffe.Function, name: str) -> str | None:
+    module = func.module
+    member = module.members.get(name)
+    value = getattr(member, "value", None) if member is not None else None
+    text = None if value is None else str(value)
+    return text if text and not _PRIVATE.search(text) else None
+
+
+class RealDefaults(griffe.Extension):
+    """Show the value of defaults written as private constants (``_DEFAULT_BACKOFF``)."""
+
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+        for obj in _objects(pkg):
+            if isinstance(obj, griffe.Function):
+                self._fix(obj)
+
+    def _fix(self, func: griffe.Function) -> None:
+        for parameter in func.parameters:
+            default = None if parameter.default is None else str(parameter.default)
+            if default is None or not _PRIVATE.fullmatch(default):
+                continue
+            value = _runtime_default(func, parameter.name)
+            shown = None if value is inspect.Parameter.empty else _stable_repr(value)
+            shown = shown or _defined_as(func, default)
+            if shown is None:
+                # Fail the (strict) docs build rather than publish a private name.
+                raise ValueError(
+                    f"{func.path}({parameter.name}={default}): cannot show this default's "
+                    "value; give it a short repr or define the constant with a public "
+                    "expression"
+                )
+            parameter.default = shown

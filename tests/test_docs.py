@@ -1,9 +1,14 @@
 """Every Python example in the docs runs, and the generated doc sections match the code.
 
-Each fenced ``python`` block of ``docs/*.md`` and ``README.md`` is one test, named by
-page and line (``docs/concepts.md:42``). A page's blocks run in order in one shared
-namespace, so a later block can use names an earlier one defined; running one block
-alone (``-k``) first replays the blocks before it.
+Each fenced ``python`` block of ``docs/*.md`` and ``README.md`` (every page, present
+and future) is one test, named by page and line (``docs/concepts.md:42``). Each block
+runs on its own in a fresh namespace, as it does when a reader copies it into a new
+file: a block that uses a name it did not define or import fails with ``NameError``.
+
+A page may mark one or more *setup* blocks with ``<!-- setup -->`` on the line before
+the fence (or ```` ```python setup ````). The page shows them like any other block, and
+they run first, in order, in the fresh namespace of every block on that page; say in
+the prose that the examples start from them. A setup block is itself tested.
 
 A block is only compiled, not run, when its fence reads ```` ```python no-run ```` or
 the line before it is ``<!-- no-run -->``: use that for calls to real APIs.
@@ -51,6 +56,7 @@ class Block:
     line: int  # 1-based line of the block's first code line
     source: str
     run: bool
+    setup: bool = False
 
     @property
     def id(self) -> str:
@@ -80,7 +86,8 @@ def extract(text: str, page: str) -> list[Block]:
             ]
             previous = next((line.strip() for line in reversed(lines[:i]) if line.strip()), "")
             no_run = "no-run" in words[1:] or previous == "<!-- no-run -->"
-            blocks.append(Block(page, i + 2, "\n".join(body) + "\n", run=not no_run))
+            setup = "setup" in words[1:] or previous == "<!-- setup -->"
+            blocks.append(Block(page, i + 2, "\n".join(body) + "\n", run=not no_run, setup=setup))
         i = end + 1
     return blocks
 
@@ -112,22 +119,17 @@ def _fresh_namespace(block: Block) -> dict[str, Any]:
     return module.__dict__
 
 
-# page -> (index of the next block to run, the namespace so far)
-_STATE: dict[str, tuple[int, dict[str, Any]]] = {}
-
-
-def _namespace_for(block: Block) -> dict[str, Any]:
-    page_blocks = [b for b in BLOCKS if b.page == block.page and b.run]
-    index = page_blocks.index(block)
-    state = _STATE.get(block.page)
-    if state is not None and state[0] == index:
-        return state[1]
+def _namespace_for(block: Block, blocks: list[Block] | None = None) -> dict[str, Any]:
+    """A fresh namespace holding only what the page's setup blocks define."""
     namespace = _fresh_namespace(block)
-    for earlier in page_blocks[:index]:
+    page = [b for b in (BLOCKS if blocks is None else blocks) if b.page == block.page]
+    for setup in (b for b in page if b.setup and b.run):
+        if setup is block:
+            break
         try:
-            exec(_compile(earlier), namespace)
+            exec(_compile(setup), namespace)
         except BaseException as exc:
-            pytest.fail(f"an earlier block on this page, {earlier.id}, failed: {exc!r}")
+            pytest.fail(f"the page's setup block {setup.id} failed: {exc!r}")
     return namespace
 
 
@@ -190,10 +192,6 @@ def test_example(block: Block) -> None:
     if not block.run:
         return
     namespace = _namespace_for(block)
-    index = [b for b in BLOCKS if b.page == block.page and b.run].index(block)
-    # The next block continues from here even if this one fails, so every failure on
-    # a page is reported where it happens (later ones may be its consequences).
-    _STATE[block.page] = (index + 1, namespace)
     started = time.perf_counter()
     exec(code, namespace)
     took = time.perf_counter() - started
@@ -229,6 +227,15 @@ import requests
 ~~~python no-run
 c = 3
 ~~~
+
+<!-- setup -->
+```python
+d = 4
+```
+
+```python setup
+e = 5
+```
 """
 
 
@@ -239,7 +246,22 @@ def test_extract_finds_python_blocks_with_lines_and_flags() -> None:
         (13, "import requests\n", False),
         (18, "b = a + 1\n", True),
         (22, "c = 3\n", False),
+        (27, "d = 4\n", True),
+        (31, "e = 5\n", True),
     ]
+    assert [b.setup for b in blocks] == [False, False, False, False, True, True]
+
+
+def test_each_block_runs_alone_after_the_pages_setup_blocks() -> None:
+    blocks = extract(SAMPLE, "docs/sample.md")
+    namespace = _namespace_for(blocks[2], blocks)  # b = a + 1: `a` is another block's
+    assert {"d", "e"} <= set(namespace)
+    assert "a" not in namespace
+    with pytest.raises(NameError):
+        exec(_compile(blocks[2]), namespace)
+    # A setup block runs after the setup blocks before it only.
+    assert "e" not in _namespace_for(blocks[5], blocks)
+    assert "d" in _namespace_for(blocks[5], blocks)
 
 
 def test_tracebacks_point_at_the_page_line() -> None:
@@ -369,3 +391,47 @@ def test_api_reference_documents_every_public_name(module_name: str) -> None:
         and not any(getattr(module, name) is obj for obj in objects if obj is not None)
     ]
     assert not missing, f"docs/api.md lacks `::: {module_name}.NAME` for {missing}"
+
+
+# --- the API reference shows real defaults ----------------------------------------------
+
+
+def test_api_reference_shows_default_values_not_private_constants() -> None:
+    griffe = pytest.importorskip("griffe")  # the docs extra; CI's docs build runs it too
+    spec = importlib.util.spec_from_file_location(
+        "jobwait_docs_griffe", DOCS / "griffe_extensions.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    package = griffe.load(
+        "jobwait",
+        search_paths=[str(ROOT / "src")],
+        extensions=griffe.load_extensions(ext.PackageDir(), ext.RealDefaults()),
+    )
+
+    def defaults(path: str) -> dict[str, str]:
+        return {p.name: str(p.default) for p in package[path].parameters if p.default}
+
+    assert defaults("JobWaiter.__init__")["backoff"] == (
+        "Backoff(initial=1.0, factor=1.5, max=30.0, jitter=None)"
+    )
+    assert defaults("JobWaiter.__init__")["statuses"] == "Statuses()"
+    assert defaults("adapters.ionq.wait_for_job")["poll_interval"] == "1.0"
+    private = re.compile(r"^_[A-Za-z]")
+    found: list[str] = []
+
+    def walk(obj: Any, seen: set[str]) -> None:
+        if obj.path in seen or obj.is_alias:
+            return
+        seen.add(obj.path)
+        if obj.is_function:
+            found.extend(
+                f"{obj.path}({p.name})" for p in obj.parameters if private.match(str(p.default))
+            )
+        for member in obj.members.values():
+            walk(member, seen)
+
+    walk(package, set())
+    assert found == []

@@ -106,10 +106,10 @@ _PRIVATE = re.compile(r"(?<![\w.])_[A-Za-z]\w*")
 _SHORT = 80
 
 
-def _runtime_default(func: griffe.Function, name: str) -> Any:
-    """The parameter's default as Python sees it, or ``inspect.Parameter.empty``."""
-    owner: Any = None
-    parts = func.path.split(".")
+def _runtime_value(path: str) -> Any:
+    """The object at a dotted ``path``, imported, or ``inspect.Parameter.empty``."""
+    owner: Any = inspect.Parameter.empty
+    parts = path.split(".")
     for split in range(len(parts) - 1, 0, -1):
         try:
             owner = importlib.import_module(".".join(parts[:split]))
@@ -121,6 +121,14 @@ def _runtime_default(func: griffe.Function, name: str) -> Any:
         except AttributeError:
             return inspect.Parameter.empty
         break
+    return owner
+
+
+def _runtime_default(func: griffe.Function, name: str) -> Any:
+    """The parameter's default as Python sees it, or ``inspect.Parameter.empty``."""
+    owner = _runtime_value(func.path)
+    if owner is inspect.Parameter.empty:
+        return owner
     try:
         parameter = inspect.signature(owner).parameters.get(name)
     except (TypeError, ValueError):
@@ -139,8 +147,8 @@ def _stable_repr(value: Any) -> str | None:
     return text
 
 
-def _defined_as(func: griffe.Function, name: str) -> str | None:
-    module = func.module
+def _defined_as(obj: griffe.Object, name: str) -> str | None:
+    module = obj.module
     member = module.members.get(name)
     value = getattr(member, "value", None) if member is not None else None
     text = None if value is None else str(value)
@@ -154,6 +162,21 @@ class RealDefaults(griffe.Extension):
         for obj in _objects(pkg):
             if isinstance(obj, griffe.Function):
                 self._fix(obj)
+            elif isinstance(obj, griffe.Attribute) and isinstance(obj.parent, griffe.Class):
+                # A dataclass field's value is its __init__ default (griffe builds the
+                # dataclass signature from the fields afterwards).
+                self._fix_field(obj)
+
+    def _fix_field(self, field: griffe.Attribute) -> None:
+        default = None if field.value is None else str(field.value)
+        if default is None or not _PRIVATE.fullmatch(default):
+            return
+        value = _runtime_value(field.path)
+        shown = None if value is inspect.Parameter.empty else _stable_repr(value)
+        shown = shown or _defined_as(field, default)
+        if shown is None:
+            raise ValueError(f"{field.path} = {default}: cannot show this default's value")
+        field.value = shown
 
     def _fix(self, func: griffe.Function) -> None:
         for parameter in func.parameters:

@@ -30,6 +30,7 @@ from jobwait import (
     Sleep,
     Start,
     StatusChanged,
+    Wakeup,
     Woke,
     batch_failed,
     batch_observed,
@@ -41,6 +42,8 @@ from jobwait import (
 )
 from jobwait._advice import check_fetch
 from jobwait._report import poll_report
+from jobwait._protocol import FetchFailed, Nudged, Observed
+from jobwait._wakeup import Subscription
 
 AsyncCancel = Callable[[], Awaitable[object]]
 
@@ -137,6 +140,50 @@ class Runtime(Protocol):
         record its failure on ``error`` (``jobwait.cancel_failed``)."""
         ...
 
+    def threadsafe(self, fn: Callable[[], object]) -> Callable[[], None]:
+        """A callable, safe from any thread (this loop's included), that runs ``fn()``
+        soon in the running loop; a no-op once the loop has closed."""
+        ...
+
+
+class Bell:
+    """A sleep that a :class:`~jobwait.Wakeup` can cut short, for one async wait."""
+
+    __slots__ = ("_rt", "event", "subscription")
+
+    def __init__(self, rt: Runtime, wakeup: Wakeup, job_id: str | None, fleet: bool) -> None:
+        self._rt = rt
+        self.event = rt.event()
+        self.subscription: Subscription = wakeup.subscribe(
+            rt.threadsafe(self.ring), job_id=job_id, fleet=fleet
+        )
+
+    def ring(self) -> None:
+        self.event.set()  # in the loop: the current event, whichever it is by then
+
+    async def nap(self, seconds: float, sleep: Callable[[float], Awaitable[object]]) -> bool:
+        """Sleep ``seconds`` with ``sleep`` or until woken; ``True`` if a wake is pending."""
+        pending = self.subscription.pending
+        if pending():
+            return True
+        slept = False
+
+        async def sleeper() -> None:
+            nonlocal slept
+            await sleep(seconds)
+            slept = True
+            self.ring()
+
+        async with self._rt.group() as group:
+            stop = group.start(sleeper)
+            # A ring whose wake an earlier take already served finds nothing pending:
+            # then keep sleeping.
+            while not slept and not pending():
+                self.event = event = self._rt.event()
+                await event.wait()
+            stop()
+        return pending()
+
 
 def current_runtime() -> Runtime:
     """The :class:`Runtime` of the async library running the current task.
@@ -184,25 +231,38 @@ async def drive(
     cancel_grace: float,
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
+    wakeup: Wakeup | None = None,
 ) -> Any:
     """Drive ``w`` to its end; see :func:`jobwait.adapters.asyncio.wait`."""
+    bell = None if wakeup is None else Bell(rt, wakeup, w.job_id, False)
     try:
         action = w.handle(Start(now=clock()))
         while True:
             if isinstance(action, Poll):
+                if bell is not None:
+                    bell.subscription.take()  # this poll serves every wake before it
+                event: Observed | FetchFailed
                 try:
                     result = await fetch()
                 except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
-                    action = w.handle(fetch_failed(exc, clock(), is_retryable, retry_after_of))
+                    event = fetch_failed(exc, clock(), is_retryable, retry_after_of)
                 else:
-                    action = w.handle(observed(result, clock()))
+                    event = observed(result, clock())
+                if bell is not None and bell.subscription.pending():
+                    w.handle(Nudged(now=event.now))  # came during the poll: one more
+                action = w.handle(event)
                 if on_status is not None and w.status_changed:
                     await _call(on_status, w.last_job, w.last_status or "")
                 if on_poll is not None:
                     await _call(on_poll, poll_report(w))
             elif isinstance(action, Sleep):
-                await sleep(action.seconds)
-                action = w.handle(Woke(now=clock()))
+                if bell is None:
+                    await sleep(action.seconds)
+                    action = w.handle(Woke(now=clock()))
+                elif await bell.nap(action.seconds, sleep):
+                    action = w.handle(Nudged(now=clock()))
+                else:
+                    action = w.handle(Woke(now=clock()))
             elif isinstance(action, Done):
                 return action.job
             else:
@@ -213,6 +273,9 @@ async def drive(
         if cancel is not None:
             await rt.run_cancel(cancel, interrupt, cancel_grace)
         raise
+    finally:
+        if bell is not None:
+            bell.subscription.close()
 
 
 def _cancel_each(

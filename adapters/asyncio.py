@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
@@ -27,6 +28,7 @@ from jobwait import (
     JobWaiter,
     PollReport,
     WaiterOptions,
+    Wakeup,
     cancel_failed,
     is_retryable,
     make_waiter,
@@ -114,6 +116,16 @@ class _Asyncio:
             if not isinstance(error, asyncio.CancelledError):
                 raise
 
+    def threadsafe(self, fn: Callable[[], object]) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+
+        def call() -> None:
+            # A loop that has closed raises RuntimeError: the wait is over.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn)
+
+        return call
+
 
 #: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.
 RUNTIME = _Asyncio()
@@ -129,6 +141,7 @@ async def wait(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     **options: Unpack[WaiterOptions],
@@ -152,6 +165,9 @@ async def wait(
             bounded by ``cancel_grace``. Its failure is attached to the error being
             raised (``error.cancel_error``), never replacing it.
         cancel_grace: Seconds ``cancel`` may take (default 10).
+        wakeup: A :class:`~jobwait.Wakeup`: ``wakeup.wake()`` from any thread, another
+            loop or this one makes the wait poll at once without advancing its
+            backoff; a wake during a poll causes one more poll after it.
         clock: Monotonic seconds (default: the running loop's ``time()``).
         sleep: Async sleep (default ``asyncio.sleep``); ``VirtualClock.asleep`` in tests.
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
@@ -183,6 +199,7 @@ async def wait(
         cancel_grace=cancel_grace,
         clock=clock or RUNTIME.clock,
         sleep=sleep,
+        wakeup=wakeup,
     )
     return job
 

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, Unpack
@@ -33,6 +34,7 @@ from jobwait import (
     Start,
     StatusChanged,
     WaiterOptions,
+    Wakeup,
     Woke,
     batch_failed,
     batch_observed,
@@ -47,6 +49,8 @@ from jobwait import (
 )
 from jobwait._advice import check_fetch
 from jobwait._report import poll_report
+from jobwait._protocol import FetchFailed, Nudged, Observed
+from jobwait._wakeup import Subscription
 
 __all__ = ["wait", "wait_all"]
 
@@ -62,6 +66,7 @@ def wait(
     on_status: Callable[[Any, str], object] | None = None,
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], object] | None = None,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
     **options: Unpack[WaiterOptions],
@@ -88,9 +93,16 @@ def wait(
             blocking call cannot be bounded safely from sync code, so give your cancel
             request its own timeout. If it raises, the failure is attached to the error
             being raised (``error.cancel_error`` and a note), never replacing it.
+        wakeup: A :class:`~jobwait.Wakeup`: ``wakeup.wake()`` (or ``wake(job_id)``)
+            from any thread makes the wait poll at once without advancing its backoff;
+            a wake during a poll causes one more poll after it. See "Push and long
+            poll" in the docs.
         clock: Monotonic seconds (default ``time.monotonic``).
         sleep: Sleeps the given seconds (default ``time.sleep``). Inject
             ``jobwait.testing.VirtualClock``'s ``now`` and ``sleep`` to test instantly.
+            With ``wakeup``, the default sleep is a wait on a ``threading.Event`` that
+            a wake interrupts; an injected sleep is not interrupted, and a wake during
+            it is served when it returns.
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
 
     Returns:
@@ -111,23 +123,35 @@ def wait(
     """
     check_fetch(fetch, where="sync.wait", sync=True)
     w = make_waiter(waiter, options)
+    bell = None if wakeup is None else _Bell(wakeup, w.job_id, False, clock, sleep)
     try:
         action = w.handle(Start(now=clock()))
         while True:
             if isinstance(action, Poll):
+                if bell is not None:
+                    bell.subscription.take()  # this poll serves every wake before it
+                event: Observed | FetchFailed
                 try:
                     result = fetch()
                 except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
-                    action = w.handle(fetch_failed(exc, clock(), is_retryable, retry_after_of))
+                    event = fetch_failed(exc, clock(), is_retryable, retry_after_of)
                 else:
-                    action = w.handle(observed(result, clock()))
+                    event = observed(result, clock())
+                if bell is not None and bell.subscription.pending():
+                    w.handle(Nudged(now=event.now))  # came during the poll: one more
+                action = w.handle(event)
                 if on_status is not None and w.status_changed:
                     on_status(w.last_job, w.last_status or "")
                 if on_poll is not None:
                     on_poll(poll_report(w))
             elif isinstance(action, Sleep):
-                sleep(action.seconds)
-                action = w.handle(Woke(now=clock()))
+                if bell is None:
+                    sleep(action.seconds)
+                    action = w.handle(Woke(now=clock()))
+                elif bell.nap(action.seconds):
+                    action = w.handle(Nudged(now=clock()))
+                else:
+                    action = w.handle(Woke(now=clock()))
             elif isinstance(action, Done):
                 job: J = action.job
                 return job
@@ -139,6 +163,51 @@ def wait(
         if cancel is not None:
             _cancel(cancel, interrupt)
         raise
+    finally:
+        if bell is not None:
+            bell.subscription.close()
+
+
+class _Bell:
+    """A sleep that a :class:`~jobwait.Wakeup` can cut short, for one sync wait."""
+
+    __slots__ = ("_clock", "_event", "_sleep", "subscription")
+
+    def __init__(
+        self,
+        wakeup: Wakeup,
+        job_id: str | None,
+        fleet: bool,
+        clock: Callable[[], float],
+        sleep: Callable[[float], object],
+    ) -> None:
+        self._event = threading.Event()
+        self._clock = clock
+        self._sleep = sleep
+        self.subscription: Subscription = wakeup.subscribe(
+            self._event.set, job_id=job_id, fleet=fleet
+        )
+
+    def nap(self, seconds: float) -> bool:
+        """Sleep ``seconds`` or until woken; ``True`` if a wake is pending."""
+        pending = self.subscription.pending
+        if self._sleep is not time.sleep:  # an injected sleep cannot be cut short
+            if not pending():
+                self._sleep(seconds)
+            return pending()
+        until = self._clock() + seconds
+        left = seconds
+        while not pending():
+            self._event.clear()
+            if pending():  # rung before the clear
+                break
+            if not self._event.wait(left):
+                return pending()
+            # A ring whose wake an earlier take already served: keep sleeping.
+            left = until - self._clock()
+            if left <= 0:
+                return pending()
+        return True
 
 
 def _cancel(cancel: Callable[[], object], error: BaseException) -> None:

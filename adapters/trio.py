@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from jobwait import (
     JobWaiter,
     PollReport,
     WaiterOptions,
+    Wakeup,
     cancel_failed,
     is_retryable,
     make_waiter,
@@ -107,6 +109,16 @@ class _Trio:
         if scope.cancelled_caught:
             cancel_failed(error, TimeoutError(f"cancel did not finish within {grace:g}s"))
 
+    def threadsafe(self, fn: Callable[[], object]) -> Callable[[], None]:
+        token = trio.lowlevel.current_trio_token()
+
+        def call() -> None:
+            # After the run ended, the wait has ended with it.
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(fn)
+
+        return call
+
 
 #: The trio :class:`~jobwait.adapters._async_loop.Runtime`.
 RUNTIME = _Trio()
@@ -122,6 +134,7 @@ async def wait(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
     **options: Unpack[WaiterOptions],
@@ -144,6 +157,9 @@ async def wait(
             shielded scope bounded by ``cancel_grace``. Its failure is attached to the
             error being raised (``error.cancel_error``), never replacing it.
         cancel_grace: Seconds ``cancel`` may take (default 10).
+        wakeup: A :class:`~jobwait.Wakeup`: ``wakeup.wake()`` from any thread, another
+            loop or this one makes the wait poll at once without advancing its
+            backoff; a wake during a poll causes one more poll after it.
         clock: Seconds (default ``trio.current_time``, so ``MockClock`` just works).
         sleep: Async sleep (default ``trio.sleep``).
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
@@ -175,6 +191,7 @@ async def wait(
         cancel_grace=cancel_grace,
         clock=clock,
         sleep=sleep,
+        wakeup=wakeup,
     )
     return job
 

@@ -15,6 +15,7 @@ import pytest
 
 import jobwait
 import jobwait.testing
+from jobwait._protocol import Nudged
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +78,14 @@ def test_public_objects_say_they_are_from_jobwait() -> None:
             assert str(module).startswith("jobwait"), (name, module)
 
 
-EVENTS = [jobwait.Start, jobwait.Observed, jobwait.FetchFailed, jobwait.Woke, jobwait.Expired]
+EVENTS = [
+    jobwait.Start,
+    jobwait.Observed,
+    jobwait.FetchFailed,
+    jobwait.Woke,
+    jobwait.Expired,
+    Nudged,
+]
 ACTIONS = [jobwait.Poll, jobwait.Sleep, jobwait.Done, jobwait.Raise]
 EXAMPLES: dict[type, dict[str, Any]] = {
     jobwait.Start: {"now": 0.0},
@@ -85,6 +93,7 @@ EXAMPLES: dict[type, dict[str, Any]] = {
     jobwait.FetchFailed: {"error": OSError(), "now": 0.0},
     jobwait.Woke: {"now": 0.0},
     jobwait.Expired: {"now": 0.0},
+    Nudged: {"now": 0.0, "job_id": "j1"},
     jobwait.Poll: {},
     jobwait.Sleep: {"seconds": 1.0},
     jobwait.Done: {"job": {}},

@@ -45,6 +45,7 @@ from jobwait import (
     transitions,
 )
 from jobwait._waiter import _TABLE
+from jobwait._protocol import Nudged
 
 
 class Raises:
@@ -1064,6 +1065,10 @@ def test_transitions_are_read_from_the_table() -> None:
         Transition(State.POLLING, "FetchFailed", "Sleep", State.SLEEPING),
         Transition(State.POLLING, "FetchFailed", "Raise", State.RAISED),
         Transition(State.SLEEPING, "Woke", "Poll", State.POLLING),
+        Transition(State.POLLING, "Observed", "Poll", State.POLLING),
+        Transition(State.POLLING, "FetchFailed", "Poll", State.POLLING),
+        Transition(State.SLEEPING, "Nudged", "Poll", State.POLLING),
+        Transition(State.POLLING, "Nudged", "Poll", State.POLLING),
         Transition(State.POLLING, "Expired", "Raise", State.RAISED),
         Transition(State.SLEEPING, "Expired", "Raise", State.RAISED),
     }
@@ -1084,6 +1089,19 @@ TRANSITION_SCENARIOS: dict[Transition, list[Any]] = {
         fail(1.0, retryable=False),
     ],
     Transition(State.SLEEPING, "Woke", "Poll", State.POLLING): _PREFIX,
+    # A nudge during a poll is remembered: the pending answer asks for one more poll.
+    Transition(State.POLLING, "Observed", "Poll", State.POLLING): [
+        Start(now=0.0),
+        Nudged(now=0.0),
+        obs("ready", 0.0),
+    ],
+    Transition(State.POLLING, "FetchFailed", "Poll", State.POLLING): [
+        Start(now=0.0),
+        Nudged(now=0.0),
+        fail(0.0),
+    ],
+    Transition(State.SLEEPING, "Nudged", "Poll", State.POLLING): [*_PREFIX[:2], Nudged(now=0.5)],
+    Transition(State.POLLING, "Nudged", "Poll", State.POLLING): [Start(now=0.0), Nudged(now=0.0)],
     # The default timeout is 300 s: a scheduler expires a held-back poll at or after it.
     Transition(State.POLLING, "Expired", "Raise", State.RAISED): [*_PREFIX, Expired(now=300.0)],
     Transition(State.SLEEPING, "Expired", "Raise", State.RAISED): [

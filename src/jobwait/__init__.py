@@ -72,6 +72,7 @@ from ._waiter import JobWaiter as JobWaiter
 from ._waiter import State as State
 from ._waiter import Transition as Transition
 from ._waiter import transitions as transitions
+from ._wakeup import Wakeup as Wakeup
 
 __version__ = "0.1.0.dev0"
 
@@ -122,6 +123,7 @@ __all__ = [
     "Transition",
     "UsageError",
     "WaiterOptions",
+    "Wakeup",
     "Woke",
     "batch_failed",
     "batch_observed",

@@ -20,6 +20,7 @@ __all__ = [
     "Expired",
     "FetchFailed",
     "Fetched",
+    "Nudged",
     "Observed",
     "Poll",
     "Raise",
@@ -107,7 +108,29 @@ class Expired:
     cause: BaseException | None = None
 
 
-Event = Start | Observed | FetchFailed | Woke | Expired
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Nudged:
+    """A push (a webhook, a queue message, a long poll's answer) says the job may have
+    changed: look now instead of waiting out the sleep. Drivers send it when a
+    :class:`~jobwait.Wakeup` was woken for this job.
+
+    While SLEEPING the waiter answers :class:`Poll` at once, without advancing its
+    backoff: after that extra poll the schedule continues toward the poll that was
+    due. While POLLING it answers :class:`Poll` (the poll in flight stands) and
+    remembers the nudge: one more poll follows right after, since the answer in
+    flight may predate the push. Nudges before a poll starts are one.
+
+    Attributes:
+        now: Monotonic seconds when the driver acted on the wake.
+        job_id: The job the wake was for, or ``None`` (a fleet routes by it; a lone
+            waiter only checks it matches its own ``job_id``).
+    """
+
+    now: float
+    job_id: str | None = None
+
+
+Event = Start | Observed | FetchFailed | Woke | Expired | Nudged
 
 
 # --- actions (outputs) -------------------------------------------------------------

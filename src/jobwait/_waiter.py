@@ -10,7 +10,7 @@ is the half that *decides*; the adapters in ``jobwait.adapters`` are the half th
 
 - The driver sends **events**, which say what happened: ``Start`` (the wait begins),
   ``Observed`` (a fetch returned the job), ``FetchFailed`` (a fetch raised), ``Woke``
-  (the sleep we asked for is over).
+  (the sleep we asked for is over), ``Nudged`` (a push says the job may have changed).
 - ``JobWaiter.handle(event)`` answers with one **action**, which says what to do next:
   ``Poll`` (fetch now), ``Sleep(seconds)``, ``Done(job)`` or ``Raise(error)``.
 
@@ -35,7 +35,12 @@ is a ``UsageError``. The docs draw the state diagram from ``_TABLE`` itself.
     POLLING  --Observed----> Sleep | Done | Raise      -> SLEEPING | DONE | RAISED
     POLLING  --FetchFailed-> Sleep | Raise             -> SLEEPING | RAISED
     SLEEPING --Woke--------> Poll                      -> POLLING
+    SLEEPING --Nudged------> Poll                      -> POLLING
+    POLLING  --Nudged------> Poll (the one in flight)  -> POLLING
     POLLING or SLEEPING --Expired--> Raise             -> RAISED
+
+(``Observed`` and ``FetchFailed`` may also answer ``Poll``: the extra poll a nudge
+asked for; see "Pushes" below.)
 
 The rules (the ``ionq_core.polling`` contract, kept exactly)
 -------------------------------------------------------------
@@ -71,6 +76,24 @@ to hold a due poll back past the deadline. It sends ``Expired(now)`` instead of
 polling (POLLING or SLEEPING -> RAISED), and the wait ends with the same
 ``JobTimeoutError`` at its deadline. A lone driver never needs it: it always polls at
 the deadline.
+
+Pushes (``Nudged``)
+-------------------
+
+Polling is the safety net; a push (webhook, queue message, watch event) only brings a
+poll forward. ``Nudged`` while SLEEPING answers ``Poll`` at once and leaves the backoff
+where it was: the poll that was due stays due at the same time, so after the extra
+poll the waiter sleeps the rest of the way to it (a server hint still floors that
+sleep, the deadline still caps it). An extra poll that ends at or after the due time
+simply is the due poll, and the schedule advances from it. ``Nudged`` while POLLING
+answers ``Poll`` (the poll in flight stands) and is remembered: the answer in flight
+may predate the push, so when it comes back still pending the waiter asks for one
+more poll at once, then resumes the schedule the same way. However many nudges come
+before a poll starts, they are one poll. A nudge after the wait ended is the driver's
+to drop (the ``Wakeup`` a driver listens on forgets a wait when it ends); sent here it
+is a ``UsageError`` like every late event. A nudge never moves the deadline, never
+counts as a fetch error and never advances the interval, so a push for a job that is
+still running costs exactly one extra poll.
 """
 
 from __future__ import annotations
@@ -97,6 +120,7 @@ from ._protocol import (
     Event,
     Expired,
     FetchFailed,
+    Nudged,
     Observed,
     Poll,
     Raise,
@@ -131,9 +155,11 @@ class State(enum.Enum):
 # property tests check every handler returns only the actions listed here.
 _TABLE: Final[dict[tuple[State, type[Any]], tuple[str, tuple[type[Any], ...]]]] = {
     (State.IDLE, Start): ("_on_start", (Poll,)),
-    (State.POLLING, Observed): ("_on_observed", (Sleep, Done, Raise)),
-    (State.POLLING, FetchFailed): ("_on_fetch_failed", (Sleep, Raise)),
+    (State.POLLING, Observed): ("_on_observed", (Sleep, Poll, Done, Raise)),
+    (State.POLLING, FetchFailed): ("_on_fetch_failed", (Sleep, Poll, Raise)),
     (State.SLEEPING, Woke): ("_on_woke", (Poll,)),
+    (State.SLEEPING, Nudged): ("_on_nudged", (Poll,)),
+    (State.POLLING, Nudged): ("_on_nudged_in_flight", (Poll,)),
     (State.POLLING, Expired): ("_on_expired", (Raise,)),
     (State.SLEEPING, Expired): ("_on_expired", (Raise,)),
 }
@@ -243,6 +269,8 @@ class JobWaiter:
     __slots__ = (
         "_backoff",
         "_deadline",
+        "_due",
+        "_extra",
         "_failure_of",
         "_fetch_errors",
         "_final_poll",
@@ -255,6 +283,7 @@ class JobWaiter:
         "_max_fetch_errors",
         "_max_retry_after",
         "_now",
+        "_nudged",
         "_phase",
         "_polls",
         "_prev_sleep",
@@ -342,6 +371,12 @@ class JobWaiter:
         self._interval = backoff.initial
         self._prev_sleep = backoff.initial
         self._final_poll = False
+        # Pushes: when the poll that is due falls (set with every Sleep), whether the
+        # poll in flight is an extra one a nudge asked for, and whether a nudge came
+        # while a poll was in flight.
+        self._due = 0.0
+        self._extra = False
+        self._nudged = False
         self._fetch_errors = 0
         self._polls = 0
         self._last_status: str | None = None
@@ -404,7 +439,31 @@ class JobWaiter:
         self._status_changed = False
         return _POLL
 
-    def _on_observed(self, event: Observed) -> Sleep | Done | Raise:
+    def _on_nudged(self, event: Nudged) -> Poll:
+        self._check_nudge(event)
+        now = self._now = event.now
+        self._status_changed = False
+        # Before the due time this poll is an extra one; at or after it, it is simply
+        # the poll that was due (a nudge that raced the end of the sleep).
+        self._extra = now < self._due
+        return _POLL
+
+    def _on_nudged_in_flight(self, event: Nudged) -> Poll:
+        self._check_nudge(event)
+        self._now = event.now
+        self._status_changed = False
+        self._nudged = True
+        return _POLL
+
+    def _check_nudge(self, event: Nudged) -> None:
+        job_id = event.job_id
+        if job_id is not None and self.job_id is not None and job_id != self.job_id:
+            raise UsageError(
+                f"Nudged(job_id={job_id!r}) is for another job than this waiter's",
+                **self._context(),
+            )
+
+    def _on_observed(self, event: Observed) -> Sleep | Poll | Done | Raise:
         job = event.job
         now = self._now = event.now
         self._polls += 1
@@ -455,7 +514,7 @@ class JobWaiter:
                 return self._fail(
                     JobStatusError(self._statuses.unknown_message(status), **self._context())
                 )
-            return self._sleep_or_time_out(now, event.retry_after, None)
+            return self._after_poll(now, event.retry_after, None)
         if phase is Phase.SUCCEEDED:
             return Done(job=job)
         if phase is Phase.FAILED:
@@ -486,7 +545,7 @@ class JobWaiter:
             default_reader=self._status_of is default_status_of,
         )
 
-    def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Raise:
+    def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Poll | Raise:
         error = self._last_error = event.error
         self._now = event.now
         self._polls += 1
@@ -529,7 +588,7 @@ class JobWaiter:
                 ),
                 error,
             )
-        return self._sleep_or_time_out(event.now, event.retry_after, error)
+        return self._after_poll(event.now, event.retry_after, error)
 
     def _on_expired(self, event: Expired) -> Raise:
         deadline = self._deadline
@@ -546,6 +605,34 @@ class JobWaiter:
 
     # --- shared decisions ----------------------------------------------------------
 
+    def _after_poll(
+        self, now: float, hint: float | None, cause: BaseException | None
+    ) -> Sleep | Poll | Raise:
+        # What follows a poll that left the job pending: the schedule, bent by pushes.
+        if self._extra:
+            if now < self._due:
+                if self._nudged:
+                    self._nudged = False
+                    return _POLL
+                return self._resume(now, hint)
+            self._extra = False  # it reached the due time: it was the due poll
+        action = self._sleep_or_time_out(now, hint, cause)
+        if self._nudged:
+            self._nudged = False
+            if type(action) is Sleep:
+                self._extra = True
+                return _POLL
+        return action
+
+    def _resume(self, now: float, hint: float | None) -> Sleep:
+        # After an extra poll: sleep the rest of the way to the poll that was due,
+        # without advancing the interval (due <= deadline, so now < deadline here).
+        self._extra = False
+        seconds = self._due - now
+        if hint is not None and _usable_hint(hint):
+            seconds = max(seconds, min(hint, self._max_retry_after))
+        return self._sleep_until(now, seconds)
+
     def _sleep_or_time_out(
         self, now: float, hint: float | None, cause: BaseException | None
     ) -> Sleep | Raise:
@@ -561,11 +648,16 @@ class JobWaiter:
         self._interval = min(interval * backoff.factor, backoff.max)
         if hint is not None and _usable_hint(hint):
             seconds = max(seconds, min(hint, self._max_retry_after))
+        return self._sleep_until(now, seconds)
+
+    def _sleep_until(self, now: float, seconds: float) -> Sleep:
+        deadline = self._deadline
         if deadline is not None:
             left = deadline - now
             if seconds >= left:
                 seconds = left
                 self._final_poll = True
+        self._due = now + seconds
         sleep = self._sleep
         if sleep.seconds != seconds:
             sleep = self._sleep = Sleep(seconds=seconds)
@@ -825,6 +917,7 @@ class JobWaiter:
             waiter._unknown_seen = set(unknown) or None
             if state is State.SLEEPING:
                 waiter._last_action = Sleep(seconds=_check_number("sleep", snapshot["sleep"]))
+                waiter._due = now + waiter._last_action.seconds
             elif state is State.POLLING:
                 waiter._last_action = _POLL
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -41,8 +41,8 @@ from jobwait import (
     single_job,
 )
 from jobwait._advice import check_fetch
-from jobwait._report import poll_report
 from jobwait._protocol import FetchFailed, Nudged, Observed
+from jobwait._report import poll_report
 from jobwait._wakeup import Subscription
 
 AsyncCancel = Callable[[], Awaitable[object]]

@@ -44,8 +44,8 @@ from jobwait import (
     field_reader,
     transitions,
 )
-from jobwait._waiter import _TABLE
 from jobwait._protocol import Nudged
+from jobwait._waiter import _TABLE
 
 
 class Raises:

@@ -284,13 +284,16 @@ def test_a_single_wait_hears_its_own_id_and_anonymous_wakes() -> None:
     rings: list[int] = []
     with wakeup.subscribe(lambda: rings.append(1), job_id="a") as sub:
         wakeup.wake("b")
-        assert not sub.pending() and rings == []
+        assert not sub.pending()
+        assert rings == []
         wakeup.wake("a")
         wakeup.wake()
         wakeup.wake("a")
-        assert sub.pending() and len(rings) == 3
+        assert sub.pending()
+        assert len(rings) == 3
         assert sub.take() == ["a", None]  # many wakes, one per id, in first-woken order
-        assert sub.take() == [] and not sub.pending()
+        assert sub.take() == []
+        assert not sub.pending()
     assert wakeup.listeners == 0
     wakeup.wake("a")  # after the wait: ignored
     assert len(rings) == 3

@@ -10,18 +10,19 @@ Everything here is IO and presentation. Every decision (when to poll, how long t
 sleep, what a status or an HTTP answer means, when to give up) is the core's: ``wait``
 builds a :class:`jobwait.JobWaiter` from the options and hands it to
 :func:`jobwait.adapters.httpx.wait_for_url`. Progress is read from what the adapter
-reports: ``on_status``, the error classifier (which only records the error and
-delegates to :func:`jobwait.adapters.httpx.is_retryable`) and the ``sleep`` it asks
-for. ``demo`` waits for all its jobs with one :class:`jobwait.JobFleet` over batch
-reads (:func:`jobwait.adapters.httpx.async_wait_for_batch`); its display reads the
-fleet's ``on_status`` and ``sleep`` and the embedded server's request log. Nothing is
-guessed.
+reports: the ``on_poll`` :class:`jobwait.PollReport` after every poll (status, polls,
+elapsed, next sleep, the fetch error) and the ``sleep`` it asks for (to count down).
+The final line is built from the error's type and attributes (``_outcome``).
+``demo`` waits for all its jobs with one :class:`jobwait.JobFleet` over batch reads
+(:func:`jobwait.adapters.httpx.async_wait_for_batch`); its display reads the fleet's
+``on_status`` and ``sleep`` and the embedded server's request log. Nothing is guessed.
 
 Secrets: header values given with ``--header`` or ``--header-env`` are never printed.
 A malformed ``--header`` is reported by name (or not at all when it has no colon),
 unrecognised arguments are reported by option name only, and every line written to
 stderr passes through a redactor that masks the header values as a last line of
-defence (against, say, a library error message that quotes a header).
+defence (against, say, a library error message that quotes a header). Masking comes
+before any cut to a display limit (``_output.shown``).
 
 Logging: the library logs unknown statuses at WARNING on the ``"jobwait"`` logger.
 While a command runs, that logger (and httpx's) has a ``NullHandler``, so logging's
@@ -40,6 +41,7 @@ Layout (the CLI imports adapters; nothing imports the CLI):
   redactor, the log filters), shared by the commands.
 - ``_wait``, ``_serve``, ``_demo``: one module per command; the demo's jobs are data
   (the JSON job scripts ``POST /jobs`` accepts).
+- ``_outcome``: the final line of a wait that ended badly: what was wrong, what to do.
 - ``_base``: exit codes, the usage error and constants every command shares.
 """
 

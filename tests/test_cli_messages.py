@@ -161,6 +161,18 @@ def test_401_and_403_with_credentials_name_the_header_never_its_value(
     assert KEY not in err
 
 
+@realtime
+def test_an_answer_over_max_body_size_names_the_flag(
+    capsys: pytest.CaptureFixture[str], server: JobServer
+) -> None:
+    job = server.submit()
+    args = ["--max-body-size", "64", "-q"]
+    code, _, err = run(capsys, "wait", f"{server.url}/jobs/{job}", *AUTH, *FAST, *args)
+    assert code == 5, err
+    assert "response body is larger than --max-body-size 64 (after decompression)" in err
+    assert "max_body_size" not in err
+
+
 # --- usage ---------------------------------------------------------------------------------
 
 
@@ -314,4 +326,4 @@ def test_a_failed_poll_is_described_with_the_servers_message() -> None:
 
     assert described('{"message": "busy"}', retry_after=2) == "HTTP 503: busy, Retry-After 2s"
     assert described("<html><title>502 Bad Gateway</title>") == "HTTP 503: 502 Bad Gateway"
-    assert described("") == "HTTP 503"
+    assert described("") == "x"  # no words from the server: the library's reason

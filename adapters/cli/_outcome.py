@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -46,9 +47,14 @@ def failure_text(failure: object) -> str:
         return repr(failure)
 
 
+_LIBRARY_SETTING: Final = re.compile(r"\bmax_body_size=(\d+)")
+
+
 def _describe(error: BaseException) -> str:
     # A body that is not a job: the library's own description says what it was.
-    return error.reason if isinstance(error, JobStatusError) else describe_failure(error)
+    text = error.reason if isinstance(error, JobStatusError) else describe_failure(error)
+    # Name the flag that changes a setting, not the library's keyword.
+    return _LIBRARY_SETTING.sub(r"--max-body-size \1", text)
 
 
 def _auth_hint(status_code: int, header_names: Sequence[str]) -> str:

@@ -141,8 +141,9 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, ResponseError):
         hint = "" if error.retry_after is None else f", Retry-After {error.retry_after:g}s"
         message = server_message(error.body_excerpt or "")
-        said = f": {message}" if message else ""
-        return f"HTTP {error.status_code}{said}{hint}"
+        if message is None:  # no words from the server: the library's reason says it
+            return f"{error}{hint}"
+        return f"HTTP {error.status_code}: {message}{hint}"
     if isinstance(error, JobStatusError):
         return "the response body is not a JSON object"
     text = str(error)

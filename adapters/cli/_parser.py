@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
 import jobwait
+from jobwait import DEFAULT_MAX_BODY_SIZE
 
 from . import _types
 from ._base import EXIT_CODES, CommandLineError
@@ -152,6 +153,14 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
         "--follow-redirects",
         action="store_true",
         help="follow 3xx redirects (off by default: a redirect ends the wait with exit 5)",
+    )
+    http.add_argument(
+        "--max-body-size",
+        metavar="BYTES",
+        type=_types.count,
+        default=DEFAULT_MAX_BODY_SIZE,
+        help="largest answer read, after decompression; a larger one ends the wait with "
+        f"exit 5 (default {DEFAULT_MAX_BODY_SIZE}, 1 MiB)",
     )
     out = wait.add_argument_group("output")
     out.add_argument(

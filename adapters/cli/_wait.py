@@ -289,6 +289,7 @@ def wait_command(
                 client,
                 args.url,
                 waiter=waiter,
+                max_body_size=args.max_body_size,
                 on_poll=watch.on_poll,
                 sleep=lambda seconds: progress.sleep(watch, seconds),
             )

@@ -114,16 +114,18 @@ def _fields(job: object, redact: Redactor) -> str:
 def _status_hint(error: JobStatusError, args: argparse.Namespace, redact: Redactor) -> str:
     """A pointer at ``--status-field`` when the job was read but its status was not."""
     job = error.last_job
-    if job is None:
+    # With --api and no --status-field, the profile reads the status (and says why not).
+    field = args.status_field or (None if args.api else "status")
+    if job is None or field is None:
         return ""
     try:
-        value: Any = field_reader(args.status_field)(job)
+        value: Any = field_reader(field)(job)
     except Exception:  # noqa: BLE001 - whatever the reader met, the field is the question
         value = None
     if isinstance(value, str):
         return ""
     return (
-        f"; the status is read from the field {args.status_field!r}: name the field that "
+        f"; the status is read from the field {field!r}: name the field that "
         f"holds it with --status-field PATH, e.g. --status-field state.phase{_fields(job, redact)}"
     )
 

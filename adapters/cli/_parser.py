@@ -41,6 +41,8 @@ examples:
   export API_AUTH="Bearer $(cat token)"
   jobwait wait "$JOB_URL" --header-env Authorization=API_AUTH --json > job.json
   jobwait wait "$URL" --status-field state.phase --success DONE --failure ERROR
+  jobwait wait http://127.0.0.1:5555/api/task/info/$TASK_ID --api celery-flower
+  jobwait wait "$URL" --api azure --on-unknown fail --retry-http 404
 
 The job is polled at once, then after --interval seconds, each wait --factor times
 the last, up to --max-interval: by default at t = 0, 1, 2.5, 4.75, ... s, then every
@@ -73,15 +75,31 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     wait.add_argument("url", metavar="URL", type=_types.url, help="the job's URL (http or https)")
-    job = wait.add_argument_group("what the job says")
+    job = wait.add_argument_group(
+        "what the job says",
+        "Defaults are IonQ's vocabulary, or the --api profile's; an option given here "
+        "replaces that part of it.",
+    )
+    job.add_argument(
+        "--api",
+        metavar="NAME",
+        type=_types.api,
+        help="read the job as this API does: " + ", ".join(jobwait.ApiProfile.names()),
+    )
     job.add_argument(
         "--status-field",
         metavar="PATH",
         type=_types.status_field,
-        default="status",
         help="dotted path of the status in the job JSON, e.g. state.phase (default: status)",
     )
+    job.add_argument(
+        "--failure-field",
+        metavar="PATH",
+        type=_types.status_field,
+        help="dotted path of a failed job's reason, e.g. error.message (default: failure)",
+    )
     for option, dest, default in (
+        ("--pending", "pending", "submitted, ready, started, running"),
         ("--success", "success", "completed"),
         ("--failure", "failure", "failed"),
         ("--canceled", "canceled", "canceled"),
@@ -91,9 +109,21 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
             dest=dest,
             metavar="STATUS",
             action="append",
-            help=f"a status meaning {dest}; repeatable; replaces the default ({default}) "
-            "and stops meaning pending",
+            help=f"a status meaning {dest}; repeatable; replaces the default ({default})"
+            + (" and stops meaning pending" if dest != "pending" else ""),
         )
+    job.add_argument(
+        "--case-insensitive",
+        action="store_true",
+        default=None,
+        help="match statuses ignoring case (SUCCESS is success)",
+    )
+    job.add_argument(
+        "--on-unknown",
+        choices=("wait", "fail"),
+        help="a status in none of the lists: keep waiting (default) or fail at once "
+        "(exit 5, naming the status and the known ones)",
+    )
     schedule = wait.add_argument_group("when to poll and when to give up")
     schedule.add_argument(
         "--timeout",
@@ -148,6 +178,15 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
         default=[],
         help="send header NAME with the value of environment variable ENVVAR, which "
         "keeps a secret out of shell history and process lists; repeatable",
+    )
+    http.add_argument(
+        "--retry-http",
+        metavar="CODE",
+        type=_types.http_status,
+        action="append",
+        default=[],
+        help="an HTTP status that means 'not there yet' (e.g. 404 just after submission): "
+        "polled again like a pending job until the timeout; repeatable",
     )
     http.add_argument(
         "--follow-redirects",

@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from jobwait import field_reader
+from jobwait import ApiProfile, field_reader
 
 
 def number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
@@ -99,6 +99,20 @@ def status_field(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def api(text: str) -> str:
+    try:
+        ApiProfile.named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def http_status(text: str) -> int:
+    if text.isascii() and text.isdigit() and 100 <= int(text) <= 599:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected an HTTP status 100-599, got {text[:10]!r}")
 
 
 # RFC 9110 field names are tokens; values are visible ASCII, spaces and tabs (httpx

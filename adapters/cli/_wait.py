@@ -7,9 +7,10 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jobwait import (
+    ApiProfile,
     Backoff,
     JobWaiter,
     JobWaitError,
@@ -38,6 +39,7 @@ from ._output import (
     live,
     paint,
     plural,
+    printable,
     redacting_logs,
     shown,
     width,
@@ -199,8 +201,9 @@ def _resolve_headers(args: argparse.Namespace, environ: Mapping[str, str]) -> li
     return headers
 
 
-def _statuses(args: argparse.Namespace) -> Statuses:
+def _statuses(args: argparse.Namespace, base: Statuses) -> Statuses:
     given = {
+        "pending": ("--pending", args.pending),
         "succeeded": ("--success", args.success),
         "failed": ("--failure", args.failure),
         "canceled": ("--canceled", args.canceled),
@@ -213,25 +216,52 @@ def _statuses(args: argparse.Namespace) -> Statuses:
                     f"status {value!r} is given to both {seen[value]} and {option}"
                 )
             seen[value] = option
-    changes = {outcome: set(values) for outcome, (_, values) in given.items() if values}
-    return Statuses().replace(**changes)
+    changes: dict[str, object] = {
+        outcome: set(values) for outcome, (_, values) in given.items() if values
+    }
+    if args.case_insensitive:
+        changes["case_sensitive"] = False
+    if args.on_unknown is not None:
+        changes["on_unknown"] = "raise" if args.on_unknown == "fail" else "wait"
+    return base.replace(**changes)
 
 
-def _waiter(args: argparse.Namespace) -> JobWaiter:
+def _profile(args: argparse.Namespace) -> ApiProfile:
+    """The --api profile (or the default vocabulary), with every explicit option on top."""
+    base = ApiProfile.named(args.api) if args.api else ApiProfile(name="job", statuses=Statuses())
+    changes: dict[str, object] = {
+        "statuses": _statuses(args, base.statuses),
+        "pending_http": base.pending_http | set(args.retry_http),
+    }
+    if args.status_field is not None:
+        changes["status_of"] = field_reader(args.status_field)
+    if args.failure_field is not None:
+        changes["failure_of"] = field_reader(args.failure_field, default=None)
+    return base.replace(**changes)
+
+
+def job_name(url: str) -> str | None:
+    """The job's name for messages: the URL's last non-empty path segment, decoded
+    (``.../api/task/info/91396550`` -> ``91396550``), or ``None`` for a bare host."""
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    return printable(unquote(segments[-1]), 60) if segments else None
+
+
+def _waiter(args: argparse.Namespace, profile: ApiProfile) -> JobWaiter:
     backoff = Backoff(
         initial=args.interval,
         factor=args.factor,
         max=max(args.max_interval, args.interval),  # the cap follows a larger interval
     )
-    return JobWaiter(
+    options = profile.options(
+        job_id=job_name(args.url),
         timeout=args.timeout,
         backoff=backoff,
-        statuses=_statuses(args),
-        status_of=field_reader(args.status_field),
         max_fetch_errors=args.max_fetch_errors,
         raise_on_failure=True,
         raise_on_cancel=True,  # so a canceled job ends as JobCanceledError: exit 4
     )
+    return JobWaiter(**options)
 
 
 def _client_headers(headers: Sequence[Header]) -> list[tuple[str, str]]:
@@ -257,7 +287,8 @@ def wait_command(
     args: argparse.Namespace, stdout: IO[str], stderr: IO[str], environ: Mapping[str, str]
 ) -> int:
     headers = _resolve_headers(args, environ)
-    waiter = _waiter(args)
+    profile = _profile(args)
+    waiter = _waiter(args, profile)
     try:
         import httpx
 
@@ -288,6 +319,7 @@ def wait_command(
             job = http_adapter.wait_for_url(
                 client,
                 args.url,
+                api=profile,
                 waiter=waiter,
                 max_body_size=args.max_body_size,
                 on_poll=watch.on_poll,

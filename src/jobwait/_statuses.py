@@ -171,9 +171,10 @@ class Statuses:
         shown = status if len(status) <= 60 else status[:57] + "..."
         case = "" if self.case_sensitive else ", compared case-insensitively"
         return (
-            f"unknown status {shown!r} (known{case}: {self.known()}); list it in "
-            "Statuses(...) (pending= if the job is still running), or pass "
-            "on_unknown='wait' to keep waiting on statuses nobody listed"
+            f"unknown status {shown!r} (known{case}: {self.known()}); list it "
+            "(Statuses(pending=...) in Python, --pending/--success/--failure/--canceled "
+            "on the command line), or keep waiting on unlisted statuses "
+            "(on_unknown='wait', --on-unknown wait)"
         )
 
     def replace(self, **changes: Any) -> Statuses:

@@ -70,7 +70,7 @@ def test_a_failure_is_shown_as_json_with_a_context_that_names_no_missing_job_id(
     assert code == 1, err
     assert re.fullmatch(
         r'jobwait: job failed: \{"code": "QuantumError", "message": "calibration drifted"\} '
-        r"\(last status 'failed', 1 poll, [\d.]+s elapsed\)",
+        rf"\(job '{job}', last status 'failed', 1 poll, [\d.]+s elapsed\)",
         last_line(err),
     ), err
     assert "(job," not in err
@@ -84,7 +84,7 @@ def test_the_error_budget_is_named_by_its_flag(capsys: pytest.CaptureFixture[str
     assert code == 5, err
     assert re.fullmatch(
         r"jobwait: error: 2 polls in a row failed \(--max-fetch-errors 2\); the last: "
-        r"ConnectError: .+ \(no status read, 2 polls, [\d.]+s elapsed\)",
+        r"ConnectError: .+ \(job '1', no status read, 2 polls, [\d.]+s elapsed\)",
         err.strip(),
     ), err
     assert "max_fetch_errors" not in err
@@ -131,7 +131,8 @@ def test_http_errors_show_the_servers_message(
 ) -> None:
     code, _, err = run(capsys, "wait", f"{server.url}/jobs/nope", *AUTH, *FAST, "-q")
     assert code == 5, err
-    assert "retrying cannot fix it: HTTP 404: Job not found: nope (no status read" in err
+    expected = "retrying cannot fix it: HTTP 404: Job not found: nope (job 'nope', no status read"
+    assert expected in err
 
 
 @realtime

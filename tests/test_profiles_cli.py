@@ -8,11 +8,13 @@ every 10 ms, so each test takes a few tens of milliseconds.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -172,7 +174,7 @@ def test_failure_field_reads_nested_reasons(capsys: pytest.CaptureFixture[str]) 
             capsys, f"{url}/ops/op", "--api", "azure", "--failure-field", "error.message"
         )
     assert code == 1, err
-    assert "job failed: 'over quota'" in err
+    assert "job failed: \"over quota\" (job 'op'," in err
 
 
 @realtime
@@ -216,3 +218,77 @@ def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None
 )
 def test_job_name_from_the_url(url: str, name: str | None) -> None:
     assert job_name(url) == name
+
+
+# --- every shell example of docs/apis.md, run against answers in the API's shape ------
+
+DOCS_ANSWERS: dict[str, list[Answer]] = {
+    "/v1/operations/42": [
+        (200, {"name": "operations/42"}, {}),
+        (200, {"done": True, "response": {}}, {}),
+    ],
+    "/v0.4/jobs/j1": [
+        (200, {"id": "j1", "status": "ready"}, {}),
+        (200, {"status": "completed"}, {}),
+    ],
+    "/quantum-task/t1": [(200, {"status": "QUEUED"}, {}), (200, {"status": "COMPLETED"}, {})],
+    "/api/v1/jobs/d1": [
+        (200, {"state": {"status": "Running"}}, {}),
+        (200, {"state": {"status": "Completed"}}, {}),
+    ],
+    "/operations/op1": [
+        (200, {"status": "InProgress"}, {"retry-after-ms": "10"}),
+        (200, {"status": "Succeeded"}, {}),
+    ],
+    "/locations/op1": [(202, b"", {}), (200, {"name": "vm1"}, {})],
+    f"/api/task/info/{TASK}": [NOT_YET, flower("STARTED"), flower("SUCCESS")],
+    "/repos/octo/app/actions/runs/30433642": [
+        (200, {"status": "in_progress", "conclusion": None}, {}),
+        (200, {"status": "completed", "conclusion": "success"}, {}),
+    ],
+    "/v1/jobs/876da822": [
+        (200, {"jobId": "876da822", "status": "RUNNABLE"}, {}),
+        (200, {"status": "SUCCEEDED"}, {}),
+    ],
+    "/training-jobs/xgb": [
+        (200, {"TrainingJobStatus": "InProgress"}, {}),
+        (200, {"TrainingJobStatus": "Completed"}, {}),
+    ],
+    "/renders/r1": [
+        (404, b"", {}),
+        (200, {"state": "rendering"}, {}),
+        (200, {"state": "finished"}, {}),
+    ],
+}
+
+
+def docs_commands() -> list[list[str]]:
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "apis.md").read_text()
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, flags=re.M | re.S)
+    return [shlex.split(line) for block in blocks for line in block.splitlines() if line]
+
+
+@realtime
+@pytest.mark.parametrize("command", docs_commands(), ids=lambda c: c[2].split("/", 3)[-1])
+def test_docs_shell_examples_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    assert command[:2] == ["jobwait", "wait"]
+    path = urlsplit(command[2]).path
+    monkeypatch.setenv("IONQ_AUTH", "apiKey not-a-real-key")
+    monkeypatch.setenv("GH_AUTH", "Bearer not-a-real-token")
+    with scripted(DOCS_ANSWERS[path]) as (url, paths):
+        code = main(["wait", url + path, *command[3:], *FAST])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(paths) >= 2
+
+
+def test_every_profile_has_a_shell_example() -> None:
+    used = {c[c.index("--api") + 1] for c in docs_commands() if "--api" in c}
+    from jobwait import ApiProfile
+
+    assert set(ApiProfile.names()) - used == {"celery"}  # AsyncResult has no URL

@@ -31,12 +31,14 @@ _KEYS_SHOWN: Final = 8
 
 
 def context(error: JobWaitError, redact: Redactor) -> str:
-    """``(last status 'x', 3 polls, 1.250s elapsed)``; ``no status read`` when none was."""
+    """``(job 'abc', last status 'x', 3 polls, 1.250s elapsed)``; ``no status read`` when
+    none was; no job part when the URL names no job."""
     if error.last_status is None:
         status = "no status read"
     else:
         status = f"last status {shown(repr(error.last_status), redact, _STATUS_LIMIT)}"
-    return f"({status}, {plural(error.polls, 'poll')}, {error.elapsed:.3f}s elapsed)"
+    job = "" if error.job_id is None else f"job {shown(repr(error.job_id), redact, 60)}, "
+    return f"({job}{status}, {plural(error.polls, 'poll')}, {error.elapsed:.3f}s elapsed)"
 
 
 def failure_text(failure: object) -> str:

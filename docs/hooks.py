@@ -5,6 +5,9 @@ A page asks for a generated section with an HTML comment on a line of its own:
 - ``<!-- jobwait:state-diagram -->``: the waiter's state diagram (Mermaid), drawn from
   :func:`jobwait.transitions`, the table ``JobWaiter.handle`` dispatches through.
 - ``<!-- jobwait:transition-table -->``: the same edges as a Markdown table.
+- ``<!-- jobwait:fleet-diagram -->`` / ``<!-- jobwait:fleet-table -->``: the same for
+  the fleet's lifecycle, drawn from ``fleet_transitions()``, the table
+  ``JobFleet.add`` / ``next_action`` / ``handle`` dispatch through.
 - ``<!-- jobwait:default-schedule -->``: the default poll schedule, computed by running
   :func:`jobwait.testing.simulate` on a job that never finishes.
 
@@ -21,9 +24,17 @@ import re
 from typing import Any
 
 import jobwait
+from jobwait._fleet import FleetState, fleet_transitions
 from jobwait.testing import simulate
 
-__all__ = ["default_schedule", "on_page_markdown", "state_diagram", "transition_table"]
+__all__ = [
+    "default_schedule",
+    "fleet_diagram",
+    "fleet_table",
+    "on_page_markdown",
+    "state_diagram",
+    "transition_table",
+]
 
 _MARKER = re.compile(r"^<!-- jobwait:([a-z-]+) -->[ \t]*$", re.MULTILINE)
 _NO_RUN_FENCE = re.compile(r"^([ \t]*(?:`{3,}|~{3,})[ \t]*python)[ \t]+no-run[ \t]*$", re.MULTILINE)
@@ -53,6 +64,30 @@ def transition_table() -> str:
     ]
     for state, event, action, next_state in jobwait.transitions():
         rows.append(f"| `{state.name}` | `{event}` | `{action}` | `{next_state.name}` |")
+    return "\n".join(rows)
+
+
+def fleet_diagram() -> str:
+    """A Mermaid ``stateDiagram-v2`` of the fleet's lifecycle, one edge per (state,
+    input, next state) of the table the fleet runs on; the label lists the actions
+    ``next_action`` may hand out on that edge."""
+    lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {FleetState.RUNNING.name}"]
+    for state, what, actions, next_state in fleet_transitions():
+        label = what if not actions else f"{what} / {' | '.join(actions)}"
+        lines.append(f"    {state.name} --> {next_state.name}: {label}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def fleet_table() -> str:
+    """The fleet's lifecycle as a Markdown table: state, input, actions, next state."""
+    rows = [
+        "| State | Input | Actions handed out | Next state |",
+        "| --- | --- | --- | --- |",
+    ]
+    for state, what, actions, next_state in fleet_transitions():
+        shown = ", ".join(f"`{a}`" for a in actions) or "-"
+        rows.append(f"| `{state.name}` | `{what}` | {shown} | `{next_state.name}` |")
     return "\n".join(rows)
 
 
@@ -87,6 +122,8 @@ _GENERATORS = {
     "state-diagram": state_diagram,
     "transition-table": transition_table,
     "default-schedule": default_schedule,
+    "fleet-diagram": fleet_diagram,
+    "fleet-table": fleet_table,
 }
 
 

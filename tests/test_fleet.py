@@ -367,7 +367,7 @@ def test_retryable_batch_failure_retries_the_batch_and_holds_the_fleet() -> None
     fleet.add(["c"], now=0.2)  # c is due now, but the fleet is held until 5.1
     assert step(fleet, 0.2) == FleetSleep(seconds=pytest.approx(4.9))
     assert step(fleet, 5.1) == PollBatch(ids=("c", "a", "b"))
-    # the jobs' own waiters never saw the failure
+    # each job's waiter answered the shared failure itself; it is not the job's poll
     assert fleet.polls("a") == 0
 
 

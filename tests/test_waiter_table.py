@@ -44,7 +44,8 @@ from jobwait import (
     field_reader,
     transitions,
 )
-from jobwait._protocol import Nudged
+from jobwait._errors import FleetFailedError
+from jobwait._protocol import Nudged, SharedFetchFailed
 from jobwait._waiter import _TABLE
 
 
@@ -1064,6 +1065,9 @@ def test_transitions_are_read_from_the_table() -> None:
         Transition(State.POLLING, "Observed", "Raise", State.RAISED),
         Transition(State.POLLING, "FetchFailed", "Sleep", State.SLEEPING),
         Transition(State.POLLING, "FetchFailed", "Raise", State.RAISED),
+        Transition(State.POLLING, "SharedFetchFailed", "Sleep", State.SLEEPING),
+        Transition(State.POLLING, "SharedFetchFailed", "Raise", State.RAISED),
+        Transition(State.POLLING, "SharedFetchFailed", "Poll", State.POLLING),
         Transition(State.SLEEPING, "Woke", "Poll", State.POLLING),
         Transition(State.POLLING, "Observed", "Poll", State.POLLING),
         Transition(State.POLLING, "FetchFailed", "Poll", State.POLLING),
@@ -1087,6 +1091,20 @@ TRANSITION_SCENARIOS: dict[Transition, list[Any]] = {
     Transition(State.POLLING, "FetchFailed", "Raise", State.RAISED): [
         *_PREFIX,
         fail(1.0, retryable=False),
+    ],
+    Transition(State.POLLING, "SharedFetchFailed", "Sleep", State.SLEEPING): [
+        *_PREFIX,
+        SharedFetchFailed(error=OSError("batch"), now=1.0),
+    ],
+    Transition(State.POLLING, "SharedFetchFailed", "Raise", State.RAISED): [
+        *_PREFIX,
+        SharedFetchFailed(error=OSError("batch"), now=1.0, spent="the budget"),
+    ],
+    # A nudge during a shared request is remembered like one during a lone poll.
+    Transition(State.POLLING, "SharedFetchFailed", "Poll", State.POLLING): [
+        Start(now=0.0),
+        Nudged(now=0.0),
+        SharedFetchFailed(error=OSError("batch"), now=0.0),
     ],
     Transition(State.SLEEPING, "Woke", "Poll", State.POLLING): _PREFIX,
     # A nudge during a poll is remembered: the pending answer asks for one more poll.
@@ -1144,10 +1162,15 @@ def test_unusable_hints_are_ignored_never_crash(hint: Any) -> None:
 def test_errors_pickle_with_cancel_error_results_and_notes() -> None:
     error = JobTimeoutError("late", job_id="a", timeout=3.0, polls=2)
     error.cancel_error = RuntimeError("cancel failed")
-    error.results = {"a": error}
     error.add_note("a note")
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.job_id, copy.timeout, copy.polls) == ("a", 3.0, 2)
     assert str(copy.cancel_error) == "cancel failed"
     assert copy.__notes__ == ["a note"]
-    assert set(copy.results) == {"a"}
+    # results are FleetFailedError's own field, not every error's
+    assert not hasattr(copy, "results")
+    stopped = FleetFailedError("stopped", results={"a": error}, unfinished=("b",), job_id="a")
+    again = pickle.loads(pickle.dumps(stopped))
+    assert set(again.results) == {"a"}
+    assert again.unfinished == ("b",)
+    assert again.results["a"].timeout == 3.0

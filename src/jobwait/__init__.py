@@ -18,6 +18,7 @@ from ._drive import is_retryable_status as is_retryable_status
 from ._drive import make_waiter as make_waiter
 from ._drive import observed as observed
 from ._drive import retry_after_of as retry_after_of
+from ._errors import FleetFailedError as FleetFailedError
 from ._errors import JobCanceledError as JobCanceledError
 from ._errors import JobFailedError as JobFailedError
 from ._errors import JobFetchError as JobFetchError
@@ -32,7 +33,6 @@ from ._fleet import CancelJobs as CancelJobs
 from ._fleet import Finished as Finished
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
-from ._fleet import FleetFailedError as FleetFailedError
 from ._fleet import FleetOptions as FleetOptions
 from ._fleet import FleetSleep as FleetSleep
 from ._fleet import JobFleet as JobFleet
@@ -60,6 +60,7 @@ from ._protocol import FetchFailed as FetchFailed
 from ._protocol import Observed as Observed
 from ._protocol import Poll as Poll
 from ._protocol import Raise as Raise
+from ._protocol import SharedFetchFailed as SharedFetchFailed
 from ._protocol import Sleep as Sleep
 from ._protocol import Start as Start
 from ._protocol import Woke as Woke
@@ -115,6 +116,7 @@ __all__ = [
     "PollReport",
     "Raise",
     "ResponseError",
+    "SharedFetchFailed",
     "Sleep",
     "Start",
     "State",

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Backoff", "Jitter"]
+__all__ = ["Backoff", "Jitter", "usable_seconds"]
 
 Jitter = Literal["full", "equal", "decorrelated"]
 _JITTERS = (None, "full", "equal", "decorrelated")
@@ -87,6 +87,20 @@ class Backoff:
             return interval / 2 + rng.uniform(0.0, interval / 2)
         return min(self.max, rng.uniform(self.initial, previous_sleep * 3))
 
+    def batch_factor(self) -> float:
+        """The factor a scheduler applies to every sleep of one batch report, so that
+        jobs due together stay together (``JobFleet``, whose waiters run without
+        jitter): ``"full"``: uniform(0, 1); ``"equal"`` and ``"decorrelated"``:
+        uniform(0.5, 1); ``1.0`` without jitter."""
+        jitter = self.jitter
+        if jitter is None:
+            return 1.0
+        rng = self.rng
+        assert rng is not None  # set in __post_init__ whenever jitter is on
+        if jitter == "full":
+            return rng.uniform(0.0, 1.0)
+        return rng.uniform(0.5, 1.0)
+
     def intervals(self, count: int) -> list[float]:
         """The first ``count`` un-jittered intervals, for tables and docs."""
         out: list[float] = []
@@ -104,6 +118,24 @@ class Backoff:
             "max": self.max,
             "jitter": self.jitter,
         }
+
+
+def usable_seconds(value: object, cap: float = math.inf) -> float | None:
+    """The one sanitiser of server hints (``Retry-After`` and the like): ``value`` as
+    float seconds, at most ``cap``, when it is a finite number >= 0; else ``None``.
+
+    A hint is advice: a negative, NaN, infinite, boolean or non-numeric one is ignored
+    rather than trusted or allowed to crash a wait.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: no usable hint
+        return None
+    if not 0.0 <= seconds < math.inf:  # NaN fails the comparison
+        return None
+    return seconds if seconds <= cap else cap
 
 
 def _finite(x: object) -> bool:

@@ -8,11 +8,10 @@ passes its own). :func:`make_waiter` builds the waiter from adapter keywords.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
-from ._backoff import Backoff
+from ._backoff import Backoff, usable_seconds
 from ._protocol import Fetched, FetchFailed, Observed
 from ._statuses import Statuses
 from ._waiter import JobWaiter
@@ -62,14 +61,7 @@ def is_retryable(error: BaseException) -> bool:
 def retry_after_of(error: BaseException) -> float | None:
     """The default hint reader: the error's ``retry_after`` attribute in seconds, if it
     is a finite non-negative number; else ``None``."""
-    value = getattr(error, "retry_after", None)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int too large for a float: no usable hint
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return usable_seconds(getattr(error, "retry_after", None))
 
 
 def observed(result: Any, now: float) -> Observed:

@@ -13,14 +13,25 @@ made and how long the wait had lasted. Nothing seen is lost.
     ├── JobTimeoutError     the deadline passed before the job finished
     ├── JobFetchError       the job could not be fetched (error budget spent, or an
     │                       error that retrying cannot fix)
-    └── JobStatusError      a job payload whose status could not be read or is unknown
+    ├── JobStatusError      a job payload whose status could not be read or is unknown
+    └── FleetFailedError    fail_fast stopped a JobFleet at its first job error
+
+``UsageError`` is the one member that is not an outcome of a wait: it is raised
+directly by ``handle()`` / ``next_action()`` / ``add()`` / ``snapshot()`` to the code
+driving the machine, never handed out through ``Raise`` or ``Finished``. It stays in
+the tree (as h11 keeps ``LocalProtocolError`` and ``RemoteProtocolError`` under one
+``ProtocolError``) so that it carries the same context and pickles the same way;
+drivers that catch ``JobWaitError`` to report outcomes never see one unless they
+themselves have a bug.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "FleetFailedError",
     "JobCanceledError",
     "JobFailedError",
     "JobFetchError",
@@ -43,11 +54,9 @@ class JobWaitError(Exception):
         elapsed: Seconds from the start of the wait to the event that ended it.
         cancel_error: Set by an adapter when calling ``cancel=`` to cancel the remote
             job failed; the failure never replaces this error.
-        results: Set on fleet errors raised by ``fail_fast``: every outcome known.
     """
 
     cancel_error: BaseException | None = None
-    results: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -91,7 +100,7 @@ class JobWaitError(Exception):
         # cross process boundaries (multiprocessing, snapshots), so rebuild explicitly.
         state = {
             name: getattr(self, name)
-            for name in ("cancel_error", "results", "__notes__")
+            for name in ("cancel_error", "__notes__")
             if name in self.__dict__
         }
         return (
@@ -206,3 +215,32 @@ class JobStatusError(JobWaitError):
     """
 
     retryable: bool | None = None
+
+
+class FleetFailedError(JobWaitError):
+    """``fail_fast`` stopped a ``JobFleet`` at the first job that ended with an error.
+
+    The context attributes (``job_id``, ``last_status``, ``polls``, ...) are those of
+    that job's error, which is also the ``__cause__``.
+
+    Attributes:
+        results: Every outcome known when the fleet stopped, keyed by job id: the job,
+            or its ``JobWaitError``.
+        unfinished: The ids that had no outcome; the fleet asked for them to be
+            canceled with ``CancelJobs``.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        results: Mapping[str, Any] | None = None,
+        unfinished: Iterable[str] = (),
+        **context: Any,
+    ) -> None:
+        self.results = dict(results or {})
+        self.unfinished = tuple(unfinished)
+        super().__init__(reason, **context)
+
+    def _extra(self) -> dict[str, Any]:
+        return {"results": self.results, "unfinished": self.unfinished}

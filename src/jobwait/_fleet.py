@@ -14,6 +14,10 @@ clock, sleeps or does IO: every call takes ``now``.
 The protocol (pull, like h11's ``next_event``)
 ----------------------------------------------
 
+The fleet's own lifecycle (``FleetState``: RUNNING, then with ``fail_fast`` STOPPING
+and STOPPED) is the table ``_TABLE`` below: ``add``, ``next_action`` and ``handle``
+dispatch through it, and any other (state, input) pair is a ``UsageError``.
+
 The driver calls ``fleet.next_action(now)`` in a loop and performs what it returns:
 
 - ``PollBatch(ids)``: fetch these ids (one request if the source batches). The batch is
@@ -94,28 +98,28 @@ Any ``BatchObserved`` resets the fleet's count of failed batches.
 ``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
 ``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
 
-``BatchFailed``, retryable: the jobs' waiters never hear of it (it does not count
-against their ``max_fetch_errors``); it counts once against the fleet's
-``max_batch_errors``, counted over consecutive failed batches. A ``retry_after`` hint
-(capped at ``max_retry_after``) holds *every* request of the fleet until
-``now + hint``. Each job of the batch is then, in this order (the waiter's order):
-
-1. if this failure spent the budget (the ``max_batch_errors``-th in a row): ended with
-   ``JobFetchError`` chained to the error, with a note naming the budget. The count
-   stays spent until a batch is observed, so every later failed batch ends its jobs;
-2. if ``now`` is at or past its deadline: ended with ``JobTimeoutError`` (cause: the
-   error);
-3. else retried at ``min(now + delay, deadline)``, where
-   ``delay = max(min(initial * factor ** (k - 1), max) * jitter, hint)`` for the k-th
-   failed batch in a row, with the fleet's ``Backoff``.
+``BatchFailed``, retryable: the fleet decides only what is fleet-wide. It counts the
+failure once against ``max_batch_errors`` (consecutive failed batches, fleet-wide;
+any ``BatchObserved`` resets the count), and a ``retry_after`` hint (capped at
+``max_retry_after``) holds *every* request of the fleet until ``now + hint``. Then
+each job of the batch is asked, with ``SharedFetchFailed(error, now, retry_after)``,
+and answers exactly as a lone waiter answers a retryable failure: ``Sleep`` for its own
+next backoff interval (the hint as a floor, clamped to its deadline), or
+``JobTimeoutError`` at its deadline (cause: the error). The failure counts neither
+against the job's ``max_fetch_errors`` nor as its poll. If this failure spent the
+budget (the ``max_batch_errors``-th in a row), the event carries ``spent`` and every
+job of the batch ends with ``JobFetchError`` chained to the error, with a note naming
+the budget. The count stays spent until a batch is observed, so every later failed
+batch ends its jobs. The fleet computes no backoff of its own.
 
 Jitter, predictions
 -------------------
 
-Waiters run without jitter; the fleet draws one factor per batch report and scales the
-sleep of every job in that batch (never a sleep clamped to a deadline, never when the
-report carried ``retry_after``), so jobs due together stay together: ``"full"``:
-uniform(0, 1); ``"equal"`` and ``"decorrelated"``: uniform(0.5, 1).
+Waiters run without jitter; the fleet draws one factor per batch report
+(``Backoff.batch_factor``) and scales the sleep of every job in that batch (never a
+sleep clamped to a deadline, never when the report carried ``retry_after``), so jobs
+due together stay together: ``"full"``: uniform(0, 1); ``"equal"`` and
+``"decorrelated"``: uniform(0.5, 1).
 
 With ``use_predictions=True``, the first pending observation of a job that carries
 IonQ's ``predicted_wait_time_ms`` and/or ``predicted_execution_duration_ms`` (p =
@@ -136,6 +140,7 @@ are accepted and ignored.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import math
 from collections import OrderedDict, deque
@@ -144,12 +149,24 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
-from ._backoff import Backoff
+from ._backoff import Backoff, usable_seconds
 from ._drive import JobOptions, fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
-from ._errors import JobWaitError, UsageError
-from ._protocol import Done, Expired, Fetched, FetchFailed, Observed, Raise, Sleep, Start, Woke
+from ._errors import FleetFailedError, JobWaitError, UsageError
+from ._protocol import (
+    Done,
+    Expired,
+    Fetched,
+    FetchFailed,
+    Observed,
+    Poll,
+    Raise,
+    SharedFetchFailed,
+    Sleep,
+    Start,
+    Woke,
+)
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
 from ._waiter import JobWaiter
 
@@ -164,12 +181,15 @@ __all__ = [
     "FleetFailedError",
     "FleetOptions",
     "FleetSleep",
+    "FleetState",
+    "FleetTransition",
     "JobFleet",
     "JobMissingError",
     "PollBatch",
     "StatusChanged",
     "batch_failed",
     "batch_observed",
+    "fleet_transitions",
     "ionq_predicted_seconds",
     "make_fleet",
     "single_job",
@@ -335,35 +355,6 @@ class JobMissingError(LookupError):
         return (type(self), (self.job_id,))
 
 
-class FleetFailedError(JobWaitError):
-    """``fail_fast`` stopped the fleet at the first job that ended with an error.
-
-    The context attributes (``job_id``, ``last_status``, ``polls``, ...) are those of
-    that job's error, which is also the ``__cause__``.
-
-    Attributes:
-        results: Every outcome known when the fleet stopped, keyed by job id: the job,
-            or its ``JobWaitError``.
-        unfinished: The ids that had no outcome; the fleet asked for them to be
-            canceled with ``CancelJobs``.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        results: Mapping[str, Any] | None = None,
-        unfinished: Iterable[str] = (),
-        **context: Any,
-    ) -> None:
-        self.results = dict(results or {})
-        self.unfinished = tuple(unfinished)
-        super().__init__(reason, **context)
-
-    def _extra(self) -> dict[str, Any]:
-        return {"results": self.results, "unfinished": self.unfinished}
-
-
 # --- helpers for drivers -----------------------------------------------------------------
 
 
@@ -478,13 +469,6 @@ def _limit(name: str, value: object) -> int | None:
     return value
 
 
-def _hint(value: float | None, cap: float) -> float | None:
-    # The waiter's rule for a server hint: negative, NaN or infinite is ignored.
-    if value is None or not value >= 0 or value == math.inf:
-        return None
-    return min(value, cap)
-
-
 def _seconds_until(now: float, target: float) -> float:
     # The driver computes now + seconds (a virtual clock does exactly that); make sure
     # it reaches target, or a float rounding would ask for the same sleep forever.
@@ -519,6 +503,91 @@ def ionq_predicted_seconds(job: Any) -> float | None:
     return total / 1000.0 if found and total > 0 else None
 
 
+class FleetState(enum.Enum):
+    """Where a :class:`JobFleet` is in its lifecycle (each job's own state is its
+    waiter's :class:`State`)."""
+
+    RUNNING = "running"
+    """Accepts ``add`` and batch reports; ``next_action`` hands out polls, outcomes
+    and sleeps."""
+    STOPPING = "stopping"
+    """``fail_fast`` stopped the fleet: ``next_action`` hands out the outcomes already
+    known, ``CancelJobs``, then ``Raise``. ``add`` is refused; reports of batches still
+    in flight are accepted and ignored."""
+    STOPPED = "stopped"
+    """The ``Raise`` was handed out: only late batch reports are accepted (and
+    ignored)."""
+
+
+# (state, input) -> (handler method, actions it may return, states it may leave the
+# fleet in). The inputs are the two calls a driver makes ("add", "next_action") and the
+# event types handle() takes. Like the waiter's _TABLE, this *is* the lifecycle: add(),
+# next_action() and handle() dispatch through it, any other pair is a UsageError, the
+# docs draw the diagram from it, and the property tests check every move against it.
+# Each job's own decisions stay with its JobWaiter.
+_TABLE: Final[
+    dict[
+        tuple[FleetState, type[Any] | str],
+        tuple[str, tuple[type[Any], ...], tuple[FleetState, ...]],
+    ]
+] = {
+    (FleetState.RUNNING, "add"): ("_on_add", (), (FleetState.RUNNING,)),
+    (FleetState.RUNNING, "next_action"): (
+        "_next_running",
+        (PollBatch, StatusChanged, Finished, FleetSleep, AllDone),
+        (FleetState.RUNNING, FleetState.STOPPING),
+    ),
+    (FleetState.RUNNING, BatchObserved): (
+        "_on_observed",
+        (),
+        (FleetState.RUNNING, FleetState.STOPPING),
+    ),
+    (FleetState.RUNNING, BatchFailed): (
+        "_on_failed",
+        (),
+        (FleetState.RUNNING, FleetState.STOPPING),
+    ),
+    (FleetState.STOPPING, "next_action"): (
+        "_next_stopping",
+        (StatusChanged, Finished, CancelJobs, Raise),
+        (FleetState.STOPPING, FleetState.STOPPED),
+    ),
+    (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPING, BatchFailed): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPED, BatchObserved): ("_on_late", (), (FleetState.STOPPED,)),
+    (FleetState.STOPPED, BatchFailed): ("_on_late", (), (FleetState.STOPPED,)),
+}
+_ROWS: Final[dict[FleetState, dict[type[Any] | str, str]]] = {state: {} for state in FleetState}
+for (_state, _input), (_handler, _actions, _next) in _TABLE.items():
+    _ROWS[_state][_input] = _handler
+
+
+class FleetTransition(tuple[FleetState, str, tuple[str, ...], FleetState]):
+    """One edge of the fleet's diagram: (state, input, actions it may hand out, next
+    state). ``input`` is ``"add()"``, ``"next_action()"`` or an event name."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls, state: FleetState, input: str, actions: tuple[str, ...], next_state: FleetState
+    ) -> FleetTransition:
+        return super().__new__(cls, (state, input, actions, next_state))
+
+
+def fleet_transitions() -> list[FleetTransition]:
+    """Every edge of the fleet's lifecycle, read from the table it runs on (for docs)."""
+    return [
+        FleetTransition(
+            state,
+            f"{key}()" if isinstance(key, str) else key.__name__,
+            tuple(action.__name__ for action in actions),
+            next_state,
+        )
+        for (state, key), (_, actions, next_states) in _TABLE.items()
+        for next_state in next_states
+    ]
+
+
 class JobFleet:
     """The sans-IO scheduler that waits for many jobs; see the module's theory.
 
@@ -529,13 +598,14 @@ class JobFleet:
         timeout: Per job, seconds from its ``add`` to its deadline (default 300);
             ``None`` never times out. As ``JobWaiter``.
         backoff: Per-job poll schedule (default 1 s, x1.5, cap 30 s). Its jitter is
-            applied per batch, not per job; its intervals also space retries of
-            failed batches.
+            applied per batch, not per job. Each job retries a failed batch on its
+            own schedule, as a lone waiter would.
         statuses: As ``JobWaiter``, per job.
         raise_on_failure: As ``JobWaiter``, per job.
         raise_on_cancel: As ``JobWaiter``, per job.
         max_fetch_errors: As ``JobWaiter``, per job (a job missing from a batch
-            response counts against it; a whole failed batch does not).
+            response counts against it; a whole failed batch does not: that counts
+            against ``max_batch_errors``).
         max_retry_after: As ``JobWaiter``; also caps a fleet-wide ``Retry-After`` hold.
         status_of: As ``JobWaiter``, per job.
         failure_of: As ``JobWaiter``, per job.
@@ -547,7 +617,7 @@ class JobFleet:
         max_concurrency: At most this many batches in flight (default 10; ``None``:
             unlimited). A sync driver has at most one in flight anyway.
         max_batch_errors: The n-th consecutive retryable batch failure ends the jobs
-            of that batch with ``JobFetchError`` (default 5).
+            of that batch with ``JobFetchError``, chained to the real error (default 5).
         fail_fast: Stop at the first job error with ``FleetFailedError`` (default
             ``False``: collect every outcome).
         use_predictions: Defer a job's poll by IonQ's predicted completion, once
@@ -560,6 +630,7 @@ class JobFleet:
     """
 
     __slots__ = (
+        "_backoff",
         "_batch_errors",
         "_batch_window",
         "_budget",
@@ -577,16 +648,15 @@ class JobFleet:
         "_new_waiter",
         "_now",
         "_outbox",
-        "_raised",
         "_ready",
         "_ready_deadlines",
         "_report_status",
         "_requests",
         "_results",
-        "_retry_backoff",
+        "_row",
         "_sent",
         "_seq",
-        "_stopped",
+        "_state",
         "_timers",
         "_use_predictions",
         "_waiters",
@@ -657,8 +727,8 @@ class JobFleet:
 
         self._new_waiter = new_waiter
         self._max_retry_after = float(max_retry_after)
-        self._retry_backoff = backoff
-        self._jitter = backoff.jitter
+        self._backoff = backoff
+        self._jitter = backoff.jitter is not None
         self._max_batch = _positive_int("max_batch", max_batch)
         self._batch_window = float(batch_window)
         self._budget = _limit("max_polls_per_second", max_polls_per_second)
@@ -684,8 +754,8 @@ class JobFleet:
         self._deferred: set[str] = set()
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
-        self._stopped = False
-        self._raised = False
+        self._state = FleetState.RUNNING
+        self._row = _ROWS[FleetState.RUNNING]
 
     # --- the entry points ----------------------------------------------------------------
 
@@ -709,9 +779,75 @@ class JobFleet:
         for job_id in ids:
             if not isinstance(job_id, str):
                 raise TypeError(f"job ids must be strings, got {job_id!r}")
-        if self._stopped:
-            raise UsageError("cannot add jobs: fail_fast stopped the fleet")
+        handler = self._row.get("add")
+        if handler is None:
+            raise self._refuse("add")
         self._tick(now, "add")
+        added: tuple[str, ...] = getattr(self, handler)(ids, now)
+        return added
+
+    def next_action(self, now: float) -> FleetAction:
+        """What the driver should do now; see the module theory for each action.
+
+        Returns:
+            ``Finished`` / ``StatusChanged`` / ``CancelJobs`` / ``Raise`` (outcomes, in
+            order), else ``PollBatch`` if a batch may go out now, else ``FleetSleep``
+            or ``AllDone``.
+
+        Raises:
+            UsageError: ``now`` is earlier than a previous call's, or ``Raise`` was
+                already returned.
+        """
+        handler = self._row.get("next_action")
+        if handler is None:
+            raise self._refuse("next_action")
+        self._tick(now, "next_action")
+        action: FleetAction = getattr(self, handler)(now)
+        return action
+
+    def handle(self, event: FleetEvent) -> None:
+        """Report how a ``PollBatch`` went; then call :meth:`next_action`.
+
+        Raises:
+            UsageError: ``event`` is not a ``BatchObserved`` / ``BatchFailed``, its
+                ``ids`` are not a batch in flight, ``jobs`` is not a mapping, or its
+                ``now`` is earlier than a previous call's. The fleet is unchanged.
+        """
+        kind = type(event)
+        handler = self._row.get(kind)
+        if handler is None:
+            raise self._refuse(event)
+        ids = event.ids
+        if ids not in self._in_flight:
+            raise UsageError(
+                f"{kind.__name__} reports ids {ids!r}, which are not a batch in flight; "
+                "pass the ids of the PollBatch exactly"
+            )
+        if isinstance(event, BatchObserved) and not isinstance(event.jobs, Mapping):
+            raise UsageError(
+                f"BatchObserved(jobs=...) must be a mapping of id to job, got "
+                f"{type(event.jobs).__name__}"
+            )
+        self._tick(event.now, kind.__name__)
+        del self._in_flight[ids]
+        getattr(self, handler)(event)
+
+    def _refuse(self, what: object) -> UsageError:
+        state = self._state
+        if what == "add":
+            return UsageError(f"cannot add jobs: fail_fast stopped the fleet ({state.name})")
+        if what == "next_action":
+            return UsageError(
+                f"fail_fast stopped the fleet ({state.name}); its Raise was already returned"
+            )
+        accepted = [key.__name__ for key in self._row if not isinstance(key, str)]
+        return UsageError(
+            f"JobFleet.handle() takes {' or '.join(accepted)} while {state.name}, got {what!r}"
+        )
+
+    # --- transitions (the handlers _TABLE names) -------------------------------------------
+
+    def _on_add(self, ids: list[str], now: float) -> tuple[str, ...]:
         waiters = self._waiters
         results = self._results
         timers = self._timers
@@ -728,23 +864,9 @@ class JobFleet:
             added.append(job_id)
         return tuple(added)
 
-    def next_action(self, now: float) -> FleetAction:
-        """What the driver should do now; see the module theory for each action.
-
-        Returns:
-            ``Finished`` / ``CancelJobs`` / ``Raise`` (outcomes, in order), else
-            ``PollBatch`` if a batch may go out now, else ``FleetSleep`` or
-            ``AllDone``.
-
-        Raises:
-            UsageError: ``now`` is earlier than a previous call's, or ``Raise`` was
-                already returned.
-        """
-        self._tick(now, "next_action")
+    def _next_running(self, now: float) -> FleetAction:
         outbox = self._outbox
         if not outbox:
-            if self._raised:
-                raise UsageError("fail_fast stopped the fleet; its Raise was already returned")
             self._collect(now)
             batch = self._dispatch(now)
             if batch is not None:
@@ -753,44 +875,13 @@ class JobFleet:
                 if not self._waiters:
                     return _ALL_DONE
                 return FleetSleep(seconds=self._sleep_for(now))
-        action = outbox.popleft()
+        return outbox.popleft()
+
+    def _next_stopping(self, now: float) -> FleetAction:
+        action = self._outbox.popleft()
         if type(action) is Raise:
-            self._raised = True
+            self._move(FleetState.STOPPED)
         return action
-
-    def handle(self, event: FleetEvent) -> None:
-        """Report how a ``PollBatch`` went; then call :meth:`next_action`.
-
-        Raises:
-            UsageError: ``event`` is not a ``BatchObserved`` / ``BatchFailed``, its
-                ``ids`` are not a batch in flight, ``jobs`` is not a mapping, or its
-                ``now`` is earlier than a previous call's. The fleet is unchanged.
-        """
-        kind = type(event)
-        if kind is not BatchObserved and kind is not BatchFailed:
-            raise UsageError(f"JobFleet.handle() takes BatchObserved or BatchFailed, got {event!r}")
-        ids = event.ids
-        if ids not in self._in_flight:
-            raise UsageError(
-                f"{kind.__name__} reports ids {ids!r}, which are not a batch in flight; "
-                "pass the ids of the PollBatch exactly"
-            )
-        if kind is BatchObserved and not isinstance(event.jobs, Mapping):  # type: ignore[union-attr]
-            raise UsageError(
-                f"BatchObserved(jobs=...) must be a mapping of id to job, got "
-                f"{type(event.jobs).__name__}"  # type: ignore[union-attr]
-            )
-        self._tick(event.now, kind.__name__)
-        del self._in_flight[ids]
-        if self._stopped:
-            return  # fail_fast already settled these jobs (they were in CancelJobs)
-        if kind is BatchObserved:
-            self._on_observed(event)  # type: ignore[arg-type]
-        else:
-            self._on_failed(event)  # type: ignore[arg-type]
-        self._check_fail_fast()
-
-    # --- reports -----------------------------------------------------------------------------
 
     def _on_observed(self, event: BatchObserved) -> None:
         now = event.now
@@ -798,7 +889,7 @@ class JobFleet:
         hint = event.retry_after
         waiters = self._waiters
         self._batch_errors = 0
-        factor = self._jitter_factor() if self._jitter is not None and hint is None else None
+        factor = self._backoff.batch_factor() if self._jitter and hint is None else None
         for job_id in event.ids:
             waiter = waiters[job_id]
             job = jobs.get(job_id, _MISSING)
@@ -813,54 +904,61 @@ class JobFleet:
                     status = waiter.last_status
                     assert status is not None  # a change is always to a read status
                     self._outbox.append(StatusChanged(job_id=job_id, job=job, status=status))
-            if type(action) is Sleep:
-                self._schedule(job_id, waiter, now, action.seconds, job, factor)
-            else:
-                self._finish(job_id, action)  # type: ignore[arg-type]
+            self._answer(job_id, waiter, action, now, job, factor)
+        self._check_fail_fast()
 
     def _on_failed(self, event: BatchFailed) -> None:
+        # The fleet decides only what is fleet-wide (the consecutive-failure budget and
+        # the Retry-After hold); every job's waiter answers the failure itself, exactly
+        # as a lone waiter answers the same FetchFailed.
         now = event.now
-        error = event.error
-        waiters = self._waiters
-        if not event.retryable:
-            failed = FetchFailed(error=error, now=now, retryable=False)
-            for job_id in event.ids:
-                self._finish(job_id, waiters[job_id].handle(failed))  # type: ignore[arg-type]
-            return
-        self._batch_errors += 1
-        hint = _hint(event.retry_after, self._max_retry_after)
-        if hint is not None and now + hint > self._hold_until:
-            self._hold_until = now + hint
-        if self._batch_errors >= self._max_batch_errors:
-            failed = FetchFailed(error=error, now=now, retryable=False)
-            note = (
-                f"jobwait: {self._batch_errors} batch requests in a row failed "
-                f"(max_batch_errors={self._max_batch_errors}); the fleet gave up on this batch"
+        hint = event.retry_after
+        if event.retryable:
+            self._batch_errors += 1
+            hold = usable_seconds(hint, self._max_retry_after)
+            if hold is not None and now + hold > self._hold_until:
+                self._hold_until = now + hold
+            spent = None
+            if self._batch_errors >= self._max_batch_errors:
+                spent = (
+                    f"{self._batch_errors} batch requests in a row failed "
+                    f"(max_batch_errors={self._max_batch_errors})"
+                )
+            failed: SharedFetchFailed | FetchFailed = SharedFetchFailed(
+                error=event.error, now=now, retry_after=hint, spent=spent
             )
-            for job_id in event.ids:
-                action = waiters[job_id].handle(failed)
-                assert type(action) is Raise
-                action.error.add_note(note)
-                self._finish(job_id, action)
-            return
-        backoff = self._retry_backoff
-        delay = min(backoff.initial * backoff.factor ** (self._batch_errors - 1), backoff.max)
-        if self._jitter is not None:
-            delay *= self._jitter_factor()
-        if hint is not None and hint > delay:
-            delay = hint
-        timers = self._timers
+        else:
+            failed = FetchFailed(error=event.error, now=now, retryable=False)
+        factor = self._backoff.batch_factor() if self._jitter and hint is None else None
+        waiters = self._waiters
         for job_id in event.ids:
             waiter = waiters[job_id]
-            deadline = waiter.deadline
-            if deadline is not None and now >= deadline:
-                self._finish(job_id, waiter.handle(Expired(now=now, cause=error)))  # type: ignore[arg-type]
-                continue
-            due = now + delay
-            if deadline is not None and due > deadline:
-                due = deadline
-            heapq.heappush(timers, (due, self._seq, job_id))
-            self._seq += 1
+            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
+        self._check_fail_fast()
+
+    def _on_late(self, event: FleetEvent) -> None:
+        """A batch reported after fail_fast settled its jobs (they were in CancelJobs)."""
+
+    def _move(self, state: FleetState) -> None:
+        self._state = state
+        self._row = _ROWS[state]
+
+    # --- shared decisions ----------------------------------------------------------------------
+
+    def _answer(
+        self,
+        job_id: str,
+        waiter: JobWaiter,
+        action: Poll | Sleep | Done | Raise,
+        now: float,
+        job: Any,
+        factor: float | None,
+    ) -> None:
+        if type(action) is Sleep:
+            self._schedule(job_id, waiter, now, action.seconds, job, factor)
+        else:
+            assert type(action) is Done or type(action) is Raise
+            self._finish(job_id, action)
 
     def _schedule(
         self,
@@ -910,9 +1008,9 @@ class JobFleet:
 
     def _check_fail_fast(self) -> None:
         first = self._failure
-        if first is None or self._stopped:
+        if first is None or self._state is not FleetState.RUNNING:
             return
-        self._stopped = True
+        self._move(FleetState.STOPPING)
         unfinished = tuple(self._waiters)
         self._waiters.clear()
         self._timers.clear()
@@ -931,13 +1029,6 @@ class JobFleet:
         error.__cause__ = first
         error.__suppress_context__ = True
         self._outbox.append(Raise(error=error))
-
-    def _jitter_factor(self) -> float:
-        rng = self._retry_backoff.rng
-        assert rng is not None  # Backoff sets one whenever jitter is on
-        if self._jitter == "full":
-            return rng.uniform(0.0, 1.0)
-        return rng.uniform(0.5, 1.0)
 
     # --- the schedule ------------------------------------------------------------------------
 
@@ -1108,7 +1199,7 @@ class JobFleet:
     @property
     def stopped(self) -> bool:
         """``True`` once ``fail_fast`` stopped the fleet."""
-        return self._stopped
+        return self._state is not FleetState.RUNNING
 
     def polls(self, job_id: str) -> int:
         """Fetch attempts reported for one job (as ``JobWaiter.polls``); whole-batch

@@ -19,12 +19,12 @@ classified error that the drivers report as ``FetchFailed``.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._advice import http_error_reason
+from ._backoff import usable_seconds
 from ._drive import is_retryable_status
 from ._errors import JobStatusError
 from ._protocol import Fetched
@@ -123,7 +123,7 @@ def parse_retry_after(value: str | None, *, wall_now: float) -> float | None:
     except ValueError:
         pass
     else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        return usable_seconds(seconds)
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -24,6 +24,7 @@ __all__ = [
     "Observed",
     "Poll",
     "Raise",
+    "SharedFetchFailed",
     "Sleep",
     "Start",
     "Woke",
@@ -80,6 +81,34 @@ class FetchFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SharedFetchFailed:
+    """A request that fetched this job together with others (a ``JobFleet`` batch)
+    failed in a way retrying may fix. Only a scheduler sends it; a lone driver sends
+    :class:`FetchFailed`.
+
+    The scheduler counts such failures against its own shared budget (the fleet's
+    ``max_batch_errors``), so this one counts neither against ``max_fetch_errors`` nor
+    as a poll of this job. The waiter answers as for a retryable ``FetchFailed``: its
+    own next backoff interval (a ``retry_after`` hint is a floor), or
+    ``JobTimeoutError`` at the deadline, with ``error`` as the cause.
+
+    Attributes:
+        error: The exception the shared request raised.
+        now: Monotonic seconds when the failure was seen.
+        retry_after: A server hint in seconds, as for :class:`Observed`.
+        spent: Set when this failure spent the shared budget: what was spent (e.g.
+            ``"5 batch requests in a row failed (max_batch_errors=5)"``). The wait
+            then ends with ``JobFetchError`` chained to ``error``, with a note naming
+            the budget, and the failure counts as a poll.
+    """
+
+    error: BaseException
+    now: float
+    retry_after: float | None = None
+    spent: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Woke:
     """The sleep the waiter asked for is over. The waiter answers :class:`Poll`.
 
@@ -130,7 +159,7 @@ class Nudged:
     job_id: str | None = None
 
 
-Event = Start | Observed | FetchFailed | Woke | Expired | Nudged
+Event = Start | Observed | FetchFailed | SharedFetchFailed | Woke | Expired | Nudged
 
 
 # --- actions (outputs) -------------------------------------------------------------

@@ -34,6 +34,7 @@ is a ``UsageError``. The docs draw the state diagram from ``_TABLE`` itself.
     IDLE     --Start-------> Poll                      -> POLLING
     POLLING  --Observed----> Sleep | Done | Raise      -> SLEEPING | DONE | RAISED
     POLLING  --FetchFailed-> Sleep | Raise             -> SLEEPING | RAISED
+    POLLING  --SharedFetchFailed-> Sleep | Raise       -> SLEEPING | RAISED
     SLEEPING --Woke--------> Poll                      -> POLLING
     SLEEPING --Nudged------> Poll                      -> POLLING
     POLLING  --Nudged------> Poll (the one in flight)  -> POLLING
@@ -71,6 +72,13 @@ at ``max_retry_after``; the sleep still never passes the deadline. So no sleep e
 Every error carries the job id, the last status and job seen, the poll count and the
 elapsed time, so nothing observed is lost when the wait ends badly.
 
+A scheduler that polls many jobs with one request (``JobFleet``) reports a retryable
+failure of that shared request as ``SharedFetchFailed``: the waiter answers with its own
+next sleep, exactly as for a retryable ``FetchFailed``, but the failure counts against
+the scheduler's shared budget instead of ``max_fetch_errors`` (and is not this job's
+poll). When the shared budget is spent the event says so (``spent``), and the waiter
+ends with ``JobFetchError`` chained to the real error, with a note naming the budget.
+
 A scheduler that shares a request budget among many waiters (``JobFleet``) may have
 to hold a due poll back past the deadline. It sends ``Expired(now)`` instead of
 polling (POLLING or SLEEPING -> RAISED), and the wait ends with the same
@@ -105,7 +113,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
 from ._advice import unreadable_status
-from ._backoff import Backoff
+from ._backoff import Backoff, usable_seconds
 from ._errors import (
     JobCanceledError,
     JobFailedError,
@@ -124,6 +132,7 @@ from ._protocol import (
     Observed,
     Poll,
     Raise,
+    SharedFetchFailed,
     Sleep,
     Start,
     Woke,
@@ -157,6 +166,7 @@ _TABLE: Final[dict[tuple[State, type[Any]], tuple[str, tuple[type[Any], ...]]]] 
     (State.IDLE, Start): ("_on_start", (Poll,)),
     (State.POLLING, Observed): ("_on_observed", (Sleep, Poll, Done, Raise)),
     (State.POLLING, FetchFailed): ("_on_fetch_failed", (Sleep, Poll, Raise)),
+    (State.POLLING, SharedFetchFailed): ("_on_shared_failure", (Sleep, Poll, Raise)),
     (State.SLEEPING, Woke): ("_on_woke", (Poll,)),
     (State.SLEEPING, Nudged): ("_on_nudged", (Poll,)),
     (State.POLLING, Nudged): ("_on_nudged_in_flight", (Poll,)),
@@ -590,6 +600,27 @@ class JobWaiter:
             )
         return self._after_poll(event.now, event.retry_after, error)
 
+    def _on_shared_failure(self, event: SharedFetchFailed) -> Sleep | Poll | Raise:
+        error = self._last_error = event.error
+        self._now = event.now
+        self._status_changed = False
+        spent = event.spent
+        if spent is None:
+            # The scheduler retries the shared request and counts it against its own
+            # budget: this job answers with its own schedule, as for FetchFailed.
+            return self._after_poll(event.now, event.retry_after, error)
+        self._polls += 1
+        failed = self._fail(
+            JobFetchError(
+                f"{spent}; last: {_describe(error)}",
+                **_http_context(error),
+                **self._context(),
+            ),
+            error,
+        )
+        failed.error.add_note(f"jobwait: gave up on this job because {spent}")
+        return failed
+
     def _on_expired(self, event: Expired) -> Raise:
         deadline = self._deadline
         if deadline is None or not event.now >= deadline:
@@ -629,8 +660,8 @@ class JobWaiter:
         # without advancing the interval (due <= deadline, so now < deadline here).
         self._extra = False
         seconds = self._due - now
-        if hint is not None and _usable_hint(hint):
-            seconds = max(seconds, min(hint, self._max_retry_after))
+        if hint is not None:
+            seconds = self._floored(seconds, hint)
         return self._sleep_until(now, seconds)
 
     def _sleep_or_time_out(
@@ -646,9 +677,14 @@ class JobWaiter:
         )
         self._prev_sleep = seconds
         self._interval = min(interval * backoff.factor, backoff.max)
-        if hint is not None and _usable_hint(hint):
-            seconds = max(seconds, min(hint, self._max_retry_after))
+        if hint is not None:
+            seconds = self._floored(seconds, hint)
         return self._sleep_until(now, seconds)
+
+    def _floored(self, seconds: float, hint: float) -> float:
+        # A usable server hint is a floor for the sleep, capped at max_retry_after.
+        floor = usable_seconds(hint, self._max_retry_after)
+        return floor if floor is not None and floor > seconds else seconds
 
     def _sleep_until(self, now: float, seconds: float) -> Sleep:
         deadline = self._deadline
@@ -923,16 +959,6 @@ class JobWaiter:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
         return waiter
-
-
-def _usable_hint(hint: object) -> bool:
-    # A server hint is advice: a negative, NaN, infinite or non-numeric one is ignored
-    # rather than trusted or allowed to crash the wait.
-    return (
-        isinstance(hint, int | float)
-        and not isinstance(hint, bool)
-        and 0 <= hint < math.inf  # NaN fails the comparison
-    )
 
 
 def _bool(value: object) -> bool:

@@ -39,7 +39,7 @@ _JOBS: Final[tuple[dict[str, Any], ...]] = (
     {
         "id": "vqe-h2",
         "name": "status goes back",
-        "durations": {"submitted": 5, "ready": 15, "started": 60},
+        "durations": {"submitted": 5, "ready": 15, "started": 200},
         "faults": [{"kind": "regress", "poll": 5}],
     },
     {

@@ -249,9 +249,8 @@ def as_ionq_error(error: JobWaitError, *, timeout: float | None) -> JobWaitError
         _api_fields(new, error)
     else:
         new = _adopt(_dual(type(error), _errors.IonQError), error, error.reason)
-    results = getattr(error, "results", None)
-    if isinstance(results, dict):
-        new.results = convert_results(results, timeout=timeout)
+    if isinstance(new, jobwait.FleetFailedError):  # results are FleetFailedError's own
+        new.results = convert_results(new.results, timeout=timeout)
     return new
 
 

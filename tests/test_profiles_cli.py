@@ -95,6 +95,10 @@ def test_celery_flower(
     assert got == code, err
     assert text in err
     assert "not a known status" not in err
+    if answers[0] is NOT_YET:
+        assert "poll 1: HTTP 404, which celery-flower answers while the job is not there" in err
+        assert "polling again in" in err
+        assert "failed (" not in err
     if code:
         assert f"job '{TASK}'" in err
 
@@ -120,6 +124,7 @@ def test_explicit_options_win_over_the_profile(capsys: pytest.CaptureFixture[str
         code, _, err = run(capsys, f"{url}/t", "--api", "celery-flower", "--on-unknown", "fail")
     assert code == 5, err
     assert "unknown status 'QUEUED_AT_EDGE'" in err
+    assert "still waiting" not in err
     assert "pending: PENDING, RECEIVED, REJECTED, RETRY, STARTED" in err
     with scripted(answers) as (url, _):
         code, _, err = run(

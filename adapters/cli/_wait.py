@@ -70,6 +70,7 @@ class _Watch:
         self.polls = 0
         self.elapsed = 0.0
         self.retrying = False  # the latest poll failed
+        self.not_yet = False  # ... with the API's "not there yet" (--retry-http, --api)
         self.failure: str | None = None
         self.last_error: BaseException | None = None
         self.knew_at: float | None = None  # clock time the final status was seen
@@ -83,6 +84,7 @@ class _Watch:
         self.elapsed = report.elapsed
         self.next_poll_at = None if report.next_sleep is None else now + report.next_sleep
         self.retrying = report.error is not None
+        self.not_yet = getattr(report.error, "pending", False) is True
         if report.error is not None:
             self.last_error = report.error
             self.failure = describe_failure(report.error)
@@ -148,6 +150,8 @@ class _WaitProgress:
     def _log(self, watch: _Watch, event: str) -> None:
         elapsed = watch.elapsed
         if event == "status" and watch.phase is not None and not watch.phase.terminal:
+            if watch.next_poll_at is None:
+                return  # strict mode ended the wait on this status: the final line says so
             unknown = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
             status = shown(repr(watch.status or ""), self._redact, 60)
             self._line(
@@ -156,7 +160,10 @@ class _WaitProgress:
         elif event == "retry" and watch.next_poll_at is not None:
             wait = max(0.0, watch.next_poll_at - self._clock())
             failure = shown(watch.failure or "", self._redact, _FAILURE_LIMIT)
-            self._line(f"poll {watch.polls} failed ({failure}); retrying in {wait:.2f}s")
+            if watch.not_yet:
+                self._line(f"poll {watch.polls}: {failure}; polling again in {wait:.2f}s")
+            else:
+                self._line(f"poll {watch.polls} failed ({failure}); retrying in {wait:.2f}s")
 
     def _line(self, text: str) -> None:
         self._write(shown(f"jobwait: {text}", self._redact) + "\n")
@@ -168,7 +175,8 @@ class _WaitProgress:
             # Said in words too, not only by colour: for NO_COLOR and colour-blind users.
             parts.insert(0, "not a known status, still waiting")
         if left is not None:
-            parts.append(f"{'retry' if watch.retrying else 'next poll'} in {left:.1f}s")
+            retry = watch.retrying and not watch.not_yet
+            parts.append(f"{'retry' if retry else 'next poll'} in {left:.1f}s")
         if watch.retrying:  # last: the width cuts the server's words, not the countdown
             parts.append(shown(watch.failure or "", self._redact, _FAILURE_LIMIT))
         rest = shown(", " + ", ".join(parts), self._redact)

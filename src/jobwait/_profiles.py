@@ -221,8 +221,8 @@ class ApiProfile:
         empty = 200 <= status_code < 300 and not body.strip()
         if status_code in self.pending_http or (empty and self.empty_body == "pending"):
             error = ResponseError(
-                f"HTTP {status_code}: {self.name} says the job is not there yet or still "
-                "running; waiting",
+                f"HTTP {status_code}, which {self.name} answers while the job is not there "
+                "yet or still running",
                 status_code=status_code,
                 retry_after=hint,
                 retryable=True,

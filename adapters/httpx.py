@@ -37,6 +37,7 @@ from jobwait import (
     JobWaiter,
     PollReport,
     WaiterOptions,
+    Wakeup,
     make_waiter,
     read_response,
     retry_after_of,
@@ -175,6 +176,7 @@ def wait_for_url(
     on_status: Callable[[Any, str], object] | None = None,
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], object] | None = None,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
     **options: Unpack[WaiterOptions],
@@ -208,6 +210,8 @@ def wait_for_url(
         on_poll: ``on_poll(report)`` after every poll, with a
             :class:`~jobwait.PollReport` (see :func:`jobwait.adapters.sync.wait`).
         cancel: Called once to cancel the remote job on timeout or interrupt.
+        wakeup: A :class:`~jobwait.Wakeup` whose ``wake()`` makes the wait poll at once
+            (see :func:`jobwait.adapters.sync.wait` and "Push and long poll").
         clock: Monotonic seconds (default ``time.monotonic``).
         sleep: Sleep function (default ``time.sleep``).
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
@@ -244,6 +248,7 @@ def wait_for_url(
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
+        wakeup=wakeup,
         clock=clock,
         sleep=sleep,
     )
@@ -275,6 +280,7 @@ async def async_wait_for_url(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] | None = None,
     **options: Unpack[WaiterOptions],
@@ -328,6 +334,7 @@ async def async_wait_for_url(
         cancel_grace=cancel_grace,
         clock=now,
         sleep=sleep or rt.sleep,
+        wakeup=wakeup,
     )
     return job
 

@@ -359,7 +359,7 @@ def wait_for_job(
         **options: Every :class:`~jobwait.JobWaiter` option (``backoff``,
             ``max_fetch_errors``, ``raise_on_cancel``, ...) and every
             :func:`~jobwait.adapters.httpx.wait_for_url` option (``on_status``, ``on_poll``,
-            ``clock``, ``sleep``, ``max_body_size``, ...). ``is_retryable`` defaults
+            ``wakeup``, ``clock``, ``sleep``, ``max_body_size``, ...). ``is_retryable`` defaults
             to this module's :func:`is_retryable`. With an ionq-core client the body is
             read whole by ionq-core and checked against ``max_body_size`` afterwards, and
             ``timeout_floor`` has no effect (the client's own timeout applies).

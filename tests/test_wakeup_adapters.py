@@ -360,3 +360,108 @@ def test_async_cancellation_during_a_wakeable_sleep_propagates(runtime: str) -> 
         return job.polls
 
     assert run(runtime, main) == [0.0, 5.0]
+
+
+# --- httpx and IonQ: the same wake through the HTTP waits ---------------------------------
+
+
+def _transport(job: Job) -> Any:
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "j1", **job.fetch()})
+
+    return handler
+
+
+def test_httpx_wait_for_url_wakes_on_a_push() -> None:
+    import httpx
+
+    from jobwait.adapters import httpx as jw_httpx
+
+    vc = VirtualClock()
+    wakeup = Wakeup()
+    job = Job(vc.now)
+
+    def finish() -> bool:
+        job.status = "completed"
+        wakeup.wake("j1")
+        return True
+
+    with httpx.Client(
+        base_url="http://api.test", transport=httpx.MockTransport(_transport(job))
+    ) as client:
+        result = jw_httpx.wait_for_url(
+            client,
+            "/jobs/j1",
+            job_id="j1",
+            backoff=FIVE,
+            wakeup=wakeup,
+            clock=vc.now,
+            sleep=pushing_sleep(vc, [(6.0, finish)]),
+        )
+    assert result["status"] == "completed"
+    assert job.polls == [0.0, 5.0, 6.0]
+
+
+def test_ionq_wait_for_job_takes_wakeup() -> None:
+    import httpx
+
+    from jobwait.adapters import ionq
+
+    vc = VirtualClock()
+    wakeup = Wakeup()
+    job = Job(vc.now)
+
+    def finish() -> bool:
+        job.status = "completed"
+        wakeup.wake("j1")
+        return True
+
+    with ionq.client(
+        api_key="k", base_url="http://api.test", transport=httpx.MockTransport(_transport(job))
+    ) as client:
+        result = ionq.wait_for_job(
+            client,
+            "j1",
+            poll_interval=5.0,
+            wakeup=wakeup,
+            clock=vc.now,
+            sleep=pushing_sleep(vc, [(6.0, finish)]),
+        )
+    assert result.status == "completed"
+    assert job.polls == [0.0, 5.0, 6.0]
+
+
+@pytest.mark.parametrize("runtime", ["asyncio", "trio"])
+def test_httpx_async_wait_for_url_wakes_on_a_push(runtime: str) -> None:
+    import httpx
+
+    from jobwait.adapters import httpx as jw_httpx
+
+    async def main() -> list[float]:
+        wakeup = Wakeup()
+        job = Job(lambda: now(runtime))
+
+        async def push() -> None:
+            await asleep(runtime, 6.0)
+            job.status = "completed"
+            wakeup.wake("j1")
+
+        async with httpx.AsyncClient(
+            base_url="http://api.test", transport=httpx.MockTransport(_transport(job))
+        ) as client:
+            wait = jw_httpx.async_wait_for_url(
+                client, "/jobs/j1", job_id="j1", backoff=FIVE, wakeup=wakeup
+            )
+            if runtime == "asyncio":
+                task = asyncio.ensure_future(push())
+                await wait
+                await task
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(push)
+                    await wait
+        return job.polls
+
+    assert run(runtime, main) == [0.0, 5.0, 6.0]

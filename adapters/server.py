@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import ipaddress
 import itertools
 import selectors
 import socket
@@ -44,7 +43,10 @@ except ModuleNotFoundError as _missing:
 
 from jobwait.testing import Fault, JobBoard, Reply
 
-__all__ = ["JobServer", "RequestRecord"]
+from ._notifier import NoticeRecord, Notifier, Webhooks
+from .webhook import _is_loopback
+
+__all__ = ["JobServer", "NoticeRecord", "RequestRecord", "Webhooks"]
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024
@@ -90,6 +92,9 @@ class JobServer:
         prefix: Path prefix of the API; ``""`` serves it at the root.
         allow_remote: Allow binding a non-loopback address.
         max_body: Largest request body accepted (413 above it).
+        webhooks: Deliver a webhook on each status change of each job (see
+            :class:`Webhooks`: callback URL, scripted drops, duplicates, delays);
+            every notice is logged in :attr:`notices`. Default: none.
 
     Raises:
         ValueError: ``host`` is not a loopback address and ``allow_remote`` is
@@ -113,6 +118,7 @@ class JobServer:
         prefix: str = "/v0.4",
         allow_remote: bool = False,
         max_body: int = _MAX_BODY,
+        webhooks: Webhooks | None = None,
     ) -> None:
         if not allow_remote and not _is_loopback(host):
             raise ValueError(
@@ -135,6 +141,7 @@ class JobServer:
         self._stopping = False
         self._waker_r: socket.socket | None = None
         self._waker_w: socket.socket | None = None
+        self._notifier = None if webhooks is None else Notifier(webhooks, clock)
 
     def __repr__(self) -> str:
         state = "serving" if self._thread is not None else "stopped"
@@ -180,6 +187,8 @@ class JobServer:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="jobwait-JobServer", daemon=True)
         self._thread.start()
+        if self._notifier is not None:
+            self._notifier.start()
 
     def close(self) -> None:
         """Stop serving: close every connection and socket and join the loop thread.
@@ -189,6 +198,8 @@ class JobServer:
         Raises:
             RuntimeError: The loop or the board raised while serving (chained).
         """
+        if self._notifier is not None:
+            self._notifier.close()
         thread = self._thread
         if thread is not None:
             self._stopping = True
@@ -231,22 +242,39 @@ class JobServer:
             JobScriptError: Invalid script.
         """
         with self._lock:
-            return self._board.submit(now=self._clock(), **script)
+            job_id = self._board.submit(now=self._clock(), **script)
+            self._notify()
+            return job_id
 
     def submit_json(self, body: Mapping[str, object]) -> str:
         """Add a job from its JSON script at ``now()``, as ``POST /jobs`` would."""
         with self._lock:
-            return self._board.submit_json(body, now=self._clock())
+            job_id = self._board.submit_json(body, now=self._clock())
+            self._notify()
+            return job_id
 
     def cancel(self, job_id: str) -> dict[str, object]:
         """Cancel a job at ``now()``; see :meth:`JobBoard.cancel`."""
         with self._lock:
-            return self._board.cancel(job_id, now=self._clock())
+            answer = self._board.cancel(job_id, now=self._clock())
+            self._notify((job_id,))
+            return answer
 
     def terminal_at(self, job_id: str) -> float:
         """Server time at which the job is (scheduled to be) terminal."""
         with self._lock:
             return self._board.terminal_at(job_id)
+
+    @property
+    def notices(self) -> list[NoticeRecord]:
+        """Every webhook notice decided so far (sent, dropped, failed), in order of
+        decision; empty without ``webhooks=``."""
+        return [] if self._notifier is None else self._notifier.records
+
+    def _notify(self, ids: tuple[str, ...] = ()) -> None:
+        # Under self._lock: plan the notices of new jobs and of canceled ones.
+        if self._notifier is not None:
+            self._notifier.sync(self._board, ids)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -340,6 +368,8 @@ class JobServer:
                     reply = self._board.handle(
                         method, target[len(prefix) :], headers, body, now=now
                     )
+                    if method in ("POST", "PUT"):
+                        self._notify(JobBoard.job_ids_in(target[len(prefix) :]))
                 except Exception as exc:  # noqa: BLE001 - a board bug: answer 500, re-raise at close()
                     self._errors.append(exc)
                     reply = Reply(status_code=500, headers=(("content-type", "text/plain"),))
@@ -617,12 +647,3 @@ def _content_length(request: h11.Request) -> int | None:
         if name == b"content-length":
             return int(value)
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +54,10 @@ from jobwait._report import poll_report
 from jobwait._wakeup import Subscription
 
 __all__ = ["wait", "wait_all"]
+
+# With wakeup=, an injected sleep is called in slices this long at most, so a wake
+# is acted on within about this long.
+_SLICE = 0.05
 
 J = TypeVar("J")
 
@@ -101,8 +106,9 @@ def wait(
         sleep: Sleeps the given seconds (default ``time.sleep``). Inject
             ``jobwait.testing.VirtualClock``'s ``now`` and ``sleep`` to test instantly.
             With ``wakeup``, the default sleep is a wait on a ``threading.Event`` that
-            a wake interrupts; an injected sleep is not interrupted, and a wake during
-            it is served when it returns.
+            a wake cuts short; an injected sleep cannot be cut short, so it is called
+            in slices of at most 0.05 s that add up to the same sleep, and a wake is
+            acted on between two slices.
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
 
     Returns:
@@ -191,9 +197,14 @@ class _Bell:
     def nap(self, seconds: float) -> bool:
         """Sleep ``seconds`` or until woken; ``True`` if a wake is pending."""
         pending = self.subscription.pending
-        if self._sleep is not time.sleep:  # an injected sleep cannot be cut short
-            if not pending():
-                self._sleep(seconds)
+        if self._sleep is not time.sleep:
+            # An injected sleep cannot be cut short: call it in slices of at most
+            # _SLICE seconds (adding up to `seconds` exactly) and look in between.
+            slices = max(1, math.ceil(seconds / _SLICE))
+            for _ in range(slices):
+                if pending():
+                    return True
+                self._sleep(seconds / slices)
             return pending()
         until = self._clock() + seconds
         left = seconds

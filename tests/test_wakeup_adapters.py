@@ -146,7 +146,7 @@ def test_sync_a_push_1s_into_a_5s_sleep_is_noticed_at_once(pushed: bool) -> None
     )
     assert result == {"status": "completed"}
     # Polling alone notices it at 10; the push at 6 costs no extra poll here at all.
-    assert job.polls == ([0.0, 5.0, 6.0] if pushed else [0.0, 5.0, 10.0])
+    assert job.polls == pytest.approx([0.0, 5.0, 6.0] if pushed else [0.0, 5.0, 10.0])
     assert wakeup.listeners == 0  # the wait stopped listening when it ended
 
 
@@ -167,7 +167,7 @@ def test_sync_a_push_for_a_running_job_costs_one_poll_and_keeps_the_schedule() -
         clock=vc.now,
         sleep=pushing_sleep(vc, pushes),
     )
-    assert job.polls == [0.0, 5.0, 6.0, 10.0, 15.0]
+    assert job.polls == pytest.approx([0.0, 5.0, 6.0, 10.0, 15.0])
 
 
 def test_sync_a_wake_during_a_poll_causes_one_more_poll_right_after() -> None:
@@ -184,7 +184,7 @@ def test_sync_a_wake_during_a_poll_causes_one_more_poll_right_after() -> None:
         return answer
 
     jw_sync.wait(fetch, backoff=FIVE, wakeup=wakeup, clock=vc.now, sleep=vc.sleep)
-    assert job.polls == [0.0, 5.0, 5.0]
+    assert job.polls == pytest.approx([0.0, 5.0, 5.0])
 
 
 @pytest.mark.realtime
@@ -401,7 +401,7 @@ def test_httpx_wait_for_url_wakes_on_a_push() -> None:
             sleep=pushing_sleep(vc, [(6.0, finish)]),
         )
     assert result["status"] == "completed"
-    assert job.polls == [0.0, 5.0, 6.0]
+    assert job.polls == pytest.approx([0.0, 5.0, 6.0])
 
 
 def test_ionq_wait_for_job_takes_wakeup() -> None:
@@ -430,7 +430,7 @@ def test_ionq_wait_for_job_takes_wakeup() -> None:
             sleep=pushing_sleep(vc, [(6.0, finish)]),
         )
     assert result.status == "completed"
-    assert job.polls == [0.0, 5.0, 6.0]
+    assert job.polls == pytest.approx([0.0, 5.0, 6.0])
 
 
 @pytest.mark.parametrize("runtime", ["asyncio", "trio"])

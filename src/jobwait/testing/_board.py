@@ -643,6 +643,34 @@ class JobBoard:
         """
         return self._jobs[job_id].terminal_at()
 
+    def timeline(self, job_id: str) -> list[tuple[float, str]]:
+        """Return when the job's status changes: ``(board time, status)`` pairs in order.
+
+        The first pair is the status at submission; each later one is a change (what a
+        webhook would announce). A status scripted for zero seconds never shows and is
+        left out; a cancel cuts the rest short with ``canceled``.
+
+        Raises:
+            KeyError: No such job.
+        """
+        job = self._jobs[job_id]
+        points = [
+            (job.submitted_at, "submitted"),
+            (job.ready_at, "ready"),
+            (job.started_at, "started"),
+            (job.done_at, job.outcome),
+        ]
+        if job.canceled_at is not None:
+            points = [p for p in points if p[0] < job.canceled_at]
+            points.append((job.canceled_at, "canceled"))
+        changes: list[tuple[float, str]] = []
+        for at, status in points:
+            if changes and changes[-1][0] == at:
+                changes[-1] = (at, status)
+            else:
+                changes.append((at, status))
+        return changes
+
     # -- HTTP ------------------------------------------------------------------------
 
     def handle(

@@ -99,7 +99,7 @@ def test_receiver_with_a_secret_takes_only_signed_notices() -> None:
 
 def test_receiver_refuses_a_remote_address_unless_allowed() -> None:
     with pytest.raises(ValueError, match="non-loopback"):
-        WebhookReceiver(Wakeup(), host="0.0.0.0")  # noqa: S104
+        WebhookReceiver(Wakeup(), host="0.0.0.0")
 
 
 def test_notice_id_says_what_is_wrong() -> None:
@@ -162,7 +162,8 @@ def test_server_scripts_drops_duplicates_and_a_cancel() -> None:
         ids = [server.submit(durations={"ready": 1.0, "started": 1.0}) for _ in range(20)]
         slow = server.submit(durations={"ready": 0.0, "started": 300.0})
         server.cancel(slow)
-        wait_until(lambda: all(server.board.status(i, now=server.now()) == "completed" for i in ids))
+        board = server.board
+        wait_until(lambda: all(board.status(i, now=server.now()) == "completed" for i in ids))
         time.sleep(0.05)  # the last delays run out
     notices = server.notices
     outcomes = {n.outcome for n in notices}

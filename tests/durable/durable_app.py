@@ -1,0 +1,53 @@
+"""The Celery app the durable-wait tests run in real ``celery worker`` processes.
+
+Configured from the environment (the test process imports it and calls :func:`make`
+with the same values): broker and store on the test's redis-server, the job API on the
+test's JobServer. Timings are short so a test run takes seconds: a 6 s visibility
+timeout (a killed worker's messages come back after 6 s), countdowns capped at 1 s.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from jobwait.adapters.celery import DurableWaits, ionq_source
+
+VISIBILITY_TIMEOUT = 6
+COUNTDOWN_CAP = 1.0
+SWEEP_GRACE = 2.0
+
+
+def make(redis_url: str) -> tuple[Celery, DurableWaits]:
+    app = Celery("durable_app", broker=redis_url)
+    app.conf.update(
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
+        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_redirect_stdouts=False,
+    )
+    waits = DurableWaits(
+        app, redis_url=redis_url, countdown_cap=COUNTDOWN_CAP, sweep_grace=SWEEP_GRACE
+    )
+    waits.register_source(
+        "board",
+        ionq_source(base_url_env="JOBWAIT_DURABLE_API", api_key_env="JOBWAIT_DURABLE_KEY"),
+    )
+
+    @app.task(name="durable_app.record_done", ignore_result=True)
+    def record_done(group: str, job_id: str, record: dict[str, object]) -> None:
+        # Counts on_done calls per job, to prove each runs once.
+        waits.store.client.hincrby(f"test:{group}:on_done", job_id, 1)
+
+    return app, waits
+
+
+if "JOBWAIT_DURABLE_REDIS" in os.environ:
+    app, waits = make(os.environ["JOBWAIT_DURABLE_REDIS"])

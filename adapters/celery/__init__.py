@@ -784,7 +784,9 @@ class DurableWaits:
                     fleet.handle(batch_observed(ids, result, clock()))
             elif kind is Finished:
                 finished: Finished = action  # type: ignore[assignment]
-                job_kind, text = encode_outcome(finished.outcome, source.status_of)
+                job_kind, text = encode_outcome(
+                    finished.outcome, source.status_of, fleet.polls(finished.job_id)
+                )
                 outcomes.append((finished.job_id, job_kind, text))
                 if finished.cancel_job:
                     timed_out.append(finished.job_id)

@@ -79,13 +79,16 @@ def _cause(error: BaseException) -> dict[str, str] | None:
     return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(cause)[:_MAX_TEXT]}
 
 
-def encode_outcome(outcome: Any, status_of: Callable[[Any], Any]) -> tuple[str, str]:
+def encode_outcome(
+    outcome: Any, status_of: Callable[[Any], Any], polls: int | None = None
+) -> tuple[str, str]:
     """``(kind, JSON text)`` for one finished job's outcome.
 
     ``kind`` is what :meth:`WaitGroup.progress` counts: the job's status for a job
     (``"completed"``, ``"failed"``, ...; ``"done"`` if unreadable), the error's class
     name for a ``JobWaitError``. A job payload that is not JSON-serialisable is
-    stored as ``null`` with its status.
+    stored as ``null`` with its status. A job's record also keeps ``polls``, the
+    status reads its wait made (an error keeps its own ``polls``).
     """
     if isinstance(outcome, JobWaitError):
         context = {
@@ -111,7 +114,7 @@ def encode_outcome(outcome: Any, status_of: Callable[[Any], Any]) -> tuple[str, 
         status = None
     kind = status if isinstance(status, str) and status else "done"
     job = outcome if _is_json(outcome) else None
-    return kind, json.dumps({"job": job, "status": kind}, allow_nan=False)
+    return kind, json.dumps({"job": job, "status": kind, "polls": polls}, allow_nan=False)
 
 
 def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:

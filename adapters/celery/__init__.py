@@ -676,13 +676,13 @@ class DurableWaits:
 
     # --- worker side -----------------------------------------------------------------
 
-    def _register_shard(self) -> Task:  # type: ignore[type-arg]
+    def _register_shard(self) -> Task:
         waits = self
 
         def shard(group: str, n: int, gen: int) -> None:
             waits.run_shard(group, n, gen)
 
-        return self.app.task(  # type: ignore[no-any-return]
+        return self.app.task(
             name=f"{self.prefix}.shard",
             acks_late=True,
             reject_on_worker_lost=True,
@@ -717,7 +717,7 @@ class DurableWaits:
             return
         current, blob, done = loaded
         if done or current != gen or blob is None:
-            logger.debug("jobwait shard %s/%d: stale gen %d (now %d)", group, n, gen, current)
+            logger.info("jobwait shard %s/%d: stale gen %d (now %d)", group, n, gen, current)
             return
         try:
             source = self.source(meta["source"])

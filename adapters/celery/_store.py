@@ -183,7 +183,9 @@ class Store:
     """
 
     def __init__(self, client: redis.Redis, prefix: str = "jobwait") -> None:
-        self.client = client
+        # redis-py's annotations cover sync and asyncio clients and str and bytes
+        # answers at once; this client answers bytes, read as such below.
+        self.client: Any = client
         self.prefix = prefix
         self._save = client.register_script(_SAVE)
         self._take_over = client.register_script(_TAKE_OVER)
@@ -199,7 +201,7 @@ class Store:
     def now(self) -> float:
         """Redis server time in seconds: the one clock every worker shares."""
         seconds, micros = self.client.time()
-        return float(seconds) + micros / 1e6
+        return float(seconds) + float(micros) / 1e6
 
     # --- groups ------------------------------------------------------------------------
 

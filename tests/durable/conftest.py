@@ -17,10 +17,10 @@ pytest.importorskip("celery", reason="the durable-wait tests need the test extra
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import durable_app  # noqa: E402
-from procs import CeleryWorker, Processes, RedisServer, processes  # noqa: E402
+import durable_app
+from procs import CeleryWorker, Processes, RedisServer, processes
 
-from jobwait.adapters.server import JobServer  # noqa: E402
+from jobwait.adapters.server import JobServer
 
 API_KEY = "durable-test-secret-key"
 

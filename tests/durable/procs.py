@@ -180,6 +180,9 @@ class CeleryWorker:
 
         wait_until(ready, timeout, f"celery worker {self.name} to be ready", step=0.1)
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes at once (no shutdown at all)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -187,15 +190,23 @@ class CeleryWorker:
             self.proc.wait(10)
         self._close_log()
 
-    def warm_shutdown(self, timeout: float = 30.0) -> None:
-        """SIGTERM to the main process: finish running tasks, return held ones, exit."""
+    def warm_shutdown(self, timeout: float = 20.0) -> bool:
+        """SIGTERM to the main process: finish running tasks, return held ones, exit.
+
+        Returns:
+            ``True`` if it exited by itself within ``timeout``; else it is SIGKILLed (as
+            a supervisor would after its stop timeout) and ``False`` is returned.
+        """
+        exited = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
-            finally:
-                self.kill()
+            except subprocess.TimeoutExpired:
+                exited = False
+            self.kill()
         self._close_log()
+        return exited
 
     def _close_log(self) -> None:
         log = getattr(self, "_log_file", None)

@@ -10,8 +10,8 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import API_KEY, Cluster
 
+from conftest import API_KEY, Cluster
 from jobwait import (
     Backoff,
     JobFailedError,
@@ -180,7 +180,8 @@ def test_durable_malformed_outcomes_raise_value_error() -> None:
     back = outcome_of(
         '{"error": "FutureError", "reason": "r", "context": {"job_id": "j"}, "extra": {"x": 1}}'
     )
-    assert type(back) is JobWaitError and back.job_id == "j"
+    assert type(back) is JobWaitError
+    assert back.job_id == "j"
 
 
 # --- typed errors at submit ---------------------------------------------------------------
@@ -188,11 +189,11 @@ def test_durable_malformed_outcomes_raise_value_error() -> None:
 
 def test_durable_submit_refuses_bad_input_with_typed_errors(cluster: Cluster) -> None:
     waits = cluster.waits
-    with pytest.raises(UnknownSourceError, match="'nope'.*register_source"):
+    with pytest.raises(UnknownSourceError, match=r"'nope'.*register_source"):
         waits.submit("nope", ["a"])
     with pytest.raises(InvalidJobIdsError, match="empty"):
         waits.submit("board", [])
-    with pytest.raises(InvalidJobIdsError, match="twice.*'a'"):
+    with pytest.raises(InvalidJobIdsError, match=r"twice.*'a'"):
         waits.submit("board", ["a", "b", "a"])
     with pytest.raises(InvalidJobIdsError, match="non-empty string"):
         waits.submit("board", ["a", ""])
@@ -211,7 +212,8 @@ def test_durable_submit_refuses_bad_input_with_typed_errors(cluster: Cluster) ->
     # Nothing above reached Redis.
     assert waits.store.client.keys("jobwait:*") == []
     for error in (UnknownSourceError, InvalidJobIdsError):
-        assert issubclass(error, DurableWaitError) and issubclass(error, JobWaitError)
+        assert issubclass(error, DurableWaitError)
+        assert issubclass(error, JobWaitError)
 
 
 def test_durable_submit_to_an_unreachable_redis_is_a_typed_error(cluster: Cluster) -> None:
@@ -230,7 +232,7 @@ def test_durable_submit_to_an_unreachable_redis_is_a_typed_error(cluster: Cluste
 def test_durable_groups_of_another_format_are_refused(cluster: Cluster) -> None:
     store = cluster.waits.store
     store.client.hset("jobwait:{old}:meta", mapping={"format": "jobwait.celery/0", "total": "1"})
-    with pytest.raises(ForeignFormatError, match="jobwait.celery/0"):
+    with pytest.raises(ForeignFormatError, match=r"jobwait\.celery/0"):
         cluster.waits.group("old")
     with pytest.raises(ForeignFormatError, match="choose another group_id"):
         cluster.waits.submit("board", ["a"], group_id="old")

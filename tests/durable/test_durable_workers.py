@@ -16,9 +16,9 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from conftest import API_KEY, Cluster
-from procs import Processes, wait_until
+from procs import CeleryWorker, Processes, wait_until
 
+from conftest import API_KEY, Cluster
 from jobwait import Backoff, JobFailedError, JobTimeoutError, JobWaitError
 from jobwait.adapters import ionq
 from jobwait.adapters.server import JobServer
@@ -74,12 +74,17 @@ def _assert_exactly_once(cluster: Cluster, group: str, ids: list[str]) -> None:
     assert sum(store.counts(group).values()) == len(ids)
 
 
-def _run_with_sweeper(cluster: Cluster, until: Any, timeout: float) -> None:
-    # What celery beat would do: run the sweeper every half second.
+def _run_with_sweeper(
+    cluster: Cluster, until: Any, timeout: float, supervise: list[CeleryWorker] | None = None
+) -> None:
+    # What celery beat would do: run the sweeper every half second. With supervise,
+    # also what systemd's Restart=always would do: start a worker again if it exited.
     deadline = time.monotonic() + timeout
     while not until():
         if time.monotonic() > deadline:
             raise TimeoutError(f"not done after {timeout}s: {until}")
+        if supervise and not supervise[-1].alive():
+            supervise.append(cluster.worker("restarted"))
         cluster.waits.sweep()
         time.sleep(0.5)
 
@@ -130,7 +135,8 @@ def test_durable_end_to_end_1000_jobs_with_faults_match_an_in_process_fleet(
         on_done = cluster.waits.store.client.hgetall(f"test:{group.id}:on_done")
         assert set(on_done.values()) == {b"1"}
         progress = group.progress()
-        assert progress.done and progress.total == 1000
+        assert progress.done
+        assert progress.total == 1000
         cluster.close()
 
 
@@ -166,12 +172,14 @@ def test_durable_redis_restart_with_aof_the_sweeper_brings_every_shard_back(
     rng = random.Random(5)
     ids = [job_server.submit(**_script(rng, 2.0)) for _ in range(300)]
     group = cluster.waits.submit("board", ids, backoff=BACKOFF, timeout=120.0, max_batch=30)
-    cluster.worker()
+    workers = [cluster.worker()]
     wait_until(lambda: group.progress().waiting <= 200, 30, "a third of the jobs")
     cluster.redis.stop()
     time.sleep(0.5)
     cluster.redis.start()
-    _run_with_sweeper(cluster, lambda: group.progress().done, 60)
+    # Celery 5.7's worker may exit on the lost broker connection ("Unrecoverable
+    # error" while restoring unacknowledged messages): run it under a supervisor.
+    _run_with_sweeper(cluster, lambda: group.progress().done, 60, supervise=workers)
     _assert_exactly_once(cluster, group.id, ids)
     cluster.close()
 
@@ -186,14 +194,24 @@ def test_durable_warm_shutdown_cancels_nothing_and_the_next_worker_finishes(
         "board", ids, backoff=BACKOFF, timeout=120.0, max_batch=20, cancel_on_timeout=True
     )
     worker = cluster.worker("warm")
-    wait_until(lambda: group.progress().waiting <= 140, 30, "30% of the jobs")
-    worker.warm_shutdown()
-    assert "Warm shutdown" in worker.log_text() or "warm shutdown" in worker.log_text().lower()
-    left = group.progress().waiting
-    assert left > 0
+    started = time.monotonic()
+    wait_until(
+        lambda: group.progress().waiting <= 140 and time.monotonic() > started + 2,
+        30, "30% of the jobs",
+    )  # fmt: skip
+    exited = worker.warm_shutdown()
+    assert "Warm shutdown" in worker.log_text()
+    assert group.progress().waiting > 0
     cluster.worker("next")
-    # No sweeper here: a warm shutdown hands every held message back by itself.
-    wait_until(lambda: group.progress().done, 40, "the next worker to finish")
+    if exited:
+        assert "Restoring" in worker.log_text()  # held messages went back to the queue
+        # No sweeper: a warm shutdown hands every held message back by itself.
+        wait_until(lambda: group.progress().done, 40, "the next worker to finish")
+    else:
+        # Celery 5.7 sometimes hangs in a warm shutdown right after start; a supervisor
+        # then kills it, and the sweeper brings its shards back.
+        print("warm shutdown hung: killed after 20 s")
+        _run_with_sweeper(cluster, lambda: group.progress().done, 40)
     _assert_exactly_once(cluster, group.id, ids)
     assert not [r for r in server.requests if r.method == "PUT"], "no remote job canceled"
 
@@ -201,8 +219,8 @@ def test_durable_warm_shutdown_cancels_nothing_and_the_next_worker_finishes(
 def test_durable_deadline_keeps_counting_across_a_restart(cluster: Cluster) -> None:
     server = cluster.server
     ids = [server.submit(durations={"started": 600.0}) for _ in range(40)]
+    worker = cluster.worker("before")  # first: the timeout counts from submit
     group = cluster.waits.submit("board", ids, backoff=BACKOFF, timeout=3.0, max_batch=20)
-    worker = cluster.worker("before")
     wait_until(lambda: len(server.requests) >= 2, 10, "the first polls")
     worker.kill()
     killed_at = server.now()

@@ -40,15 +40,23 @@ class RemoteError(Exception):
         return (type(self), (self.type_name, self.message))
 
 
-def _errors() -> dict[str, type[JobWaitError]]:
-    found: dict[str, type[JobWaitError]] = {}
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_class(name: str, qualified: str | None) -> type[JobWaitError] | None:
+    # The exact class if it is loaded here (an adapter's subclass included), else the
+    # core class of that name.
+    by_name: type[JobWaitError] | None = None
     pending: list[type[JobWaitError]] = [JobWaitError]
     while pending:
         cls = pending.pop()
-        if cls.__module__.startswith("jobwait"):
-            found[cls.__name__] = cls
+        if qualified is not None and _qualified(cls) == qualified:
+            return cls
+        if cls.__name__ == name and cls.__module__.startswith("jobwait._"):
+            by_name = cls
         pending.extend(cls.__subclasses__())
-    return found
+    return by_name
 
 
 def _is_json(value: Any, depth: int = 0) -> bool:
@@ -101,6 +109,7 @@ def encode_outcome(
         extra = {k: _json_or_none(v) for k, v in outcome._extra().items()}
         record: dict[str, Any] = {
             "error": type(outcome).__name__,
+            "class": _qualified(type(outcome)),
             "reason": outcome.reason,
             "context": context,
             "extra": extra,
@@ -141,7 +150,7 @@ def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:
         return record["job"]
     try:
         name = record["error"]
-        cls = _errors().get(name)
+        cls = _error_class(name, record.get("class"))
         context = dict(record["context"])
         extra = dict(record.get("extra") or {})
         if cls is None:  # written by a newer jobwait: keep the context, not the extras

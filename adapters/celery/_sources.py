@@ -17,11 +17,12 @@ from urllib.parse import quote
 import httpx
 
 import jobwait
-from jobwait import DEFAULT_MAX_BODY_SIZE, read_response, single_job
+from jobwait import DEFAULT_MAX_BODY_SIZE, single_job
 from jobwait._statuses import default_failure_of, default_status_of
 
 from .. import httpx as _httpx
 from .. import ionq as _ionq
+from .._request import request
 
 __all__ = ["Source", "SourceFactory", "http_source", "ionq_source"]
 
@@ -80,13 +81,11 @@ def _batch_fetch(
     max_body_size: int,
     jobs_of: Callable[[Any], Mapping[str, Any]],
 ) -> Callable[[tuple[str, ...]], Any]:
+    # The httpx adapter's one bounded request (decoded-body cap, whole-request bound,
+    # credentials redacted) and its batch reader.
     def fetch_many(ids: tuple[str, ...]) -> Any:
-        with client.stream("GET", url_for(ids)) as response:
-            body = _httpx._read(response, max_body_size)
-        fetched = read_response(
-            response.status_code, response.headers.multi_items(), body, wall_now=time.time()
-        )
-        return _httpx._batch(fetched, jobs_of, True)
+        answer = request(client, "GET", url_for(ids), max_body_size=max_body_size)
+        return _httpx._batch(answer.read(wall_now=time.time()), jobs_of, True)
 
     return fetch_many
 
@@ -96,16 +95,8 @@ def _one_fetch(
 ) -> Callable[[tuple[str, ...]], Any]:
     def fetch_many(ids: tuple[str, ...]) -> Any:
         (job_id,) = ids  # a one-by-one source runs with max_batch=1
-        with client.stream("GET", url_for(job_id)) as response:
-            body = _httpx._read(response, max_body_size)
-        fetched = read_response(
-            response.status_code,
-            response.headers.multi_items(),
-            body,
-            wall_now=time.time(),
-            job_id=job_id,
-        )
-        return single_job(job_id, fetched)
+        answer = request(client, "GET", url_for(job_id), max_body_size=max_body_size)
+        return single_job(job_id, answer.read(wall_now=time.time(), job_id=job_id))
 
     return fetch_many
 

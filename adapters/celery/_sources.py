@@ -23,6 +23,8 @@ from jobwait._statuses import default_failure_of, default_status_of
 from .. import httpx as _httpx
 from .. import ionq as _ionq
 from .._request import request
+from ..httpx import jobs_by_id
+from ..ionq import DEFAULT_BASE_URL
 
 __all__ = ["Source", "SourceFactory", "http_source", "ionq_source"]
 
@@ -103,7 +105,7 @@ def _one_fetch(
 
 def ionq_source(
     *,
-    base_url: str = _ionq.DEFAULT_BASE_URL,
+    base_url: str = DEFAULT_BASE_URL,
     api_key_env: str = "IONQ_API_KEY",
     base_url_env: str | None = None,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,
@@ -133,7 +135,7 @@ def ionq_source(
         root = (os.environ.get(base_url_env) if base_url_env else None) or base_url
         http = _ionq.client(api_key=_env(api_key_env), base_url=root, **client_options)
         return Source(
-            fetch_many=_batch_fetch(http, _ionq.batch_url, max_body_size, _httpx.jobs_by_id),
+            fetch_many=_batch_fetch(http, _ionq.batch_url, max_body_size, jobs_by_id),
             is_retryable=_ionq.is_retryable,
             cancel=lambda job_id: _ionq.cancel_job(http, job_id),
             close=http.close,
@@ -151,7 +153,7 @@ def http_source(
     *,
     batch: bool = False,
     headers_env: Mapping[str, str] | None = None,
-    jobs_of: Callable[[Any], Mapping[str, Any]] = _httpx.jobs_by_id,
+    jobs_of: Callable[[Any], Mapping[str, Any]] = jobs_by_id,
     status_of: Callable[[Any], Any] = default_status_of,
     failure_of: Callable[[Any], Any] = default_failure_of,
     max_body_size: int = 16 * DEFAULT_MAX_BODY_SIZE,

@@ -158,6 +158,10 @@ def _type_name(value: object) -> str:
     )
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _preview(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -195,7 +199,7 @@ def unreadable_status(
         if inspect.iscoroutine(job) and callable(close):
             close()
         return (
-            f"fetch returned a {kind}, not the job: the fetch is async, so wait with "
+            f"fetch returned {_a(kind)}, not the job: the fetch is async, so wait with "
             "jobwait.adapters.asyncio.wait (or jobwait.adapters.trio.wait), or make the "
             "fetch a plain function that returns the job"
         )
@@ -209,7 +213,7 @@ def unreadable_status(
         return "fetch returned None, not the job: make the fetch return the job it read"
     if isinstance(job, str | bytes):
         fix = "; if it is the status itself, pass status_of=str" if default_reader else ""
-        return f"fetch returned a {kind} ({_preview(job)}), not the job: return the job{fix}"
+        return f"fetch returned {_a(kind)} ({_preview(job)}), not the job: return the job{fix}"
     if isinstance(job, list | tuple):
         return (
             f"fetch returned a {kind} of {len(job)} item{'s' if len(job) != 1 else ''}, not "
@@ -258,7 +262,7 @@ def check_fetch(fetch: object, *, where: str, sync: bool, name: str = "fetch") -
     if not callable(fetch):
         example = _FETCH_EXAMPLES.get(name, _FETCH_EXAMPLES["fetch"])
         raise TypeError(
-            f"{where}({name}=...) must be a function, got a {_type_name(fetch)} "
+            f"{where}({name}=...) must be a function, got {_a(_type_name(fetch))} "
             f"({_preview(fetch)}); pass a callable, for example {name}={example}"
         )
     if sync and inspect.iscoroutinefunction(fetch):

@@ -56,13 +56,17 @@ def fleet_for(
     fetch_many: FetchMany | None,
     fetch_one: FetchOne | None,
     on_status: object,
+    on_poll: object,
     options: Mapping[str, Any],
     where: str = "wait_all",
 ) -> tuple[JobFleet, FetchMany]:
     """The fleet and the batch fetch an async fleet driver runs, from its arguments."""
     fetch = fetcher(fetch_many, fetch_one, where)
     fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+        options,
+        one_by_one=fetch_one is not None,
+        report_status=on_status is not None,
+        report_polls=on_poll is not None,
     )
     return fleet, fetch
 
@@ -299,6 +303,7 @@ async def drive_fleet(
     is_retryable: Callable[[BaseException], bool],
     retry_after_of: Callable[[BaseException], float | None],
     on_status: Callable[[str, Any, str], object] | None,
+    on_poll: Callable[[PollReport], object] | None,
     cancel: Callable[[str], Awaitable[object]] | None,
     cancel_grace: float,
     clock: Callable[[], float],
@@ -341,6 +346,9 @@ async def drive_fleet(
                 elif isinstance(action, StatusChanged):
                     if on_status is not None:
                         await _call(on_status, action.job_id, action.job, action.status)
+                elif isinstance(action, PollReport):
+                    if on_poll is not None:
+                        await _call(on_poll, action)
                 elif isinstance(action, Finished):
                     if action.cancel_job and cancel is not None:
                         await rt.run_cancel(

@@ -212,6 +212,7 @@ async def wait_all(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] | None = None,
@@ -234,6 +235,8 @@ async def wait_all(
         retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
         on_status: ``on_status(job_id, job, status)``, sync or async, once per status
             change of each job.
+        on_poll: ``on_poll(report)``, sync or async, for every job of every batch
+            reported (a :class:`~jobwait.PollReport`; ``report.job_id`` says which).
         cancel: Async ``cancel(job_id)``: awaited for a job that timed out, for every
             unfinished job when ``fail_fast`` stops the fleet, and for every unfinished
             job when the wait is cancelled; shielded and bounded by ``cancel_grace``.
@@ -255,7 +258,7 @@ async def wait_all(
             not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.wait_all")
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, on_poll, options, "asyncio.wait_all")
     now = clock or RUNTIME.clock
     fleet.add(job_ids, now=now())
     return await drive_fleet(
@@ -265,6 +268,7 @@ async def wait_all(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=now,
@@ -320,6 +324,7 @@ def as_completed(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] | None = None,
@@ -337,7 +342,9 @@ def as_completed(
     Raises:
         TypeError: As :func:`wait_all`, at once.
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "asyncio.as_completed")
+    fleet, fetch = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, options, "asyncio.as_completed"
+    )
 
     async def run(queue: asyncio.Queue[Any]) -> object:
         now = clock or RUNTIME.clock
@@ -349,6 +356,7 @@ def as_completed(
             is_retryable=is_retryable,
             retry_after_of=retry_after_of,
             on_status=on_status,
+            on_poll=on_poll,
             cancel=cancel,
             cancel_grace=cancel_grace,
             clock=now,

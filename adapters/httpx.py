@@ -395,6 +395,7 @@ def wait_for_batch(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -424,6 +425,8 @@ def wait_for_batch(
         is_retryable: Default: this module's :func:`is_retryable`.
         retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
         on_status: ``on_status(job_id, job, status)`` once per status change.
+        on_poll: ``on_poll(report)`` for every job of every batch reported (a
+            :class:`~jobwait.PollReport`).
         cancel: ``cancel(job_id)``, as :func:`jobwait.adapters.sync.wait_all`.
         clock: Monotonic seconds.
         sleep: Sleep function.
@@ -462,6 +465,7 @@ def wait_for_batch(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         clock=clock,
         sleep=sleep,
@@ -483,6 +487,7 @@ async def async_wait_for_batch(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] | None = None,
@@ -522,7 +527,9 @@ async def async_wait_for_batch(
         )
         return _batch(fetched, batch_of, retry_invalid_body)
 
-    fleet, fetch = fleet_for(fetch_many, None, on_status, fleet_options, "async_wait_for_batch")
+    fleet, fetch = fleet_for(
+        fetch_many, None, on_status, on_poll, fleet_options, "async_wait_for_batch"
+    )
     fleet.add(job_ids, now=now())
     return await drive_fleet(
         fleet,
@@ -531,6 +538,7 @@ async def async_wait_for_batch(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=now,

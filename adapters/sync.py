@@ -244,6 +244,7 @@ def wait_all(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -262,6 +263,8 @@ def wait_all(
         is_retryable: Exception -> may retrying help?
         retry_after_of: Exception -> hint in seconds; it holds the whole fleet.
         on_status: ``on_status(job_id, job, status)`` once per status change.
+        on_poll: ``on_poll(report)`` for every job of every batch reported, with a
+            :class:`~jobwait.PollReport` (``report.job_id`` says which).
         cancel: ``cancel(job_id)``, called plainly for a job that timed out, for every
             unfinished job when ``fail_fast`` stops the fleet or on
             ``KeyboardInterrupt``. Its failures are attached to the error.
@@ -284,7 +287,10 @@ def wait_all(
     else:
         check_fetch(fetch_many, where="sync.wait_all", sync=True, name="fetch_many")
     fleet = make_fleet(
-        options, one_by_one=fetch_one is not None, report_status=on_status is not None
+        options,
+        one_by_one=fetch_one is not None,
+        report_status=on_status is not None,
+        report_polls=on_poll is not None,
     )
     to_cancel: tuple[str, ...] = ()
     try:
@@ -305,6 +311,9 @@ def wait_all(
             elif isinstance(action, StatusChanged):
                 if on_status is not None:
                     on_status(action.job_id, action.job, action.status)
+            elif isinstance(action, PollReport):
+                if on_poll is not None:
+                    on_poll(action)
             elif isinstance(action, Finished):
                 if action.cancel_job and cancel is not None:
                     _cancel_each(cancel, (action.job_id,), action.outcome)

@@ -204,6 +204,7 @@ async def wait_all(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] = trio.current_time,
@@ -224,7 +225,7 @@ async def wait_all(
             not callable, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "trio.wait_all")
+    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, on_poll, options, "trio.wait_all")
     fleet.add(job_ids, now=clock())
     return await drive_fleet(
         fleet,
@@ -233,6 +234,7 @@ async def wait_all(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
+        on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
         clock=clock,
@@ -249,6 +251,7 @@ async def as_completed(
     is_retryable: Callable[[BaseException], bool] = is_retryable,
     retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
     on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
     clock: Callable[[], float] = trio.current_time,
@@ -271,7 +274,9 @@ async def as_completed(
     Raises:
         TypeError: As :func:`wait_all`.
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, options, "trio.as_completed")
+    fleet, fetch = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, options, "trio.as_completed"
+    )
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
     failure: BaseException | None = None
 
@@ -287,6 +292,7 @@ async def as_completed(
                     is_retryable=is_retryable,
                     retry_after_of=retry_after_of,
                     on_status=on_status,
+                    on_poll=on_poll,
                     cancel=cancel,
                     cancel_grace=cancel_grace,
                     clock=clock,

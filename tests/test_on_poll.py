@@ -288,3 +288,178 @@ def test_poll_report_reads_the_waiter() -> None:
         next_sleep=None,
         error=None,
     )
+
+
+# --- many jobs: the fleet drivers -----------------------------------------------------------
+#
+# Three jobs polled together: "a" completes at t=1, "b" at t=2.5; "c" is left out of the
+# first answer (a retryable failure for "c" alone), then completes at t=2.5. Batches go
+# out at 0, 1 and 2.5 (default backoff, no jitter).
+
+FLEET_IDS = ("a", "b", "c")
+FLEET_EXPECTED = [
+    ("a", "started", 1, 0.0, 1.0, None),
+    ("b", "started", 1, 0.0, 1.0, None),
+    ("c", None, 1, 0.0, 1.0, "JobMissingError"),
+    ("a", "completed", 2, 1.0, None, None),
+    ("b", "started", 2, 1.0, 1.5, None),
+    ("c", "started", 2, 1.0, 1.5, None),
+    ("b", "completed", 3, 2.5, None, None),
+    ("c", "completed", 3, 2.5, None, None),
+]
+
+
+def _fleet_jobs(ids: tuple[str, ...], now: float) -> dict[str, Any]:
+    done_at = {"a": 1.0, "b": 2.5, "c": 2.5}
+    return {
+        i: {"id": i, "status": "completed" if now >= done_at[i] else "started"}
+        for i in ids
+        if not (i == "c" and now == 0.0)
+    }
+
+
+def _fleet_fields(report: PollReport) -> tuple[Any, ...]:
+    status, _, polls, elapsed, next_sleep, error = _fields(report)
+    error_name = None if error is None else type(error).__name__
+    return (report.job_id, status, polls, elapsed, next_sleep, error_name)
+
+
+def _check_fleet(reports: list[PollReport], results: dict[str, Any]) -> None:
+    assert [_fleet_fields(r) for r in reports] == FLEET_EXPECTED
+    assert {i: job["status"] for i, job in results.items()} == dict.fromkeys(FLEET_IDS, "completed")
+
+
+def test_sync_wait_all_reports_every_job_of_every_batch() -> None:
+    vc = VirtualClock()
+    reports: list[PollReport] = []
+    results = sync.wait_all(
+        lambda ids: _fleet_jobs(ids, vc.now()),
+        FLEET_IDS,
+        on_poll=reports.append,
+        clock=vc.now,
+        sleep=vc.sleep,
+    )
+    _check_fleet(reports, results)
+
+
+def test_sync_wait_all_with_fetch_one_reports_each_job() -> None:
+    vc = VirtualClock()
+    reports: list[PollReport] = []
+    sync.wait_all(
+        None,
+        ["a"],
+        fetch_one=lambda i: _fleet_jobs((i,), vc.now())[i],
+        on_poll=reports.append,
+        clock=vc.now,
+        sleep=vc.sleep,
+    )
+    assert [(r.job_id, r.status, r.next_sleep) for r in reports] == [
+        ("a", "started", 1.0),
+        ("a", "completed", None),
+    ]
+
+
+@pytest.mark.parametrize("rt", ["asyncio", "trio"])
+@pytest.mark.parametrize("how", ["wait_all", "as_completed"])
+@pytest.mark.parametrize("hook", ["sync", "async"])
+def test_async_fleet_drivers_report_every_job_of_every_batch(rt: str, how: str, hook: str) -> None:
+    module: Any = jw_asyncio if rt == "asyncio" else jw_trio
+    reports: list[PollReport] = []
+    results: dict[str, Any] = {}
+
+    async def async_hook(report: PollReport) -> None:
+        reports.append(report)
+
+    async def main() -> None:
+        if rt == "asyncio":
+            vc = VirtualClock()
+            virtual: dict[str, Any] = {"clock": vc.now, "sleep": vc.asleep}
+            now: Callable[[], float] = vc.now
+        else:
+            virtual, now = {}, trio.current_time
+
+        async def fetch_many(ids: tuple[str, ...]) -> dict[str, Any]:
+            return _fleet_jobs(ids, now())
+
+        on_poll = reports.append if hook == "sync" else async_hook
+        if how == "wait_all":
+            results.update(await module.wait_all(fetch_many, FLEET_IDS, on_poll=on_poll, **virtual))
+        else:
+            async with module.as_completed(
+                fetch_many, FLEET_IDS, on_poll=on_poll, **virtual
+            ) as finished:
+                async for job_id, outcome in finished:
+                    results[job_id] = outcome
+
+    if rt == "asyncio":
+        asyncio.run(main())
+    else:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _check_fleet(reports, results)
+
+
+def _batch_transport(now: Callable[[], float]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        ids = tuple(request.url.params.get_list("ids"))
+        return httpx.Response(200, json={"jobs": list(_fleet_jobs(ids, now()).values())})
+
+    return httpx.MockTransport(handler)
+
+
+def test_httpx_wait_for_batch_and_ionq_wait_for_jobs_report_every_job() -> None:
+    for run in ("httpx", "ionq"):
+        vc = VirtualClock()
+        reports: list[PollReport] = []
+        with httpx.Client(base_url="http://jobs.test", transport=_batch_transport(vc.now)) as c:
+            virtual: dict[str, Any] = {"clock": vc.now, "sleep": vc.sleep}
+            if run == "httpx":
+                results = jw_httpx.wait_for_batch(
+                    c, FLEET_IDS, url_for=ionq.batch_url, on_poll=reports.append, **virtual
+                )
+            else:
+                results = ionq.wait_for_jobs(c, FLEET_IDS, on_poll=reports.append, **virtual)
+        _check_fleet(reports, {i: dict(job) for i, job in results.items()})
+
+
+@pytest.mark.parametrize("runtime", ["asyncio", "trio"])
+def test_httpx_async_wait_for_batch_reports_every_job(runtime: str) -> None:
+    reports: list[PollReport] = []
+    results: dict[str, Any] = {}
+    vc = VirtualClock()
+
+    async def main() -> None:
+        now = vc.now if runtime == "asyncio" else trio.current_time
+        virtual: dict[str, Any] = (
+            {"clock": vc.now, "sleep": vc.asleep} if runtime == "asyncio" else {}
+        )
+        async with httpx.AsyncClient(
+            base_url="http://jobs.test", transport=_batch_transport(now)
+        ) as c:
+            results.update(
+                await jw_httpx.async_wait_for_batch(
+                    c, FLEET_IDS, url_for=ionq.batch_url, on_poll=reports.append, **virtual
+                )
+            )
+
+    if runtime == "asyncio":
+        asyncio.run(main())
+    else:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _check_fleet(reports, results)
+
+
+def test_a_fleet_reports_only_when_asked_and_in_order() -> None:
+    from jobwait import AllDone, Finished, JobFleet, PollBatch, StatusChanged, batch_observed
+
+    for report_polls in (False, True):
+        fleet = JobFleet(report_status=True, report_polls=report_polls)
+        fleet.add(["a"], now=0.0)
+        action = fleet.next_action(0.0)
+        assert isinstance(action, PollBatch)
+        fleet.handle(batch_observed(action.ids, {"a": {"status": "completed"}}, 0.5))
+        kinds = []
+        while not isinstance(action, AllDone):
+            action = fleet.next_action(0.5)
+            kinds.append(type(action))
+        expected = [StatusChanged, PollReport, Finished, AllDone]
+        assert kinds == (expected if report_polls else [StatusChanged, Finished, AllDone])

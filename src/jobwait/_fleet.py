@@ -24,6 +24,8 @@ The driver calls ``fleet.next_action(now)`` in a loop and performs what it retur
   now *in flight*; report it later with ``fleet.handle(BatchObserved(...))`` or
   ``fleet.handle(BatchFailed(...))``. Call ``next_action`` again at once: several
   batches may go out in a row, never more than ``max_concurrency`` in flight.
+- ``StatusChanged`` / ``PollReport``: only with ``report_status`` / ``report_polls``
+  (drivers given ``on_status`` / ``on_poll``): pass them on, then call again.
 - ``Finished(job_id, outcome, cancel_job)``: one job is over; ``outcome`` is the job
   or its ``JobWaitError``. Call ``cancel(job_id)`` if ``cancel_job`` (it timed out).
 - ``CancelJobs(ids)``: ``fail_fast`` stopped the fleet; cancel these remote jobs.
@@ -167,6 +169,7 @@ from ._protocol import (
     Start,
     Woke,
 )
+from ._report import PollReport, poll_report
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
 from ._waiter import JobWaiter
 
@@ -330,7 +333,9 @@ class AllDone:
     ``fleet.results``, or ``add`` more jobs and call ``next_action`` again."""
 
 
-FleetAction = PollBatch | StatusChanged | Finished | CancelJobs | FleetSleep | AllDone | Raise
+FleetAction = (
+    PollBatch | StatusChanged | PollReport | Finished | CancelJobs | FleetSleep | AllDone | Raise
+)
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -398,7 +403,11 @@ def single_job(job_id: str, result: Any) -> Any:
 
 
 def make_fleet(
-    options: Mapping[str, Any], *, one_by_one: bool = False, report_status: bool = False
+    options: Mapping[str, Any],
+    *,
+    one_by_one: bool = False,
+    report_status: bool = False,
+    report_polls: bool = False,
 ) -> JobFleet:
     """The fleet an adapter should drive, built from the keywords its caller passed.
 
@@ -408,6 +417,7 @@ def make_fleet(
         one_by_one: The caller polls each job on its own (``fetch_one=``): forces
             ``max_batch=1``.
         report_status: The caller gave ``on_status``: return ``StatusChanged``.
+        report_polls: The caller gave ``on_poll``: return a ``PollReport`` per job polled.
 
     Raises:
         TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
@@ -421,7 +431,7 @@ def make_fleet(
         if options.get("max_batch", 1) != 1:
             raise TypeError("fetch_one= polls one job per request: max_batch must be 1")
         options = {**options, "max_batch": 1}
-    return JobFleet(**options, report_status=report_status)
+    return JobFleet(**options, report_status=report_status, report_polls=report_polls)
 
 
 def batch_failed(
@@ -534,7 +544,7 @@ _TABLE: Final[
     (FleetState.RUNNING, "add"): ("_on_add", (), (FleetState.RUNNING,)),
     (FleetState.RUNNING, "next_action"): (
         "_next_running",
-        (PollBatch, StatusChanged, Finished, FleetSleep, AllDone),
+        (PollBatch, StatusChanged, PollReport, Finished, FleetSleep, AllDone),
         (FleetState.RUNNING, FleetState.STOPPING),
     ),
     (FleetState.RUNNING, BatchObserved): (
@@ -549,7 +559,7 @@ _TABLE: Final[
     ),
     (FleetState.STOPPING, "next_action"): (
         "_next_stopping",
-        (StatusChanged, Finished, CancelJobs, Raise),
+        (StatusChanged, PollReport, Finished, CancelJobs, Raise),
         (FleetState.STOPPING, FleetState.STOPPED),
     ),
     (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
@@ -624,6 +634,12 @@ class JobFleet:
             (default ``False``; rule in the module theory).
         report_status: Return a ``StatusChanged`` action whenever a job's status
             changes (default ``False``), for drivers given ``on_status``.
+        report_polls: Return a :class:`~jobwait.PollReport` for every job of every
+            batch reported (default ``False``), for drivers given ``on_poll``: after
+            the job's ``StatusChanged``, before its ``Finished``. Its ``next_sleep`` is
+            the fleet's schedule (batching, jitter and predictions included). A failed
+            batch the fleet retries is reported with ``error`` set but, as in
+            :meth:`polls`, not counted in ``polls``.
 
     Raises:
         ValueError, TypeError: For an invalid option (the message names it).
@@ -650,6 +666,7 @@ class JobFleet:
         "_outbox",
         "_ready",
         "_ready_deadlines",
+        "_report_polls",
         "_report_status",
         "_requests",
         "_results",
@@ -694,6 +711,7 @@ class JobFleet:
         fail_fast: bool = False,
         use_predictions: bool = False,
         report_status: bool = False,
+        report_polls: bool = False,
     ) -> None:
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobFleet(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
@@ -737,6 +755,7 @@ class JobFleet:
         self._fail_fast = bool(fail_fast)
         self._use_predictions = bool(use_predictions)
         self._report_status = bool(report_status)
+        self._report_polls = bool(report_polls)
         del prototype
         self._now = -math.inf
         self._seq = 0
@@ -955,9 +974,13 @@ class JobFleet:
         factor: float | None,
     ) -> None:
         if type(action) is Sleep:
-            self._schedule(job_id, waiter, now, action.seconds, job, factor)
+            due = self._schedule(job_id, waiter, now, action.seconds, job, factor)
+            if self._report_polls:
+                self._outbox.append(poll_report(waiter, next_sleep=due - now))
         else:
             assert type(action) is Done or type(action) is Raise
+            if self._report_polls:
+                self._outbox.append(poll_report(waiter))
             self._finish(job_id, action)
 
     def _schedule(
@@ -968,7 +991,8 @@ class JobFleet:
         seconds: float,
         job: Any,
         factor: float | None,
-    ) -> None:
+    ) -> float:
+        """Put the job's next poll on the timer heap; return when it is due."""
         deadline = waiter.deadline
         if factor is not None and (deadline is None or seconds < deadline - now):
             seconds *= factor
@@ -989,6 +1013,7 @@ class JobFleet:
                     self._deferred.add(job_id)
         heapq.heappush(self._timers, (due, self._seq, job_id))
         self._seq += 1
+        return due
 
     def _finish(self, job_id: str, action: Done | Raise) -> None:
         waiter = self._waiters.pop(job_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._protocol import Sleep
+from ._protocol import Poll, Sleep
 from ._statuses import Phase
 from ._waiter import JobWaiter
 
@@ -57,8 +57,11 @@ def poll_report(waiter: JobWaiter, *, next_sleep: float | None = None) -> PollRe
             it rather than the waiter's own ``Sleep``; ignored when the wait is over.
     """
     action = waiter.last_action
+    sleep: float | None
     if type(action) is Sleep:
-        sleep: float | None = action.seconds if next_sleep is None else next_sleep
+        sleep = action.seconds if next_sleep is None else next_sleep
+    elif type(action) is Poll:
+        sleep = 0.0  # an extra poll at once (a push woke the wait)
     else:
         sleep = None
     return PollReport(

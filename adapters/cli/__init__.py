@@ -80,7 +80,7 @@ def _dispatch(
         if args.command == "wait":
             return wait_command(args, stdout, stderr, environ)
         if args.command == "serve":
-            return serve_command(args, stdout, stderr)
+            return serve_command(args, stdout, stderr, environ)
         return demo_command(args, stdout, stderr, environ)
     except CommandLineError as exc:
         exc.prog = exc.prog or f"jobwait {args.command}"

@@ -14,7 +14,7 @@ from typing import Any, Final, NoReturn
 import jobwait
 from jobwait import DEFAULT_MAX_BODY_SIZE
 
-from . import _types
+from . import _push, _types
 from ._base import EXIT_CODES, CommandLineError
 
 DEMO_TIME_SCALE: Final = 20.0
@@ -201,6 +201,7 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
         help="largest answer read, after decompression; a larger one ends the wait with "
         f"exit 5 (default {DEFAULT_MAX_BODY_SIZE}, 1 MiB)",
     )
+    _push.add_listen(wait)
     out = wait.add_argument_group("output")
     out.add_argument(
         "--json",
@@ -238,6 +239,7 @@ def _add_serve(commands: Any) -> argparse.ArgumentParser:
     serve.add_argument(
         "-q", "--quiet", action="store_true", help="do not print each request served"
     )
+    _push.add_webhook(serve)
     return serve
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import time
+from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from ._base import EXIT_FAILED, EXIT_SOFTWARE, EXIT_SUCCEEDED, MISSING_HTTPX, TICK
 from ._output import printable
+from ._push import webhooks
 
 if TYPE_CHECKING:
     from ..server import JobServer
@@ -48,6 +52,17 @@ def _serve_banner(server: JobServer, job_id: str, key: str | None, generated: bo
     return "\n".join(lines)
 
 
+def _with_webhooks(banner: str, url: str) -> str:
+    """The banner, telling where notices go and how ``wait`` takes them."""
+    parts = urlsplit(url)
+    lines = banner.split("\n")
+    lines.insert(2, f"jobwait: posting a webhook notice to {url} on each status change")
+    listen = f" --listen {parts.hostname}:{parts.port or 80}"
+    return "\n".join(
+        line + listen if line.startswith("  jobwait wait ") else line for line in lines
+    )
+
+
 class _RequestLog:
     """Prints the requests a server answered since the last call (``serve``'s output)."""
 
@@ -70,7 +85,12 @@ class _RequestLog:
         self._stdout.flush()
 
 
-def serve_command(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+def serve_command(
+    args: argparse.Namespace,
+    stdout: IO[str],
+    stderr: IO[str],
+    environ: Mapping[str, str] = os.environ,
+) -> int:
     try:
         from ..server import JobServer
     except ImportError:
@@ -78,7 +98,8 @@ def serve_command(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
         return EXIT_SOFTWARE
     generated = args.api_key is None and not args.no_auth
     key = secrets.token_urlsafe(16) if generated else args.api_key
-    server = JobServer(api_key=key, time_scale=args.time_scale, port=args.port)
+    hooks = webhooks(args, environ)
+    server = JobServer(api_key=key, time_scale=args.time_scale, port=args.port, webhooks=hooks)
     try:
         server.start()
     except OSError as exc:
@@ -91,7 +112,10 @@ def serve_command(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
         job_id = server.submit(
             id=_EXAMPLE_ID, name="jobwait serve example", durations=_EXAMPLE_DURATIONS
         )
-        stdout.write(_serve_banner(server, job_id, key, generated) + "\n\n")
+        banner = _serve_banner(server, job_id, key, generated)
+        if hooks is not None:
+            banner = _with_webhooks(banner, hooks.url)
+        stdout.write(banner + "\n\n")
         stdout.flush()
         while True:  # until Ctrl-C
             time.sleep(TICK)

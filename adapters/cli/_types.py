@@ -174,3 +174,38 @@ def header_env(text: str) -> HeaderEnv:
             "(letters, digits, underscores; the text given is not shown)"
         )
     return HeaderEnv(name, variable)
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``; the host defaults to ``127.0.0.1``."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host, port_text = "127.0.0.1", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(
+            f"expected PORT or HOST:PORT (e.g. 127.0.0.1:8765), got {shown!r}"
+        )
+    return host, int(port_text)
+
+
+def env_name(text: str) -> str:
+    """The name of an environment variable (its value is read later, never shown)."""
+    if not _ENV_NAME.match(text):
+        raise argparse.ArgumentTypeError(
+            "expected the name of an environment variable (letters, digits, underscores)"
+        )
+    return text
+
+
+def seconds(text: str) -> float:
+    return number(text, minimum=0.0, inclusive=True, what="a number of seconds >= 0")
+
+
+def probability(text: str) -> float:
+    value = number(text, minimum=0.0, inclusive=True, what="a probability from 0 to 1")
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value

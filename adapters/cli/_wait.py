@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from ._output import (
     shown,
     width,
 )
+from ._push import listening
 from ._types import Header, check_header_value
 
 _FAILURE_LIMIT = 200
@@ -314,6 +316,9 @@ def wait_command(
     progress = _WaitProgress(stderr, mode=mode, colour=colour_on(stderr, environ), redact=redact)
     watch = _Watch(progress.event)
     job: object = None
+    # Usage errors of --listen (exit 2) come before anything is fetched.
+    push = contextlib.ExitStack()
+    wakeup = push.enter_context(listening(args, environ, stderr, quiet=args.quiet))
     try:
         with (
             redacting_logs(redact),
@@ -331,6 +336,7 @@ def wait_command(
                 waiter=waiter,
                 max_body_size=args.max_body_size,
                 on_poll=watch.on_poll,
+                wakeup=wakeup,
                 sleep=lambda seconds: progress.sleep(watch, seconds),
             )
     except JobWaitError as error:
@@ -355,6 +361,8 @@ def wait_command(
     else:
         code = EXIT_SUCCEEDED
         progress.finish(_success_line(waiter, redact))
+    finally:
+        push.close()
     if args.json:
         _print_json(job, stdout)
     return code

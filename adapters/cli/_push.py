@@ -53,27 +53,12 @@ def add_webhook(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help='POST {"id": ..., "status": ...} to URL (loopback) on each status change',
     )
-    push.add_argument(
-        "--webhook-drop",
-        metavar="P",
-        type=_types.probability,
-        default=0.0,
-        help="never send this fraction of the notices (default 0)",
-    )
-    push.add_argument(
-        "--webhook-duplicate",
-        metavar="P",
-        type=_types.probability,
-        default=0.0,
-        help="send this fraction of the notices twice (default 0)",
-    )
-    push.add_argument(
-        "--webhook-delay",
-        metavar="SECONDS",
-        type=_types.seconds,
-        default=0.0,
-        help="deliver each notice up to this late (default 0)",
-    )
+    for option, kind, metavar, meaning in (
+        ("--webhook-drop", _types.probability, "P", "never send this fraction of the notices"),
+        ("--webhook-duplicate", _types.probability, "P", "send this fraction of them twice"),
+        ("--webhook-delay", _types.seconds, "SECONDS", "deliver each one up to this late"),
+    ):
+        push.add_argument(option, metavar=metavar, type=kind, default=0.0, help=meaning)
     push.add_argument(
         "--webhook-secret-env",
         metavar="ENVVAR",

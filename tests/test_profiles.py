@@ -667,3 +667,67 @@ def test_a_profile_of_your_own() -> None:
             "progress": 100
         }
     assert len(seen) == 3
+
+
+# --- every runtime and every fleet takes a profile's options --------------------------
+
+
+def _runs() -> dict[str, Any]:
+    return {
+        "7": iter(
+            [
+                {"id": 7, "status": "queued", "conclusion": None},
+                {"id": 7, "status": "completed", "conclusion": "success"},
+            ]
+        ),
+        "8": iter(
+            [
+                {"id": 8, "status": "in_progress", "conclusion": None},
+                {"id": 8, "status": "completed", "conclusion": "failure"},
+            ]
+        ),
+    }
+
+
+@pytest.mark.parametrize("runtime", ["sync", "asyncio", "trio"])
+def test_profile_options_work_on_every_runtime_and_fleet(runtime: str) -> None:
+    import asyncio
+
+    import trio
+
+    from jobwait.adapters import asyncio as aio
+    from jobwait.adapters import trio as tri
+
+    options = ApiProfile.named("github-actions").options(timeout=60)
+    vc = VirtualClock()
+    runs = _runs()
+
+    def fetch_many(ids: tuple[str, ...]) -> dict[str, Any]:
+        return {i: next(runs[i]) for i in ids}
+
+    async def afetch_many(ids: tuple[str, ...]) -> dict[str, Any]:
+        return fetch_many(ids)
+
+    one = _runs()["7"]
+
+    async def afetch() -> Any:
+        return next(one)
+
+    if runtime == "sync":
+        single = sync.wait(lambda: next(one), clock=vc.now, sleep=vc.sleep, **options)
+        many = sync.wait_all(fetch_many, ["7", "8"], clock=vc.now, sleep=vc.sleep, **options)
+    else:
+        module: Any = aio if runtime == "asyncio" else tri
+
+        async def main() -> tuple[Any, Any]:
+            single = await module.wait(afetch, clock=vc.now, sleep=vc.asleep, **options)
+            many = await module.wait_all(
+                afetch_many, ["7", "8"], clock=vc.now, sleep=vc.asleep, **options
+            )
+            return single, many
+
+        single, many = asyncio.run(main()) if runtime == "asyncio" else trio.run(main)
+    assert single["conclusion"] == "success"
+    assert many["7"]["conclusion"] == "success"
+    assert isinstance(many["8"], JobFailedError)
+    assert many["8"].failure == {"conclusion": "failure"}

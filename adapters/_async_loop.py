@@ -32,6 +32,9 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+)
+from jobwait._advice import check_fetch
+from jobwait._plumbing import (
     batch_failed,
     batch_observed,
     cancel_failed,
@@ -40,7 +43,6 @@ from jobwait import (
     observed,
     single_job,
 )
-from jobwait._advice import check_fetch
 from jobwait._protocol import FetchFailed, Nudged, Observed
 from jobwait._report import poll_report
 from jobwait._wakeup import Subscription

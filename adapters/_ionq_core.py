@@ -8,7 +8,7 @@ and an ionq-core client is read through ionq-core's own generated endpoint funct
 body reach jobwait's core as they would from plain httpx). When it is not installed,
 the classes below have only their jobwait parent and nothing here is used.
 
-Nothing here decides anything: the core reads every answer (:func:`jobwait.read_response`
+Nothing here decides anything: the core reads every answer (:func:`jobwait._plumbing.read_response`
 for errors, ``status``/``failure`` for jobs) and this module only translates.
 """
 
@@ -25,11 +25,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 import jobwait
-from jobwait import (
+from jobwait import Fetched, JobStatusError, JobWaitError
+from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
-    Fetched,
-    JobStatusError,
-    JobWaitError,
     ResponseError,
     parse_retry_after,
     read_response,
@@ -308,7 +306,7 @@ class Reader:
     def one(self, response: Any, job_id: str | None) -> Fetched:
         """The parsed model of a ``*_detailed`` response, or the error the core
         classifies: a ``ResponseError`` for an error status (via
-        :func:`jobwait.read_response`, so ``Retry-After``, ``x-request-id`` and the body
+        :func:`jobwait._plumbing.read_response`, so ``Retry-After``, ``x-request-id`` and the body
         excerpt are kept) or an oversized body; a ``JobStatusError`` for a 2xx answer
         ionq-core did not parse."""
         status = int(response.status_code)

@@ -25,7 +25,7 @@ they all get the same bounds:
   keeps the original).
 
 Nothing here decides what an answer means: :meth:`Answer.read` hands it to
-:func:`jobwait.read_response`.
+:func:`jobwait._plumbing.read_response`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from typing import Any, Literal
 
 import httpx
 
-from jobwait import DEFAULT_MAX_BODY_SIZE, Fetched, ResponseError, read_response, request_timeout
+from jobwait import Fetched
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, ResponseError, read_response, request_timeout
 
 from ._async_loop import Runtime, current_runtime
 
@@ -75,7 +76,7 @@ ClientTimeout = Literal["client"]
 
 class _BodyTooLargeError(Exception):
     """The decoded (or raw) body passed its cap; :func:`request` turns it into a
-    non-retryable :class:`~jobwait.ResponseError`."""
+    non-retryable :class:`~jobwait._plumbing.ResponseError`."""
 
 
 class _Zlib:
@@ -318,7 +319,7 @@ class Answer:
         job_id: str | None = None,
         reader: Callable[..., Fetched] = read_response,
     ) -> Fetched:
-        """This answer read by ``reader`` (default :func:`jobwait.read_response`; an
+        """This answer read by ``reader`` (default :func:`jobwait._plumbing.read_response`; an
         :class:`~jobwait.ApiProfile`'s ``read_response`` reads its API's quirks first):
         the job, or the classified error.
 

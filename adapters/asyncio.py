@@ -22,19 +22,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
-from jobwait import (
-    Fetched,
+from jobwait import Fetched, JobWaiter, PollReport, Wakeup, is_retryable
+from jobwait._advice import check_fetch
+from jobwait._plumbing import (
     FleetOptions,
-    JobWaiter,
-    PollReport,
     WaiterOptions,
-    Wakeup,
     cancel_failed,
-    is_retryable,
     make_waiter,
     retry_after_of,
 )
-from jobwait._advice import check_fetch
 
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
 

@@ -2,7 +2,7 @@
 
 The caller owns the client (base URL, auth, TLS, proxies, transports, redirects), so
 ``httpx.MockTransport`` and real servers both work. Each poll is one GET; the pure
-core reads the response (:func:`jobwait.read_response`: 2xx JSON object -> job, 429
+core reads the response (:func:`jobwait._plumbing.read_response`: 2xx JSON object -> job, 429
 and 5xx gateway trouble -> retry with ``Retry-After``, other statuses -> ``JobFetchError``)
 and the runtime adapters (:mod:`jobwait.adapters.sync`, ``.asyncio``, ``.trio``) run the
 loop. Nothing here decides anything the core could.
@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Unpack
@@ -28,14 +27,11 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 import jobwait
-from jobwait import (
+from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport
+from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
-    ApiProfile,
-    Fetched,
+    JOB_DEFAULTS,
     FleetOptions,
-    JobStatusError,
-    JobWaiter,
-    PollReport,
     WaiterOptions,
     Wakeup,
     make_waiter,
@@ -81,7 +77,7 @@ def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
     return options if profile is None or waiter is not None else profile.options(**options)
 
 
-_DEFAULT_TIMEOUT: float | None = inspect.signature(JobWaiter).parameters["timeout"].default
+_DEFAULT_TIMEOUT: float | None = JOB_DEFAULTS["timeout"]
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -136,7 +132,7 @@ def fetch_url(
     api: Api = None,
 ) -> Callable[[], Fetched]:
     """A sync ``fetch`` for :func:`jobwait.adapters.sync.wait`: one bounded GET of ``url``,
-    read by :func:`jobwait.read_response` (or by ``api``'s
+    read by :func:`jobwait._plumbing.read_response` (or by ``api``'s
     :meth:`~jobwait.ApiProfile.read_response`). Used by :func:`wait_for_url`; build your
     own loop around it when you need to."""
     read = _reader(api)
@@ -405,7 +401,7 @@ def wait_for_batch(
 
     Runs :func:`jobwait.adapters.sync.wait_all` (one thread, one request at a time)
     with a fetch that GETs ``url_for(ids)`` and reads the answer with
-    :func:`jobwait.read_response` and ``jobs_of``.
+    :func:`jobwait._plumbing.read_response` and ``jobs_of``.
 
     Args:
         client: Your ``httpx.Client`` (base URL, auth, ...).

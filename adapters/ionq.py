@@ -45,7 +45,8 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
-from jobwait import DEFAULT_MAX_BODY_SIZE, Backoff, JobWaitError, read_response
+from jobwait import Backoff, JobWaitError
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, read_response
 
 from . import _ionq_core
 from . import httpx as _httpx

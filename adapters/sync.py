@@ -24,7 +24,6 @@ from jobwait import (
     Done,
     Fetched,
     Finished,
-    FleetOptions,
     FleetSleep,
     JobWaiter,
     Poll,
@@ -34,21 +33,24 @@ from jobwait import (
     Sleep,
     Start,
     StatusChanged,
-    WaiterOptions,
     Wakeup,
     Woke,
+    is_retryable,
+)
+from jobwait._advice import check_fetch
+from jobwait._plumbing import (
+    FleetOptions,
+    WaiterOptions,
     batch_failed,
     batch_observed,
     cancel_failed,
     fetch_failed,
-    is_retryable,
     make_fleet,
     make_waiter,
     observed,
     retry_after_of,
     single_job,
 )
-from jobwait._advice import check_fetch
 from jobwait._protocol import FetchFailed, Nudged, Observed
 from jobwait._report import poll_report
 from jobwait._wakeup import Subscription

@@ -32,15 +32,11 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="trio") from _missing
 
-from jobwait import (
-    Fetched,
+from jobwait import Fetched, JobWaiter, PollReport, Wakeup, is_retryable
+from jobwait._plumbing import (
     FleetOptions,
-    JobWaiter,
-    PollReport,
     WaiterOptions,
-    Wakeup,
     cancel_failed,
-    is_retryable,
     make_waiter,
     retry_after_of,
 )

@@ -3,7 +3,7 @@
 A page asks for a generated section with an HTML comment on a line of its own:
 
 - ``<!-- jobwait:state-diagram -->``: the waiter's state diagram (Mermaid), drawn from
-  :func:`jobwait.transitions`, the table ``JobWaiter.handle`` dispatches through.
+  :func:`jobwait._plumbing.transitions`, the table ``JobWaiter.handle`` dispatches through.
 - ``<!-- jobwait:transition-table -->``: the same edges as a Markdown table.
 - ``<!-- jobwait:fleet-diagram -->`` / ``<!-- jobwait:fleet-table -->``: the same for
   the fleet's lifecycle, drawn from ``fleet_transitions()``, the table
@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 import jobwait
+import jobwait._plumbing
 from jobwait._fleet import FleetState, fleet_transitions
 from jobwait.testing import simulate
 
@@ -45,11 +46,11 @@ def state_diagram() -> str:
     lines = ["```mermaid", "stateDiagram-v2"]
     initial = jobwait.State.IDLE
     lines.append(f"    [*] --> {initial.name}")
-    for t in jobwait.transitions():
+    for t in jobwait._plumbing.transitions():
         state, event, action, next_state = t
         lines.append(f"    {state.name} --> {next_state.name}: {event} / {action}")
-    targets = {t[3] for t in jobwait.transitions()}
-    sources = {t[0] for t in jobwait.transitions()}
+    targets = {t[3] for t in jobwait._plumbing.transitions()}
+    sources = {t[0] for t in jobwait._plumbing.transitions()}
     for final in sorted(targets - sources, key=lambda s: s.name):
         lines.append(f"    {final.name} --> [*]")
     lines.append("```")
@@ -62,7 +63,7 @@ def transition_table() -> str:
         "| State | Event | Action | Next state |",
         "| --- | --- | --- | --- |",
     ]
-    for state, event, action, next_state in jobwait.transitions():
+    for state, event, action, next_state in jobwait._plumbing.transitions():
         rows.append(f"| `{state.name}` | `{event}` | `{action}` | `{next_state.name}` |")
     return "\n".join(rows)
 

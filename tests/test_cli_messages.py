@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobwait import Phase, ResponseError
+from jobwait import Phase
+from jobwait._plumbing import ResponseError
 from jobwait.adapters.cli import main
 from jobwait.adapters.cli._demo import _DemoProgress
 from jobwait.adapters.cli._output import Redactor, describe_failure, shown

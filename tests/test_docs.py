@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 import jobwait
+import jobwait._plumbing
 import jobwait.testing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,7 +299,7 @@ def test_state_diagram_has_exactly_the_transitions_of_the_code() -> None:
     assert diagram.startswith("```mermaid\nstateDiagram-v2\n")
     assert diagram.endswith("\n```")
     edges = set(re.findall(r"^    (\w+) --> (\w+): (\w+) / (\w+)$", diagram, re.MULTILINE))
-    expected = {(t[0].name, t[3].name, t[1], t[2]) for t in jobwait.transitions()}
+    expected = {(t[0].name, t[3].name, t[1], t[2]) for t in jobwait._plumbing.transitions()}
     assert expected  # the machine has transitions at all
     assert edges == expected
     assert "    [*] --> IDLE" in diagram
@@ -309,7 +310,8 @@ def test_state_diagram_has_exactly_the_transitions_of_the_code() -> None:
 def test_transition_table_has_one_row_per_transition() -> None:
     rows = hooks.transition_table().splitlines()[2:]
     assert rows == [
-        f"| `{s.name}` | `{e}` | `{a}` | `{n.name}` |" for s, e, a, n in jobwait.transitions()
+        f"| `{s.name}` | `{e}` | `{a}` | `{n.name}` |"
+        for s, e, a, n in jobwait._plumbing.transitions()
     ]
 
 
@@ -414,10 +416,9 @@ def test_api_reference_shows_default_values_not_private_constants() -> None:
     def defaults(path: str) -> dict[str, str]:
         return {p.name: str(p.default) for p in package[path].parameters if p.default}
 
-    assert defaults("JobWaiter.__init__")["backoff"] == (
-        "Backoff(initial=1.0, factor=1.5, max=30.0, jitter=None)"
-    )
-    assert defaults("JobWaiter.__init__")["statuses"] == "Statuses()"
+    # The per-job options are typed keywords (**options: Unpack[JobOptions]), their
+    # defaults documented in JobWaiter's docstring; the fleet's own are parameters.
+    assert defaults("JobFleet.__init__")["max_batch"] == "100"
     assert defaults("adapters.ionq.wait_for_job")["poll_interval"] == "1.0"
     private = re.compile(r"^_[A-Za-z]")
     found: list[str] = []

@@ -15,8 +15,9 @@ import httpx
 import pytest
 import trio
 
-from jobwait import JobFetchError, JobStatusError, ResponseError, read_response
+from jobwait import JobFetchError, JobStatusError
 from jobwait._advice import http_error_reason, mask_secrets, server_message
+from jobwait._plumbing import ResponseError, read_response
 from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import httpx as jw_httpx
 from jobwait.adapters import sync

@@ -29,13 +29,13 @@ from jobwait import (
     State,
     UsageError,
 )
+from jobwait._errors import FleetFailedError
 from jobwait._fleet import (
     AllDone,
     BatchFailed,
     BatchObserved,
     CancelJobs,
     Finished,
-    FleetFailedError,
     FleetSleep,
     JobFleet,
     JobMissingError,

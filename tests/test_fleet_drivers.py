@@ -21,8 +21,8 @@ from jobwait import (
     JobFetchError,
     JobTimeoutError,
     JobWaitError,
-    read_response,
 )
+from jobwait._plumbing import read_response
 from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import ionq
 from jobwait.adapters import sync as jw_sync

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwait import Backoff, JobTimeoutError, JobWaiter, JobWaitError
-from jobwait._fleet import FleetFailedError, JobFleet, JobMissingError
+from jobwait._errors import FleetFailedError
+from jobwait._fleet import JobFleet, JobMissingError
 from jobwait.testing import Fail, simulate
 from test_fleet import Run, run_fleet
 

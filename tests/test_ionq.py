@@ -25,7 +25,8 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobwait import Backoff, JobFetchError, JobWaitError, ResponseError
+from jobwait import Backoff, JobFetchError, JobWaitError
+from jobwait._plumbing import ResponseError
 from jobwait.adapters import ionq
 from jobwait.adapters.ionq import JobFailedError, JobTimeoutError
 from jobwait.adapters.server import JobServer

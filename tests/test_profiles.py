@@ -25,11 +25,11 @@ from jobwait import (
     JobWaiter,
     JobWaitError,
     Observed,
-    ResponseError,
     Start,
     Statuses,
     field_reader,
 )
+from jobwait._plumbing import ResponseError
 from jobwait.adapters import sync
 from jobwait.adapters.httpx import wait_for_batch, wait_for_url
 from jobwait.testing import VirtualClock

@@ -121,8 +121,10 @@ def test_events_and_actions_are_frozen_slotted_keyword_only_dataclasses(cls: typ
 
 
 def test_event_and_action_unions() -> None:
-    assert set(jobwait.Event.__args__) == set(EVENTS)
-    assert set(jobwait.Action.__args__) == set(ACTIONS)
+    from jobwait._plumbing import Action, Event
+
+    assert set(Event.__args__) == set(EVENTS)
+    assert set(Action.__args__) == set(ACTIONS)
 
 
 def test_every_event_carries_now() -> None:
@@ -161,12 +163,35 @@ def test_version() -> None:
     assert jobwait.__version__ == config["project"]["version"]
 
 
-def test_adapter_option_lists_match_the_constructors() -> None:
+def test_option_lists_derive_from_their_one_definition() -> None:
     import inspect
 
-    waiter_params = set(inspect.signature(jobwait.JobWaiter).parameters)
-    assert set(jobwait.JobWaiter.OPTIONS) == waiter_params
-    assert set(jobwait.WaiterOptions.__annotations__) == waiter_params
+    from jobwait._plumbing import JOB_DEFAULTS, FleetOptions, JobOptions, WaiterOptions
+
+    per_job = tuple(JobOptions.__annotations__)
+    assert ("job_id", *per_job) == jobwait.JobWaiter.OPTIONS
+    assert set(WaiterOptions.__annotations__) == set(jobwait.JobWaiter.OPTIONS)
+    assert set(JOB_DEFAULTS) == set(per_job)
+    # The fleet's own keywords are its explicit parameters; the per-job ones are
+    # forwarded as **options, typed by JobOptions.
+    fleet_params = inspect.signature(jobwait.JobFleet).parameters
+    own = {name for name, p in fleet_params.items() if p.kind is p.KEYWORD_ONLY}
     driver_flags = {"report_status", "report_polls"}  # set by drivers from on_status/on_poll
-    fleet_params = set(inspect.signature(jobwait.JobFleet).parameters) - driver_flags
-    assert set(jobwait.FleetOptions.__annotations__) == fleet_params
+    assert set(jobwait.JobFleet.FLEET_OPTIONS) == own - driver_flags
+    assert set(FleetOptions.__annotations__) == {*per_job, *jobwait.JobFleet.FLEET_OPTIONS}
+    # Every per-job option is accepted by both machines with its default.
+    jobwait.JobWaiter(**JOB_DEFAULTS)
+    jobwait.JobFleet(**JOB_DEFAULTS)
+    for machine in (jobwait.JobWaiter, jobwait.JobFleet):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+            machine(colour="red")  # type: ignore[call-arg]
+
+
+def test_the_public_surface_is_what_users_write() -> None:
+    # Issue 9: 40 names or fewer; driver plumbing lives in jobwait._plumbing.
+    assert len(jobwait.__all__) <= 40
+    import jobwait._plumbing as plumbing
+
+    assert not set(plumbing.__all__) & set(jobwait.__all__)
+    for name in plumbing.__all__:
+        assert hasattr(plumbing, name), name

@@ -16,7 +16,6 @@ import trio
 
 import jobwait.testing
 from jobwait import (
-    RETRYABLE_STATUS_CODES,
     Backoff,
     Fetched,
     FetchFailed,
@@ -26,8 +25,11 @@ from jobwait import (
     Observed,
     Start,
     UsageError,
-    fetch_failed,
     is_retryable,
+)
+from jobwait._plumbing import (
+    RETRYABLE_STATUS_CODES,
+    fetch_failed,
     is_retryable_status,
     make_waiter,
     observed,
@@ -431,11 +433,15 @@ def test_make_waiter_rejects_a_non_waiter_and_bad_values() -> None:
 
 
 def test_options_list_matches_the_constructor() -> None:
-    import inspect
+    # The per-job options are defined once (JobOptions); the waiter's list derives.
+    from jobwait._plumbing import JOB_DEFAULTS, JobOptions
 
-    params = inspect.signature(JobWaiter).parameters
-    assert tuple(params) == JobWaiter.OPTIONS
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    assert ("job_id", *JobOptions.__annotations__) == JobWaiter.OPTIONS
+    assert set(JOB_DEFAULTS) == set(JobOptions.__annotations__)
+    waiter = JobWaiter(job_id="a", **JOB_DEFAULTS)
+    assert waiter.options() == JOB_DEFAULTS
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        JobWaiter(colour="red")  # type: ignore[call-arg]
 
 
 # --- where the test kit sits -----------------------------------------------------------

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwait import (
-    SNAPSHOT_FORMAT,
     Backoff,
     Done,
     FetchFailed,
@@ -34,6 +33,7 @@ from jobwait import (
     Woke,
     field_reader,
 )
+from jobwait._plumbing import SNAPSHOT_FORMAT
 
 # --- invalid configuration ------------------------------------------------------------
 

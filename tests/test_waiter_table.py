@@ -38,13 +38,12 @@ from jobwait import (
     Start,
     State,
     Statuses,
-    Transition,
     UsageError,
     Woke,
     field_reader,
-    transitions,
 )
 from jobwait._errors import FleetFailedError
+from jobwait._plumbing import Transition, transitions
 from jobwait._protocol import Nudged, SharedFetchFailed
 from jobwait._waiter import _TABLE
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from jobwait import Backoff, FleetOptions, JobWaitError, Phase, Statuses
+from jobwait import Backoff, JobWaitError, Phase, Statuses
+from jobwait._plumbing import FleetOptions
 
 from ._base import EXIT_FAILED, EXIT_SOFTWARE, EXIT_SUCCEEDED, MISSING_HTTPX, TICK, USER_AGENT
 from ._output import PHASE_COLOURS, colour_on, live, paint, plural, printable, width

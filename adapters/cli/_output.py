@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Final
 
-from jobwait import JobStatusError, Phase, ResponseError
+from jobwait import JobStatusError, Phase
 from jobwait._advice import server_message
+from jobwait._plumbing import ResponseError
 
 _MASK: Final = "***"
 _PIECE: Final = 8  # a run this long of a secret word is masked wherever it stands

@@ -9,17 +9,14 @@ passes its own). :func:`make_waiter` builds the waiter from adapter keywords.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypedDict
+from typing import Any
 
-from ._backoff import Backoff, usable_seconds
+from ._backoff import usable_seconds
 from ._protocol import Fetched, FetchFailed, Observed
-from ._statuses import Statuses
 from ._waiter import JobWaiter
 
 __all__ = [
     "RETRYABLE_STATUS_CODES",
-    "JobOptions",
-    "WaiterOptions",
     "cancel_failed",
     "fetch_failed",
     "is_retryable",
@@ -114,28 +111,6 @@ def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWait
             raise TypeError(f"waiter= must be a jobwait.JobWaiter, got {waiter!r}")
         return waiter
     return JobWaiter(**options)
-
-
-class JobOptions(TypedDict, total=False):
-    """The per-job rules: the :class:`~jobwait.JobWaiter` keywords other than
-    ``job_id``, shared by single waits and fleets."""
-
-    timeout: float | None
-    backoff: Backoff
-    statuses: Statuses
-    raise_on_failure: bool
-    raise_on_cancel: bool
-    max_fetch_errors: int
-    max_retry_after: float
-    status_of: Callable[[Any], Any]
-    failure_of: Callable[[Any], Any]
-
-
-class WaiterOptions(JobOptions, total=False):
-    """The :class:`~jobwait.JobWaiter` keywords every adapter accepts (same names and
-    defaults as the constructor)."""
-
-    job_id: str | None
 
 
 def cancel_failed(error: BaseException, failure: BaseException) -> None:

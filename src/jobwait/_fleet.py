@@ -149,13 +149,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Unpack
 
 from ._backoff import Backoff, usable_seconds
-from ._drive import JobOptions, fetch_failed
+from ._drive import fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
 from ._errors import FleetFailedError, JobWaitError, UsageError
+from ._options import JOB_DEFAULTS, FleetOptions, JobOptions
 from ._protocol import (
     Done,
     Expired,
@@ -170,7 +171,7 @@ from ._protocol import (
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+from ._statuses import Phase
 from ._waiter import JobWaiter
 
 __all__ = [
@@ -182,7 +183,6 @@ __all__ = [
     "FleetAction",
     "FleetEvent",
     "FleetFailedError",
-    "FleetOptions",
     "FleetSleep",
     "FleetState",
     "FleetTransition",
@@ -363,19 +363,6 @@ class JobMissingError(LookupError):
 # --- helpers for drivers -----------------------------------------------------------------
 
 
-class FleetOptions(JobOptions, total=False):
-    """The :class:`JobFleet` keywords every fleet adapter accepts (same names and
-    defaults as the constructor): the per-job rules and the fleet's own."""
-
-    max_batch: int
-    batch_window: float
-    max_polls_per_second: int | None
-    max_concurrency: int | None
-    max_batch_errors: int
-    fail_fast: bool
-    use_predictions: bool
-
-
 def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved | BatchFailed:
     """The event for a batch fetch that returned ``result``: a mapping of id to job,
     or ``Fetched(mapping, retry_after=...)`` to pass a server hint along.
@@ -442,7 +429,7 @@ def batch_failed(
     retry_after_of: Callable[[BaseException], float | None] = default_retry_after_of,
 ) -> BatchFailed:
     """The event for a batch fetch that raised ``error``, classified exactly as
-    :func:`jobwait.fetch_failed` classifies a single fetch (a classifier that raises
+    :func:`jobwait._plumbing.fetch_failed` classifies a single fetch (a classifier that raises
     makes the failure not retryable). Only pass ``Exception``: cancellation must
     propagate."""
     event = fetch_failed(error, now, is_retryable, retry_after_of)
@@ -457,8 +444,6 @@ def batch_failed(
 
 # --- the scheduler -----------------------------------------------------------------------
 
-_DEFAULT_BACKOFF: Final = Backoff()
-_DEFAULT_STATUSES: Final = Statuses()
 _ALL_DONE: Final = AllDone()
 _MISSING: Final = object()
 # A deferred poll goes out when this share of the predicted time has passed.
@@ -679,30 +664,14 @@ class JobFleet:
         "_waiters",
     )
 
-    #: The fleet's own options (the per-job options are ``JobWaiter.OPTIONS`` minus
-    #: ``job_id``).
-    FLEET_OPTIONS: ClassVar[tuple[str, ...]] = (
-        "max_batch",
-        "batch_window",
-        "max_polls_per_second",
-        "max_concurrency",
-        "max_batch_errors",
-        "fail_fast",
-        "use_predictions",
+    #: The fleet's own options: the names ``FleetOptions`` adds to ``JobOptions``.
+    FLEET_OPTIONS: ClassVar[tuple[str, ...]] = tuple(
+        name for name in FleetOptions.__annotations__ if name not in JOB_DEFAULTS
     )
 
     def __init__(
         self,
         *,
-        timeout: float | None = 300.0,
-        backoff: Backoff = _DEFAULT_BACKOFF,
-        statuses: Statuses = _DEFAULT_STATUSES,
-        raise_on_failure: bool = True,
-        raise_on_cancel: bool = False,
-        max_fetch_errors: int = 5,
-        max_retry_after: float = 120.0,
-        status_of: Callable[[Any], Any] = default_status_of,
-        failure_of: Callable[[Any], Any] = default_failure_of,
         max_batch: int = 100,
         batch_window: float = 1.0,
         max_polls_per_second: int | None = None,
@@ -712,23 +681,18 @@ class JobFleet:
         use_predictions: bool = False,
         report_status: bool = False,
         report_polls: bool = False,
+        **job_options: Unpack[JobOptions],
     ) -> None:
+        unknown = [name for name in job_options if name not in JOB_DEFAULTS]
+        if unknown:
+            raise TypeError(f"JobFleet() got an unexpected keyword argument {unknown[0]!r}")
+        backoff = job_options.get("backoff", JOB_DEFAULTS["backoff"])
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobFleet(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
         # Waiters never jitter (the fleet jitters whole batches); they all share one
         # Backoff, one Statuses and the same callables.
         job_backoff = backoff if backoff.jitter is None else replace(backoff, jitter=None)
-        options: dict[str, Any] = {
-            "timeout": timeout,
-            "backoff": job_backoff,
-            "statuses": statuses,
-            "raise_on_failure": raise_on_failure,
-            "raise_on_cancel": raise_on_cancel,
-            "max_fetch_errors": max_fetch_errors,
-            "max_retry_after": max_retry_after,
-            "status_of": status_of,
-            "failure_of": failure_of,
-        }
+        options: dict[str, Any] = {**job_options, "backoff": job_backoff}
         prototype = JobWaiter(**options)  # validates every per-job option once
         if (
             isinstance(batch_window, bool)
@@ -744,7 +708,7 @@ class JobFleet:
             return JobWaiter(job_id=job_id, **options)
 
         self._new_waiter = new_waiter
-        self._max_retry_after = float(max_retry_after)
+        self._max_retry_after = prototype.options()["max_retry_after"]
         self._backoff = backoff
         self._jitter = backoff.jitter is not None
         self._max_batch = _positive_int("max_batch", max_batch)
@@ -756,7 +720,6 @@ class JobFleet:
         self._use_predictions = bool(use_predictions)
         self._report_status = bool(report_status)
         self._report_polls = bool(report_polls)
-        del prototype
         self._now = -math.inf
         self._seq = 0
         self._waiters: dict[str, JobWaiter] = {}
@@ -836,11 +799,13 @@ class JobFleet:
         handler = self._row.get(kind)
         if handler is None:
             raise self._refuse(event)
-        ids = event.ids
-        if ids not in self._in_flight:
+        # A batch report must name a batch in flight; other events (none yet: wake's
+        # pushes will be one) carry no batch, and their handlers check them.
+        report = isinstance(event, BatchObserved | BatchFailed)
+        if report and event.ids not in self._in_flight:
             raise UsageError(
-                f"{kind.__name__} reports ids {ids!r}, which are not a batch in flight; "
-                "pass the ids of the PollBatch exactly"
+                f"{kind.__name__} reports ids {event.ids!r}, which are not a batch in "
+                "flight; pass the ids of the PollBatch exactly"
             )
         if isinstance(event, BatchObserved) and not isinstance(event.jobs, Mapping):
             raise UsageError(
@@ -848,7 +813,8 @@ class JobFleet:
                 f"{type(event.jobs).__name__}"
             )
         self._tick(event.now, kind.__name__)
-        del self._in_flight[ids]
+        if report:
+            del self._in_flight[event.ids]
         getattr(self, handler)(event)
 
     def _refuse(self, what: object) -> UsageError:

@@ -14,7 +14,7 @@ own Retry-After headers (``retry-after-ms``), and the shape of its batch answer.
 An :class:`ApiProfile` bundles all of that. It never does IO: it hands readers and
 options to the waiter (:meth:`ApiProfile.options`, usable with every adapter and
 fleet), and reads one HTTP answer (:meth:`ApiProfile.read_response`, which the httpx
-adapter and the CLI call in place of :func:`jobwait.read_response`).
+adapter and the CLI call in place of :func:`jobwait._plumbing.read_response`).
 
 Each built-in profile's states cite the project's own source or service definition
 (file and line, with the version read), and ``tests/test_profiles*.py`` check them
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from ._drive import JobOptions
 from ._http import ResponseError, parse_retry_after, read_response
+from ._options import JobOptions
 from ._protocol import Fetched
 from ._statuses import Statuses, default_failure_of, default_status_of, field_reader
 
@@ -204,16 +204,16 @@ class ApiProfile:
         job_id: str | None = None,
     ) -> Fetched:
         """Read one HTTP answer to a poll with this API's rules, then
-        :func:`jobwait.read_response`'s.
+        :func:`jobwait._plumbing.read_response`'s.
 
         A status in ``pending_http``, or a 2xx with an empty body when
-        ``empty_body="pending"``, raises a retryable :class:`~jobwait.ResponseError`
+        ``empty_body="pending"``, raises a retryable :class:`~jobwait._plumbing.ResponseError`
         with ``pending = True``: the waiter counts it as a pending poll. A 2xx with an
         empty body is the job ``{}`` when ``empty_body="job"``. The hint comes from
         ``retry_after_headers``.
 
         Raises:
-            ResponseError: A non-2xx status (see :func:`jobwait.read_response`), or
+            ResponseError: A non-2xx status (see :func:`jobwait._plumbing.read_response`), or
                 a "not there yet" answer (``pending`` is ``True``).
             JobStatusError: A 2xx body that is not a JSON object.
         """

@@ -110,7 +110,7 @@ import enum
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Unpack, cast
 
 from ._advice import unreadable_status
 from ._backoff import Backoff, usable_seconds
@@ -122,6 +122,13 @@ from ._errors import (
     JobTimeoutError,
     JobWaitError,
     UsageError,
+)
+from ._options import (
+    JOB_DEFAULTS,
+    JOB_OPTIONS,
+    JobOptions,
+    options_from_json,
+    options_to_json,
 )
 from ._protocol import (
     Done,
@@ -212,8 +219,6 @@ def transitions() -> list[Transition]:
 
 
 SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
-_DEFAULT_BACKOFF: Final = Backoff()
-_DEFAULT_STATUSES: Final = Statuses()
 
 
 def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
@@ -311,34 +316,21 @@ class JobWaiter:
         "job_id",
     )
 
-    #: The option names the constructor takes (adapters accept the same keywords).
-    OPTIONS: ClassVar[tuple[str, ...]] = (
-        "job_id",
-        "timeout",
-        "backoff",
-        "statuses",
-        "raise_on_failure",
-        "raise_on_cancel",
-        "max_fetch_errors",
-        "max_retry_after",
-        "status_of",
-        "failure_of",
-    )
+    #: The option names the constructor takes (adapters accept the same keywords):
+    #: ``job_id`` and the per-job options of ``JobOptions``, their one definition.
+    OPTIONS: ClassVar[tuple[str, ...]] = ("job_id", *JOB_OPTIONS)
 
-    def __init__(
-        self,
-        *,
-        job_id: str | None = None,
-        timeout: float | None = 300.0,
-        backoff: Backoff = _DEFAULT_BACKOFF,
-        statuses: Statuses = _DEFAULT_STATUSES,
-        raise_on_failure: bool = True,
-        raise_on_cancel: bool = False,
-        max_fetch_errors: int = 5,
-        max_retry_after: float = 120.0,
-        status_of: Callable[[Any], Any] = default_status_of,
-        failure_of: Callable[[Any], Any] = default_failure_of,
-    ) -> None:
+    def __init__(self, *, job_id: str | None = None, **options: Unpack[JobOptions]) -> None:
+        unknown = [name for name in options if name not in JOB_DEFAULTS]
+        if unknown:
+            raise TypeError(f"JobWaiter() got an unexpected keyword argument {unknown[0]!r}")
+        given: dict[str, Any] = {**JOB_DEFAULTS, **options}
+        timeout: float | None = given["timeout"]
+        backoff: Backoff = given["backoff"]
+        statuses: Statuses = given["statuses"]
+        max_fetch_errors: int = given["max_fetch_errors"]
+        status_of: Callable[[Any], Any] = given["status_of"]
+        failure_of: Callable[[Any], Any] = given["failure_of"]
         if job_id is not None and not isinstance(job_id, str):
             raise TypeError(f"JobWaiter(job_id={job_id!r}) must be a string or None")
         if timeout is not None:
@@ -367,10 +359,10 @@ class JobWaiter:
         self._backoff = backoff
         self._statuses = statuses
         self._lookup = statuses._lookup
-        self._raise_on_failure = bool(raise_on_failure)
-        self._raise_on_cancel = bool(raise_on_cancel)
+        self._raise_on_failure = bool(given["raise_on_failure"])
+        self._raise_on_cancel = bool(given["raise_on_cancel"])
         self._max_fetch_errors = max_fetch_errors
-        self._max_retry_after = _check_number("max_retry_after", max_retry_after)
+        self._max_retry_after = _check_number("max_retry_after", given["max_retry_after"])
         self._status_of = status_of
         self._failure_of = failure_of
         self._state = State.IDLE
@@ -816,6 +808,12 @@ class JobWaiter:
         driver should perform next: ``Poll`` or ``Sleep``)."""
         return self._last_action
 
+    def options(self) -> JobOptions:
+        """The per-job options this waiter runs with, as validated (every name of
+        ``JobOptions``): pass them to another ``JobWaiter`` or adapter to wait alike."""
+        # Each option lives in the slot of the same name: derived, never listed again.
+        return cast(JobOptions, {name: getattr(self, f"_{name}") for name in JOB_OPTIONS})
+
     def time_left(self, now: float) -> float | None:
         """Seconds from ``now`` to the deadline (never negative), or ``None`` when
         there is no deadline. Fetches use it to bound their own request timeout."""
@@ -848,16 +846,7 @@ class JobWaiter:
         action = self._last_action
         return {
             "format": SNAPSHOT_FORMAT,
-            "options": {
-                "job_id": self.job_id,
-                "timeout": self._timeout,
-                "backoff": self._backoff.to_json(),
-                "statuses": self._statuses.to_json(),
-                "raise_on_failure": self._raise_on_failure,
-                "raise_on_cancel": self._raise_on_cancel,
-                "max_fetch_errors": self._max_fetch_errors,
-                "max_retry_after": self._max_retry_after,
-            },
+            "options": {"job_id": self.job_id, **options_to_json(self.options())},
             "state": self._state.name,
             "elapsed": self._now - self._started,
             "time_left": None if self._deadline is None else self._deadline - self._now,
@@ -904,20 +893,9 @@ class JobWaiter:
         now = _check_number("now", now, minimum=-math.inf)
         try:
             opts = snapshot["options"]
-            backoff = Backoff(**opts["backoff"], rng=rng)
-            statuses = Statuses(**opts["statuses"])
-            waiter = cls(
-                job_id=opts["job_id"],
-                timeout=opts["timeout"],
-                backoff=backoff,
-                statuses=statuses,
-                raise_on_failure=_bool(opts["raise_on_failure"]),
-                raise_on_cancel=_bool(opts["raise_on_cancel"]),
-                max_fetch_errors=opts["max_fetch_errors"],
-                max_retry_after=opts["max_retry_after"],
-                status_of=status_of,
-                failure_of=failure_of,
-            )
+            options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
+            backoff = options["backoff"]
+            waiter = cls(job_id=opts["job_id"], **options)
             state = State[snapshot["state"]]
             if state in _FINAL:
                 raise ValueError(f"state {state.name} is final")

@@ -18,7 +18,8 @@ import pytest
 from _hostile import Conn, serving
 from _runners import RUNTIMES, WITH_CLI, exit_code, run, run_batch
 
-from jobwait import JobFetchError, ResponseError
+from jobwait import JobFetchError
+from jobwait._plumbing import ResponseError
 
 pytestmark = pytest.mark.realtime
 

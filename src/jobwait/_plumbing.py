@@ -1,0 +1,90 @@
+"""Driver plumbing: what the adapters in ``jobwait.adapters`` (part of this
+distribution) share, kept out of the public surface.
+
+``jobwait.__all__`` holds what users write: the machines, their events and actions,
+``Backoff``, ``Statuses``, ``Phase``, the errors and a few helpers. The names here turn
+what a fetch did into an event, build machines from adapter keywords, read HTTP
+responses, and describe the machines for the docs. They are re-exported from the
+private modules they live in (``from ._x import Name as Name``, as trio does), so this
+one import line is all an adapter needs, and a new runtime or job API written in
+``adapters/`` imports from here and from ``jobwait``. They are not covered by the
+public API's stability: import them at your own risk.
+"""
+
+from ._backoff import Jitter as Jitter
+from ._backoff import usable_seconds as usable_seconds
+from ._drive import RETRYABLE_STATUS_CODES as RETRYABLE_STATUS_CODES
+from ._drive import cancel_failed as cancel_failed
+from ._drive import fetch_failed as fetch_failed
+from ._drive import is_retryable_status as is_retryable_status
+from ._drive import make_waiter as make_waiter
+from ._drive import observed as observed
+from ._drive import retry_after_of as retry_after_of
+from ._fleet import FleetAction as FleetAction
+from ._fleet import FleetEvent as FleetEvent
+from ._fleet import FleetState as FleetState
+from ._fleet import FleetTransition as FleetTransition
+from ._fleet import JobMissingError as JobMissingError
+from ._fleet import batch_failed as batch_failed
+from ._fleet import batch_observed as batch_observed
+from ._fleet import fleet_transitions as fleet_transitions
+from ._fleet import ionq_predicted_seconds as ionq_predicted_seconds
+from ._fleet import make_fleet as make_fleet
+from ._fleet import single_job as single_job
+from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
+from ._http import ResponseError as ResponseError
+from ._http import body_excerpt as body_excerpt
+from ._http import parse_retry_after as parse_retry_after
+from ._http import read_response as read_response
+from ._http import request_timeout as request_timeout
+from ._options import JOB_DEFAULTS as JOB_DEFAULTS
+from ._options import JOB_OPTIONS as JOB_OPTIONS
+from ._options import FleetOptions as FleetOptions
+from ._options import JobOptions as JobOptions
+from ._options import WaiterOptions as WaiterOptions
+from ._protocol import Action as Action
+from ._protocol import Event as Event
+from ._protocol import Nudged as Nudged
+from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
+from ._waiter import Transition as Transition
+from ._waiter import transitions as transitions
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "JOB_DEFAULTS",
+    "JOB_OPTIONS",
+    "RETRYABLE_STATUS_CODES",
+    "SNAPSHOT_FORMAT",
+    "Action",
+    "Event",
+    "FleetAction",
+    "FleetEvent",
+    "FleetOptions",
+    "FleetState",
+    "FleetTransition",
+    "Jitter",
+    "JobMissingError",
+    "JobOptions",
+    "Nudged",
+    "ResponseError",
+    "Transition",
+    "WaiterOptions",
+    "batch_failed",
+    "batch_observed",
+    "body_excerpt",
+    "cancel_failed",
+    "fetch_failed",
+    "fleet_transitions",
+    "ionq_predicted_seconds",
+    "is_retryable_status",
+    "make_fleet",
+    "make_waiter",
+    "observed",
+    "parse_retry_after",
+    "read_response",
+    "request_timeout",
+    "retry_after_of",
+    "single_job",
+    "transitions",
+    "usable_seconds",
+]

@@ -27,13 +27,12 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 import jobwait
-from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport
+from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Wakeup
 from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
     JOB_DEFAULTS,
     FleetOptions,
     WaiterOptions,
-    Wakeup,
     make_waiter,
     read_response,
     retry_after_of,

@@ -481,7 +481,7 @@ def cancel_job(
         IonQ's answer, ``{"id": ..., "status": ...}``.
 
     Raises:
-        jobwait.ResponseError: A non-2xx answer (``status_code``, ``request_id``).
+        jobwait._plumbing.ResponseError: A non-2xx answer (``status_code``, ``request_id``).
         jobwait.JobStatusError: A 2xx answer that is not a JSON object.
         httpx.HTTPError: The request failed (connection, timeout, ...), or whatever
             an ionq-core client's transport raises instead.

@@ -64,10 +64,8 @@ from jobwait import (
     JobWaitError,
     PollBatch,
     Statuses,
-    batch_failed,
-    batch_observed,
-    make_fleet,
 )
+from jobwait._plumbing import batch_failed, batch_observed, make_fleet
 
 from ._fleetstate import new_snapshot, restore_fleet, snapshot_of
 from ._outcomes import RemoteError, encode_outcome, outcome_of

@@ -17,7 +17,8 @@ from urllib.parse import quote
 import httpx
 
 import jobwait
-from jobwait import DEFAULT_MAX_BODY_SIZE, single_job
+import jobwait._plumbing
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, single_job
 from jobwait._statuses import default_failure_of, default_status_of
 
 from .. import httpx as _httpx
@@ -45,7 +46,7 @@ class Source:
         is_retryable: Classifies a ``fetch_many`` exception (default
             :func:`jobwait.is_retryable`).
         retry_after_of: A server hint in seconds from an exception (default
-            :func:`jobwait.retry_after_of`).
+            :func:`jobwait._plumbing.retry_after_of`).
         status_of: Reads a job's status (default: its ``status`` field).
         failure_of: Reads a failed job's failure payload (default: ``failure``).
         cancel: ``cancel(job_id)`` cancels a remote job; only called for a job that
@@ -57,7 +58,7 @@ class Source:
     fetch_many: Callable[[tuple[str, ...]], Any]
     batch: bool = True
     is_retryable: Callable[[BaseException], bool] = jobwait.is_retryable
-    retry_after_of: Callable[[BaseException], float | None] = jobwait.retry_after_of
+    retry_after_of: Callable[[BaseException], float | None] = jobwait._plumbing.retry_after_of
     status_of: Callable[[Any], Any] = field(default=default_status_of)
     failure_of: Callable[[Any], Any] = field(default=default_failure_of)
     cancel: Callable[[str], object] | None = None

@@ -449,7 +449,8 @@ def test_httpx_async_wait_for_batch_reports_every_job(runtime: str) -> None:
 
 
 def test_a_fleet_reports_only_when_asked_and_in_order() -> None:
-    from jobwait import AllDone, Finished, JobFleet, PollBatch, StatusChanged, batch_observed
+    from jobwait import AllDone, Finished, JobFleet, PollBatch, StatusChanged
+    from jobwait._plumbing import batch_observed
 
     for report_polls in (False, True):
         fleet = JobFleet(report_status=True, report_polls=report_polls)

@@ -98,7 +98,6 @@ class HostileServer:
 
     def __post_init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -118,9 +117,7 @@ class HostileServer:
         while not self._stop.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+            except OSError:  # shut down by close()
                 return
             thread = threading.Thread(target=self._handle, args=(sock,), daemon=True)
             with self._lock:
@@ -165,6 +162,8 @@ class HostileServer:
 
     def close(self) -> None:
         self._stop.set()
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self._listener.close()
         self._accept.join(5)
         with self._lock:

@@ -372,6 +372,26 @@ def _build(
     return built, whole_request_limit(base, time_left, floor)
 
 
+def _redirect(
+    client: httpx.Client | httpx.AsyncClient, response: httpx.Response, hops: int
+) -> httpx.Request | None:
+    """The next request of a redirect the client follows, or ``None``.
+
+    jobwait follows redirects itself (as the client would: its ``follow_redirects`` and
+    ``max_redirects``, httpx's own next request, which drops ``Authorization`` across
+    origins) because httpx reads each redirect's body whole, with no cap.
+
+    Raises:
+        httpx.TooManyRedirects: Past the client's ``max_redirects``.
+    """
+    hop = response.next_request
+    if hop is None or not client.follow_redirects:
+        return None
+    if hops >= client.max_redirects:
+        raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=hop)
+    return hop
+
+
 def _decoder(response: httpx.Response, limit: int) -> Decoder:
     if response.is_stream_consumed:
         # Built already read (httpx.MockTransport, a transport that reads eagerly):
@@ -478,7 +498,13 @@ def request(
     expires = None if whole is None else clock() + whole
     failure: httpx.HTTPError | None = None
     try:
-        response = client.send(built, stream=True)
+        response = client.send(built, stream=True, follow_redirects=False)
+        hops = 0
+        while (hop := _redirect(client, response, hops)) is not None:
+            response.close()  # a redirect's body is never read (httpx would read it whole)
+            if expires is not None and clock() > expires:
+                raise TimeoutError(f"the request took longer than {whole:g}s as a whole")
+            response, hops = client.send(hop, stream=True, follow_redirects=False), hops + 1
         try:
             try:
                 decoder = _decoder(response, max_body_size)
@@ -526,7 +552,12 @@ async def arequest(
     failure: httpx.HTTPError | None = None
     try:
         async with rt.limit(whole):
-            response = await client.send(built, stream=True)
+            response = await client.send(built, stream=True, follow_redirects=False)
+            hops = 0
+            while (hop := _redirect(client, response, hops)) is not None:
+                await response.aclose()
+                response = await client.send(hop, stream=True, follow_redirects=False)
+                hops += 1
             try:
                 try:
                     decoder = _decoder(response, max_body_size)

@@ -34,8 +34,8 @@ RUNTIMES = ["sync", "asyncio", "trio"]
 WITH_CLI = [*RUNTIMES, "cli"]
 # One TLS context for every client: building one per client costs ~30 ms (CA bundle).
 TLS = ssl.create_default_context()
-TIMEOUT = 0.3  # the job's deadline
-REQUEST = 0.2  # the client's timeout (each phase, and so the whole-request limit)
+TIMEOUT = 0.2  # the job's deadline
+REQUEST = 0.15  # the client's timeout (each phase, and so the whole-request limit)
 FLOOR = 0.1
 BOUNDS: dict[str, Any] = {
     "timeout": TIMEOUT,

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jobwait import (
     ApiProfile,
@@ -25,8 +27,11 @@ from jobwait import (
     JobWaiter,
     JobWaitError,
     Observed,
+    Phase,
+    Raise,
     Start,
     Statuses,
+    Woke,
     field_reader,
 )
 from jobwait._plumbing import ResponseError
@@ -731,3 +736,51 @@ def test_profile_options_work_on_every_runtime_and_fleet(runtime: str) -> None:
     assert many["7"]["conclusion"] == "success"
     assert isinstance(many["8"], JobFailedError)
     assert many["8"].failure == {"conclusion": "failure"}
+
+
+def test_a_profiled_wait_survives_snapshot_and_restore() -> None:
+    profile = ApiProfile.named("google-lro")
+    waiter = JobWaiter(job_id="operations/42", **profile.options(timeout=60))
+    waiter.handle(Start(now=0.0))
+    waiter.handle(Observed(job={"name": "operations/42"}, now=0.1))
+    snapshot = json.loads(json.dumps(waiter.snapshot()))
+    restored = JobWaiter.restore(
+        snapshot, now=100.0, status_of=profile.status_of, failure_of=profile.failure_of
+    )
+    assert restored.statuses == profile.statuses
+    restored.handle(Woke(now=101.0))
+    ended = restored.handle(
+        Observed(job={"done": True, "error": {"code": 3, "message": "bad input"}}, now=101.1)
+    )
+    assert isinstance(ended, Raise)
+    assert isinstance(ended.error, JobFailedError)
+    assert ended.error.failure == {"code": 3, "message": "bad input"}
+
+
+@given(
+    values=st.lists(st.sampled_from(["queued", "Running", "DONE", "failed", "x"]), unique=True),
+    case_sensitive=st.booleans(),
+)
+def test_enum_members_read_as_the_string_the_vocabulary_lists(
+    values: list[str], case_sensitive: bool
+) -> None:
+    statuses = Statuses(
+        pending=set(values[:2]),
+        succeeded=set(values[2:3]),
+        failed=(),
+        canceled=(),
+        case_sensitive=case_sensitive,
+    )
+    by_value = enum.Enum("ByValue", {f"M{i}": v for i, v in enumerate(values)})
+    by_name = enum.Enum("ByName", {v: f"prose {i}" for i, v in enumerate(values)})
+    listed = values[:3]
+    for member in [*by_value, *by_name]:
+        text = statuses.text(member)
+        assert type(text) is str
+        if member.value in listed or member.name in listed:
+            assert text in listed
+            assert statuses.phase(member) is not Phase.UNKNOWN
+        else:  # unlisted: the string value, as it would be shown
+            assert text == member.value
+            assert statuses.phase(member) is Phase.UNKNOWN
+        assert statuses.phase(member) is statuses.phase(text)

@@ -33,7 +33,7 @@ from jobwait import (
     Wakeup,
     Woke,
 )
-from jobwait._advice import check_fetch
+from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
     batch_failed,
     batch_observed,
@@ -249,7 +249,7 @@ async def drive(
                     bell.subscription.take()  # this poll serves every wake before it
                 event: Observed | FetchFailed
                 try:
-                    result = await fetch()
+                    result = await awaitable(fetch())
                 except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
                     event = fetch_failed(exc, clock(), is_retryable, retry_after_of)
                 else:
@@ -323,7 +323,7 @@ async def drive_fleet(
 
     async def poll(ids: tuple[str, ...]) -> None:
         try:
-            result = await fetch_many(ids)
+            result = await awaitable(fetch_many(ids))
         except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
             fleet.handle(batch_failed(ids, exc, clock(), is_retryable, retry_after_of))
         else:

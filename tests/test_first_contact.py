@@ -355,3 +355,31 @@ def test_a_missing_extra_says_what_to_install(
         f"{adapter} needs {missing!r}, which is not installed: pip install "
         f"'jobwait[{extra}]' (from a checkout: pip install '.[{extra}]')"
     )
+
+
+# --- a plain function given to an async wait ------------------------------------------------
+
+
+@pytest.mark.parametrize("rt", ["asyncio", "trio"])
+@pytest.mark.parametrize("kind", ["wait", "wait_all"])
+def test_a_plain_fetch_in_an_async_wait_says_to_make_it_async(rt: str, kind: str) -> None:
+    module: Any = jw_asyncio if rt == "asyncio" else jw_trio
+
+    async def main() -> Any:
+        if kind == "wait":
+            return await module.wait(lambda: {"status": "completed"}, job_id="j1")
+        return await module.wait_all(lambda ids: {"j1": {"status": "completed"}}, ["j1"])
+
+    expected = (
+        "fetching the job failed and retrying cannot fix it: TypeError: the fetch returned "
+        "a dict instead of an awaitable: it is a plain function, so make it async def (or "
+        "return the coroutine of your async client), or use jobwait.adapters.sync.wait"
+    )
+    if kind == "wait":
+        with pytest.raises(JobFetchError) as info:
+            _run_async(rt, main)
+        assert info.value.reason == expected
+    else:
+        results: Any = asyncio.run(main()) if rt == "asyncio" else trio.run(main)
+        assert isinstance(results["j1"], JobFetchError)
+        assert results["j1"].reason == expected

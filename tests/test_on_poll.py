@@ -464,3 +464,21 @@ def test_a_fleet_reports_only_when_asked_and_in_order() -> None:
             kinds.append(type(action))
         expected = [StatusChanged, PollReport, Finished, AllDone]
         assert kinds == (expected if report_polls else [StatusChanged, Finished, AllDone])
+
+
+def test_a_failed_batch_the_fleet_retries_is_reported_with_its_error() -> None:
+    vc = VirtualClock()
+    reports: list[PollReport] = []
+    answers = iter([ConnectionError("reset"), {"a": {"status": "completed"}}])
+
+    def fetch_many(ids: tuple[str, ...]) -> Any:
+        answer = next(answers)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    sync.wait_all(fetch_many, ["a"], on_poll=reports.append, clock=vc.now, sleep=vc.sleep)
+    assert [
+        (r.status, r.polls, r.next_sleep, type(r.error).__name__ if r.error else None)
+        for r in reports
+    ] == [(None, 0, 1.0, "ConnectionError"), ("completed", 1, None, None)]

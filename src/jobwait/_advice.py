@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "awaitable",
     "check_fetch",
     "http_error_reason",
     "mask_secrets",
@@ -291,4 +292,23 @@ def missing_extra(error: ModuleNotFoundError, *, module: str, extra: str) -> Mod
         f"{module} needs {missing!r}, which is not installed: pip install 'jobwait[{extra}]' "
         f"(from a checkout: pip install '.[{extra}]')",
         name=error.name,
+    )
+
+
+def awaitable(result: Any) -> Any:
+    """``result`` itself if it can be awaited (what an async fetch returns).
+
+    Async waits call this on what ``fetch()`` returned, inside the poll's ``try``, so a
+    plain function given to an async wait ends the wait with a ``JobFetchError`` that
+    says what to do, instead of "object dict can't be used in 'await' expression".
+
+    Raises:
+        TypeError: ``result`` is not awaitable (the fetch is a plain function).
+    """
+    if inspect.isawaitable(result):
+        return result
+    raise TypeError(
+        f"the fetch returned {_a(_type_name(result))} instead of an awaitable: it is a plain "
+        "function, so make it async def (or return the coroutine of your async client), "
+        "or use jobwait.adapters.sync.wait"
     )

@@ -167,7 +167,8 @@ def run_fleet(
                 )
             else:
                 fleet.handle(BatchObserved(ids=batch.ids, jobs=result_of, now=at))
-        while later and later[0][0] <= now:
+        # A driver adds nothing once fail_fast stopped the fleet (add would refuse).
+        while later and later[0][0] <= now and not fleet.stopped:
             fleet.add(later.pop(0)[1], now=now)
     else:
         raise AssertionError("the fleet did not finish within max_steps")

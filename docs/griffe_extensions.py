@@ -21,6 +21,9 @@ the runtime default's ``repr`` when it is short and stable (``Backoff(initial=1.
 factor=1.5, max=30.0, jitter=None)``, ``1.0``), else the expression the constant is
 defined with (``Statuses()``). Every function and method of the package, signatures
 of classes (``__init__``) included. A private default it cannot show fails the build.
+Keywords typed once as ``**options: Unpack[JobOptions]`` are spelled out as the
+keyword parameters they are, with their defaults (``JOB_DEFAULTS``), wherever the
+docstring documents them one by one (``JobWaiter``, ``JobFleet``).
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ class RealDefaults(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         for obj in _objects(pkg):
             if isinstance(obj, griffe.Function):
+                _spell_out(obj)
                 self._fix(obj)
             elif isinstance(obj, griffe.Attribute) and isinstance(obj.parent, griffe.Class):
                 # A dataclass field's value is its __init__ default (griffe builds the
@@ -194,3 +198,81 @@ class RealDefaults(griffe.Extension):
                     "expression"
                 )
             parameter.default = shown
+
+
+def _documented_args(func: griffe.Function) -> set[str]:
+    text = func.docstring.value if func.docstring is not None else ""
+    if func.name == "__init__" and isinstance(func.parent, griffe.Class):
+        parent_doc = func.parent.docstring
+        text += "\n" + (parent_doc.value if parent_doc is not None else "")
+    return set(re.findall(r"^\s{4,}(\w+):", text, re.MULTILINE))
+
+
+def _typed_dict_keys(func: griffe.Function, name: str) -> list[griffe.Attribute]:
+    """The keys of the TypedDict ``name`` (as seen from ``func``), bases first."""
+    try:
+        cls = func.module.modules_collection.get_member(str(func.resolve(name)))
+    except Exception:  # noqa: BLE001 - not resolvable: leave the signature as written
+        return []
+    if not isinstance(cls, griffe.Class):
+        return []
+    keys: dict[str, griffe.Attribute] = {}
+    for base in reversed(cls.mro()):
+        keys.update({n: m for n, m in base.members.items() if isinstance(m, griffe.Attribute)})
+    keys.update({n: m for n, m in cls.members.items() if isinstance(m, griffe.Attribute)})
+    return list(keys.values())
+
+
+def _job_defaults() -> dict[str, Any]:
+    try:
+        options = importlib.import_module("jobwait._options")
+    except ImportError:
+        return {}
+    return dict(getattr(options, "JOB_DEFAULTS", {}))
+
+
+def _shown(value: Any) -> str:
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        return str(value.__name__)
+    text = _stable_repr(value)
+    if text is not None:
+        return text
+    cls = type(value)
+    try:
+        if value == cls():
+            return f"{cls.__name__}()"
+    except Exception:  # noqa: BLE001 - no argument-free constructor: fall through
+        pass
+    raise ValueError(f"cannot show the default {value!r}")
+
+
+def _spell_out(func: griffe.Function) -> None:
+    """Replace ``**options: Unpack[TD]`` by TD's keys as keyword-only parameters, when the
+    docstring documents those keys one by one (so the reference and the Args agree)."""
+    params = list(func.parameters)
+    last = params[-1] if params else None
+    annotation = None if last is None else last.annotation
+    if (
+        last is None
+        or last.kind is not griffe.ParameterKind.var_keyword
+        or not isinstance(annotation, griffe.ExprSubscript)
+        or str(annotation.left) != "Unpack"
+    ):
+        return
+    keys = _typed_dict_keys(func, str(annotation.slice))
+    documented = _documented_args(func)
+    if not keys or not documented & {key.name for key in keys}:
+        return
+    defaults = _job_defaults()
+    present = {p.name for p in params}
+    spelled = [
+        griffe.Parameter(
+            key.name,
+            annotation=key.annotation,
+            kind=griffe.ParameterKind.keyword_only,
+            default=_shown(defaults[key.name]) if key.name in defaults else None,
+        )
+        for key in keys
+        if key.name not in present
+    ]
+    func.parameters = griffe.Parameters(*params[:-1], *spelled)

@@ -311,15 +311,20 @@ async def drive_fleet(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
     emit: Callable[[tuple[str, Any]], Awaitable[object]] | None = None,
+    wakeup: Wakeup | None = None,
 ) -> dict[str, Any]:
     """Drive ``fleet`` until every job it holds has an outcome; return the results.
 
     Each ``PollBatch`` runs as a child task that reports to the fleet and wakes the
     loop; the fleet itself bounds how many are in flight. ``emit`` receives each
-    ``(job_id, outcome)`` as it is known (for ``as_completed``).
+    ``(job_id, outcome)`` as it is known (for ``as_completed``). A ``wakeup``'s wakes
+    go to the fleet as ``Nudged`` events before each ``next_action``.
     """
     wake = rt.event()
     to_cancel: tuple[str, ...] = ()
+    subscription = (
+        None if wakeup is None else wakeup.subscribe(rt.threadsafe(lambda: wake.set()), fleet=True)
+    )
 
     async def poll(ids: tuple[str, ...]) -> None:
         try:
@@ -342,6 +347,9 @@ async def drive_fleet(
         try:
             while True:
                 wake = current = rt.event()  # a report from now on wakes this one
+                if subscription is not None:
+                    for nudge in subscription.nudges(clock()):
+                        fleet.handle(nudge)
                 action = fleet.next_action(clock())
                 if isinstance(action, PollBatch):
                     group.start(poll, action.ids)
@@ -385,5 +393,8 @@ async def drive_fleet(
                     _cancel_each(cancel, unfinished, interrupt), interrupt, cancel_grace
                 )
             raise
+        finally:
+            if subscription is not None:
+                subscription.close()
     assert failure is not None
     raise failure

@@ -211,6 +211,7 @@ async def wait_all(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     **options: Unpack[FleetOptions],
@@ -237,6 +238,10 @@ async def wait_all(
             unfinished job when ``fail_fast`` stops the fleet, and for every unfinished
             job when the wait is cancelled; shielded and bounded by ``cancel_grace``.
         cancel_grace: Seconds each round of ``cancel`` calls may take (default 10).
+        wakeup: A :class:`~jobwait.Wakeup`: ``wakeup.wake(job_id)`` from any thread or
+            loop makes that job due at the fleet's next free request slot (within its
+            budget and concurrency); a wake while it is in flight polls it once more
+            after; ``wake()`` wakes every job still waiting.
         clock: Monotonic seconds (default: the running loop's ``time()``).
         sleep: Async sleep (default ``asyncio.sleep``; ``VirtualClock.asleep`` in tests).
         **options: :class:`~jobwait.JobFleet` options: every per-job ``JobWaiter``
@@ -269,6 +274,7 @@ async def wait_all(
         cancel_grace=cancel_grace,
         clock=now,
         sleep=sleep,
+        wakeup=wakeup,
     )
 
 
@@ -323,6 +329,7 @@ def as_completed(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     **options: Unpack[FleetOptions],
@@ -358,6 +365,7 @@ def as_completed(
             clock=now,
             sleep=sleep,
             emit=queue.put,
+            wakeup=wakeup,
         )
 
     return _Completed(run)

@@ -392,6 +392,7 @@ def wait_for_batch(
     on_status: Callable[[str, Any, str], object] | None = None,
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], object] | None = None,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
     **options: Unpack[FleetOptions],
@@ -423,6 +424,8 @@ def wait_for_batch(
         on_poll: ``on_poll(report)`` for every job of every batch reported (a
             :class:`~jobwait.PollReport`).
         cancel: ``cancel(job_id)``, as :func:`jobwait.adapters.sync.wait_all`.
+        wakeup: A :class:`~jobwait.Wakeup`, as :func:`jobwait.adapters.sync.wait_all`:
+            ``wake(job_id)`` polls that job at the next free request slot.
         clock: Monotonic seconds.
         sleep: Sleep function.
         **options: :class:`~jobwait.JobFleet` options (``max_batch``, ``timeout``, ...).
@@ -464,6 +467,7 @@ def wait_for_batch(
         cancel=cancel,
         clock=clock,
         sleep=sleep,
+        wakeup=wakeup,
         **_options(api, None, options),
     )
 
@@ -485,6 +489,7 @@ async def async_wait_for_batch(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] | None = None,
     **options: Unpack[FleetOptions],
@@ -538,4 +543,5 @@ async def async_wait_for_batch(
         cancel_grace=cancel_grace,
         clock=now,
         sleep=sleep or rt.sleep,
+        wakeup=wakeup,
     )

@@ -248,6 +248,7 @@ def wait_all(
     on_status: Callable[[str, Any, str], object] | None = None,
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], object] | None = None,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
     **options: Unpack[FleetOptions],
@@ -270,6 +271,9 @@ def wait_all(
         cancel: ``cancel(job_id)``, called plainly for a job that timed out, for every
             unfinished job when ``fail_fast`` stops the fleet or on
             ``KeyboardInterrupt``. Its failures are attached to the error.
+        wakeup: A :class:`~jobwait.Wakeup`: ``wakeup.wake(job_id)`` from any thread
+            makes that job due at the fleet's next free request slot (still within
+            its budget and concurrency); ``wake()`` every job still waiting.
         clock: Monotonic seconds (default ``time.monotonic``).
         sleep: Sleep function (default ``time.sleep``).
         **options: :class:`~jobwait.JobFleet` options.
@@ -295,9 +299,13 @@ def wait_all(
         report_polls=on_poll is not None,
     )
     to_cancel: tuple[str, ...] = ()
+    bell = None if wakeup is None else _Bell(wakeup, None, True, clock, sleep)
     try:
         fleet.add(job_ids, now=clock())
         while True:
+            if bell is not None:
+                for nudge in bell.subscription.nudges(clock()):
+                    fleet.handle(nudge)
             action = fleet.next_action(clock())
             if isinstance(action, PollBatch):
                 ids = action.ids
@@ -322,7 +330,11 @@ def wait_all(
             elif isinstance(action, CancelJobs):
                 to_cancel = action.ids  # the fleet's Raise comes next
             elif isinstance(action, FleetSleep):
-                sleep(action.seconds or 0.0)  # never None here: nothing is in flight
+                seconds = action.seconds or 0.0  # never None here: nothing is in flight
+                if bell is None:
+                    sleep(seconds)
+                else:
+                    bell.nap(seconds)  # the wakes are handed to the fleet above
             elif isinstance(action, Raise):
                 if cancel is not None:
                     _cancel_each(cancel, to_cancel, action.error)
@@ -333,3 +345,6 @@ def wait_all(
         if cancel is not None:
             _cancel_each(cancel, fleet.unfinished(), interrupt)
         raise
+    finally:
+        if bell is not None:
+            bell.subscription.close()

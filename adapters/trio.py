@@ -203,6 +203,7 @@ async def wait_all(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
     **options: Unpack[FleetOptions],
@@ -235,6 +236,7 @@ async def wait_all(
         cancel_grace=cancel_grace,
         clock=clock,
         sleep=sleep,
+        wakeup=wakeup,
     )
 
 
@@ -250,6 +252,7 @@ async def as_completed(
     on_poll: Callable[[PollReport], object] | None = None,
     cancel: Callable[[str], Awaitable[object]] | None = None,
     cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
     **options: Unpack[FleetOptions],
@@ -294,6 +297,7 @@ async def as_completed(
                     clock=clock,
                     sleep=sleep,
                     emit=send.send,
+                    wakeup=wakeup,
                 )
             except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
                 failure = exc

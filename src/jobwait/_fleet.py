@@ -114,6 +114,23 @@ job of the batch ends with ``JobFetchError`` chained to the error, with a note n
 the budget. The count stays spent until a batch is observed, so every later failed
 batch ends its jobs. The fleet computes no backoff of its own.
 
+Pushes (``Nudged``)
+-------------------
+
+``handle(Nudged(now, job_id))`` says a push (webhook, queue message) concerns that job
+(``job_id=None``: every job still waiting). The fleet only decides *when*; what the push
+means for the job is its waiter's table. A sleeping job is asked ``Nudged`` (it answers
+``Poll`` without advancing its backoff), its timer entry is voided and it goes to the
+front of the ready queue, marked *pushed*: a ready queue holding a pushed job is not
+held back for ``batch_window``, so the job goes out at the next free request slot, and
+only then: ``max_concurrency``, ``max_polls_per_second`` and a Retry-After hold still
+apply, so a push never brings a request earlier than the budget allows. A job in flight
+is asked ``Nudged`` too (the waiter remembers it); when its batch reports it answers
+``Poll`` and goes to the front of the ready queue the same way. A job already ready, or
+just added, is due anyway; an unknown or finished id, and any push after ``fail_fast``
+stopped the fleet, is ignored. After the extra poll each waiter resumes its own
+schedule toward the poll that was due.
+
 Jitter, predictions
 -------------------
 
@@ -162,6 +179,7 @@ from ._protocol import (
     Expired,
     Fetched,
     FetchFailed,
+    Nudged,
     Observed,
     Poll,
     Raise,
@@ -172,7 +190,7 @@ from ._protocol import (
 )
 from ._report import PollReport, poll_report
 from ._statuses import Phase
-from ._waiter import JobWaiter
+from ._waiter import JobWaiter, State
 
 __all__ = [
     "AllDone",
@@ -244,7 +262,7 @@ class BatchFailed:
     retry_after: float | None = None
 
 
-FleetEvent = BatchObserved | BatchFailed
+FleetEvent = BatchObserved | BatchFailed | Nudged
 
 
 # --- actions (the fleet decides) -------------------------------------------------------
@@ -547,10 +565,13 @@ _TABLE: Final[
         (StatusChanged, PollReport, Finished, CancelJobs, Raise),
         (FleetState.STOPPING, FleetState.STOPPED),
     ),
+    (FleetState.RUNNING, Nudged): ("_on_nudged", (), (FleetState.RUNNING,)),
     (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchFailed): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPING, Nudged): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPED, BatchObserved): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchFailed): ("_on_late", (), (FleetState.STOPPED,)),
+    (FleetState.STOPPED, Nudged): ("_on_late", (), (FleetState.STOPPED,)),
 }
 _ROWS: Final[dict[FleetState, dict[type[Any] | str, str]]] = {state: {} for state in FleetState}
 for (_state, _input), (_handler, _actions, _next) in _TABLE.items():
@@ -649,6 +670,7 @@ class JobFleet:
         "_new_waiter",
         "_now",
         "_outbox",
+        "_pushed",
         "_ready",
         "_ready_deadlines",
         "_report_polls",
@@ -661,6 +683,7 @@ class JobFleet:
         "_state",
         "_timers",
         "_use_predictions",
+        "_voided",
         "_waiters",
     )
 
@@ -734,6 +757,10 @@ class JobFleet:
         self._results: dict[str, Any] = {}
         self._final_polls: dict[str, int] = {}
         self._deferred: set[str] = set()
+        # Pushes: ready jobs that go out at the next free slot (no batch_window hold),
+        # and per job the timer entries a push made stale (skipped when they come due).
+        self._pushed: set[str] = set()
+        self._voided: dict[str, int] = {}
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
         self._state = FleetState.RUNNING
@@ -799,12 +826,11 @@ class JobFleet:
         handler = self._row.get(kind)
         if handler is None:
             raise self._refuse(event)
-        # A batch report must name a batch in flight; other events (none yet: wake's
-        # pushes will be one) carry no batch, and their handlers check them.
-        report = isinstance(event, BatchObserved | BatchFailed)
-        if report and event.ids not in self._in_flight:
+        # A batch report must name a batch in flight; a push (Nudged) names no batch.
+        batch = None if isinstance(event, Nudged) else event.ids
+        if batch is not None and batch not in self._in_flight:
             raise UsageError(
-                f"{kind.__name__} reports ids {event.ids!r}, which are not a batch in "
+                f"{kind.__name__} reports ids {batch!r}, which are not a batch in "
                 "flight; pass the ids of the PollBatch exactly"
             )
         if isinstance(event, BatchObserved) and not isinstance(event.jobs, Mapping):
@@ -813,8 +839,8 @@ class JobFleet:
                 f"{type(event.jobs).__name__}"
             )
         self._tick(event.now, kind.__name__)
-        if report:
-            del self._in_flight[event.ids]
+        if batch is not None:
+            del self._in_flight[batch]
         getattr(self, handler)(event)
 
     def _refuse(self, what: object) -> UsageError:
@@ -922,7 +948,42 @@ class JobFleet:
         self._check_fail_fast()
 
     def _on_late(self, event: FleetEvent) -> None:
-        """A batch reported after fail_fast settled its jobs (they were in CancelJobs)."""
+        """A batch reported (or a push came) after fail_fast settled its jobs."""
+
+    def _on_nudged(self, event: Nudged) -> None:
+        now = event.now
+        waiters = self._waiters
+        job_id = event.job_id
+        if job_id is None:
+            targets: Iterable[str] = list(waiters)
+        elif job_id in waiters:
+            targets = (job_id,)
+        else:
+            return  # finished, or never added: nothing to wake
+        flying: set[str] | None = None
+        for target in targets:
+            waiter = waiters[target]
+            state = waiter.state
+            if state is State.SLEEPING and target not in self._ready:
+                waiter.handle(Nudged(now=now, job_id=target))
+                self._voided[target] = self._voided.get(target, 0) + 1
+                self._push(target, now)
+            elif state is State.POLLING:
+                if flying is None:
+                    flying = {i for batch in self._in_flight for i in batch}
+                if target in flying:  # its answer may predate the push: one more
+                    waiter.handle(Nudged(now=now, job_id=target))
+            # Ready (or just added): due now anyway; this poll serves the push.
+
+    def _push(self, job_id: str, now: float) -> None:
+        # Due at the next free request slot: the front of the ready queue, no hold.
+        ready = self._ready
+        ready[job_id] = now
+        ready.move_to_end(job_id, last=False)
+        self._pushed.add(job_id)
+        deadline = self._waiters[job_id].deadline
+        if deadline is not None:
+            heapq.heappush(self._ready_deadlines, (deadline, job_id))
 
     def _move(self, state: FleetState) -> None:
         self._state = state
@@ -943,6 +1004,10 @@ class JobFleet:
             due = self._schedule(job_id, waiter, now, action.seconds, job, factor)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter, next_sleep=due - now))
+        elif type(action) is Poll:  # a push came while this poll was in flight
+            self._push(job_id, now)
+            if self._report_polls:
+                self._outbox.append(poll_report(waiter))
         else:
             assert type(action) is Done or type(action) is Raise
             if self._report_polls:
@@ -985,6 +1050,8 @@ class JobFleet:
         waiter = self._waiters.pop(job_id)
         self._final_polls[job_id] = waiter.polls
         self._deferred.discard(job_id)
+        if self._voided:
+            self._voided.pop(job_id, None)
         if type(action) is Done:
             outcome: Any = action.job
             cancel = False
@@ -1008,6 +1075,8 @@ class JobFleet:
         self._ready.clear()
         self._ready_deadlines.clear()
         self._deferred.clear()
+        self._pushed.clear()
+        self._voided.clear()
         if unfinished:
             self._outbox.append(CancelJobs(ids=unfinished))
         error = FleetFailedError(
@@ -1037,10 +1106,17 @@ class JobFleet:
         ready = self._ready
         waiters = self._waiters
         deadlines = self._ready_deadlines
+        voided = self._voided
         while timers and timers[0][0] <= now:
             due, _, job_id = heapq.heappop(timers)
             waiter = waiters.get(job_id)
             if waiter is None:
+                continue
+            if voided and job_id in voided:  # a push made this entry stale
+                if voided[job_id] == 1:
+                    del voided[job_id]
+                else:
+                    voided[job_id] -= 1
                 continue
             ready[job_id] = due
             deadline = waiter.deadline
@@ -1067,7 +1143,7 @@ class JobFleet:
     def _flush_at(self) -> float:
         # When the ready queue should go out, ignoring request slots.
         ready = self._ready
-        if len(ready) >= self._max_batch:
+        if len(ready) >= self._max_batch or self._pushed:
             return -math.inf
         flush_at = next(iter(ready.values())) + self._batch_window
         deadline = self._min_ready_deadline()
@@ -1103,12 +1179,15 @@ class JobFleet:
         if not ready or now < self._flush_at() or not self._slot_free(now):
             return None
         waiters = self._waiters
+        pushed = self._pushed
         ids: list[str] = []
         for _ in range(min(len(ready), self._max_batch)):
             job_id, _ = ready.popitem(last=False)
             waiter = waiters[job_id]
             if type(waiter.last_action) is Sleep:
                 waiter.handle(Woke(now=now))
+            if pushed:
+                pushed.discard(job_id)
             ids.append(job_id)
         batch = tuple(ids)
         self._in_flight[batch] = None
@@ -1128,6 +1207,7 @@ class JobFleet:
             if job_id not in ready:
                 continue
             del ready[job_id]
+            self._pushed.discard(job_id)
             self._finish(job_id, waiters[job_id].handle(Expired(now=now)))  # type: ignore[arg-type]
             expired = True
         if expired:

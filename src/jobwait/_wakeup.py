@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._protocol import Nudged
+
 __all__ = ["Subscription", "Wakeup"]
 
 
@@ -87,6 +89,12 @@ class Subscription:
                 break
         taken.reverse()
         return taken
+
+    def nudges(self, now: float) -> list[Nudged]:
+        """Consume the pending wakes as the fleet events they mean: one
+        ``Nudged(now, job_id)`` per id woken (``job_id=None``: every job). A fleet
+        driver hands each to ``JobFleet.handle`` before its next ``next_action``."""
+        return [Nudged(now=now, job_id=job_id) for job_id in self.take()]
 
     def close(self) -> None:
         """Stop listening: later wakes are ignored. Idempotent."""

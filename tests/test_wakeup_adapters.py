@@ -116,6 +116,17 @@ def pushing_sleep(vc: VirtualClock, pushes: list[tuple[float, Callable[[], objec
     return sleep
 
 
+def finisher(job: Job, wakeup: Wakeup) -> Callable[[], bool]:
+    """A push: the job completes and its notice wakes ``j1``'s wait."""
+
+    def finish() -> bool:
+        job.status = "completed"
+        wakeup.wake("j1")
+        return True
+
+    return finish
+
+
 def woke(wake: Callable[[], object]) -> Callable[[], bool]:
     def push() -> bool:
         wake()
@@ -383,10 +394,7 @@ def test_httpx_wait_for_url_wakes_on_a_push() -> None:
     wakeup = Wakeup()
     job = Job(vc.now)
 
-    def finish() -> bool:
-        job.status = "completed"
-        wakeup.wake("j1")
-        return True
+    finish = finisher(job, wakeup)
 
     with httpx.Client(
         base_url="http://api.test", transport=httpx.MockTransport(_transport(job))
@@ -413,10 +421,7 @@ def test_ionq_wait_for_job_takes_wakeup() -> None:
     wakeup = Wakeup()
     job = Job(vc.now)
 
-    def finish() -> bool:
-        job.status = "completed"
-        wakeup.wake("j1")
-        return True
+    finish = finisher(job, wakeup)
 
     with ionq.client(
         api_key="k", base_url="http://api.test", transport=httpx.MockTransport(_transport(job))

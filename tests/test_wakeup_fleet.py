@@ -34,7 +34,15 @@ from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import sync as jw_sync
 from jobwait.adapters import trio as jw_trio
 from jobwait.testing import VirtualClock
-from test_wakeup_adapters import FIVE, Job, VirtualLoop, asleep, now, pushing_sleep
+from test_wakeup_adapters import (
+    FIVE,
+    Job,
+    VirtualLoop,
+    asleep,
+    finisher,
+    now,
+    pushing_sleep,
+)
 
 
 def observe(fleet: JobFleet, batch: PollBatch, now: float, **status: str) -> None:
@@ -178,10 +186,7 @@ def test_sync_wait_all_notices_a_pushed_job_at_once() -> None:
     wakeup = Wakeup()
     job = Job(vc.now)
 
-    def finish() -> bool:
-        job.status = "completed"
-        wakeup.wake("j1")
-        return True
+    finish = finisher(job, wakeup)
 
     results = jw_sync.wait_all(
         many(job),

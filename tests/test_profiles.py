@@ -365,6 +365,8 @@ def test_profile_validates_its_fields() -> None:
         base.replace(statuses={"pending": ["a"]})
     with pytest.raises(TypeError, match="callables"):
         base.replace(status_of="status")
+    with pytest.raises(TypeError, match="non-empty string"):
+        base.replace(name=" ")
     with pytest.raises(ValueError, match="positive"):
         base.replace(retry_after_headers=(("x-wait", 0),))
 

@@ -78,8 +78,8 @@ class ApiProfile:
         source: Where the vocabulary comes from (file and line, version), for docs.
 
     Raises:
-        TypeError: If ``statuses`` is not a :class:`~jobwait.Statuses` or a reader
-            is not callable.
+        TypeError: If ``name`` is not a non-empty string, ``statuses`` is not a
+            :class:`~jobwait.Statuses` or a reader is not callable.
         ValueError: For an ``empty_body`` other than the three values, an HTTP
             status outside 100-599 or a header scale that is not positive.
     """
@@ -96,6 +96,8 @@ class ApiProfile:
     source: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TypeError(f"ApiProfile(name={self.name!r}) must be a non-empty string")
         if not isinstance(self.statuses, Statuses):
             raise TypeError(
                 f"ApiProfile(statuses=...) must be a jobwait.Statuses, got {self.statuses!r}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from _hostile import Conn, serving
-from _runners import WITH_CLI, exit_code, run
+from _runners import RUNTIMES, WITH_CLI, exit_code, run, run_batch
 
 from jobwait import JobFailedError, JobFetchError, JobStatusError, JobTimeoutError
 
@@ -131,3 +131,30 @@ def test_a_failure_payload_of_any_type_is_a_failed_job(runtime: str, name: str) 
     assert isinstance(outcome.error, JobFailedError), outcome.error
     assert outcome.error.failure == FAILURES[name]
     assert len(str(outcome.error)) < 2000
+
+
+BAD_BATCH: dict[str, bytes] = {
+    "not-json": b"<html>busy</html>",
+    "jobs-not-a-list": b'{"jobs": "nope"}',
+    "no-jobs-key": b'{"data": []}',
+    "job-without-id": b'{"jobs": [{"status": "completed"}]}',
+    "top-level-list": b'[{"id": "a", "status": "completed"}]',
+}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("name", list(BAD_BATCH))
+def test_unreadable_batch_answers_spend_the_budget_into_fetch_errors(
+    runtime: str, name: str
+) -> None:
+    # docs/fleet.md and docs/errors.md: spending max_batch_errors ends each job with
+    # JobFetchError caused by the real error (issue 10, item 7).
+    with serving(_body(BAD_BATCH[name])) as server:
+        outcome = run_batch(runtime, server.base, ["a", "b"], max_batch_errors=3)
+        assert len(server.requests) == 3
+    assert outcome.error is None, outcome.error
+    for job_id in ("a", "b"):
+        error = outcome.value[job_id]
+        assert isinstance(error, JobFetchError), error
+        assert isinstance(error.__cause__, JobStatusError)
+        assert "max_batch_errors" in str(error)

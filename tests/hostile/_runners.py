@@ -34,17 +34,23 @@ RUNTIMES = ["sync", "asyncio", "trio"]
 WITH_CLI = [*RUNTIMES, "cli"]
 # One TLS context for every client: building one per client costs ~30 ms (CA bundle).
 TLS = ssl.create_default_context()
-TIMEOUT = 0.2  # the job's deadline
-REQUEST = 0.15  # the client's timeout (each phase, and so the whole-request limit)
+# Waits that end on their own (an error budget, a final status, a bomb) get a generous
+# deadline, so a loaded CI machine cannot turn them into timeouts; waits that must run
+# to their deadline (silence, drips, 429 for ever) pass TIGHT.
+TIMEOUT = 0.2  # the job's deadline, tight
+REQUEST = 0.15  # the client's timeout (each phase, and so the whole-request limit), tight
+TIGHT: dict[str, Any] = {"timeout": TIMEOUT, "client_timeout": REQUEST}
+GENEROUS_TIMEOUT = 3.0
+GENEROUS_REQUEST = 2.0
 FLOOR = 0.1
 BOUNDS: dict[str, Any] = {
-    "timeout": TIMEOUT,
+    "timeout": GENEROUS_TIMEOUT,
     "backoff": Backoff(initial=0.02, factor=1, max=0.02),
     "max_fetch_errors": 3,
 }
 # The promise: no wait ends later than its deadline plus one request timeout. The
 # slack is for a loaded CI machine; a broken bound overshoots by seconds.
-SLACK = 1.0
+SLACK = 2.0
 CLI_FLOOR = 1.0  # the CLI's request floor (its own timeout_floor default)
 
 
@@ -58,6 +64,8 @@ def exit_code(*errors: type[BaseException]) -> set[int]:
 @dataclass
 class Outcome:
     runtime: str
+    timeout: float | None = None
+    request: float | None = None
     value: Any = None
     error: BaseException | None = None
     seconds: float = 0.0
@@ -79,8 +87,10 @@ class Outcome:
             error = error.__cause__ or error.__context__
         return "\n".join(parts)
 
-    def bound(self, timeout: float = TIMEOUT, request: float = REQUEST) -> float:
-        return timeout + max(request, FLOOR) + SLACK
+    def bound(self) -> float:
+        """The promise: the deadline plus one request timeout (plus slack for CI)."""
+        request = CLI_FLOOR if self.runtime == "cli" else max(self.request or 0.0, FLOOR)
+        return (self.timeout or 0.0) + request + SLACK
 
 
 class _Records(logging.Handler):
@@ -115,7 +125,7 @@ def run(
     url: str,
     *,
     headers: dict[str, str] | None = None,
-    client_timeout: float | None = REQUEST,
+    client_timeout: float | None = GENEROUS_REQUEST,
     follow_redirects: bool = False,
     cli_args: tuple[str, ...] = (),
     **options: Any,
@@ -123,7 +133,7 @@ def run(
     """Wait for ``url`` under ``runtime`` ("sync", "asyncio", "trio", "cli")."""
     kw = {**BOUNDS, "timeout_floor": FLOOR, **options}
     client = _client_kw(headers, client_timeout, follow_redirects)
-    outcome = Outcome(runtime)
+    outcome = Outcome(runtime, kw["timeout"], client_timeout)
     started = time.monotonic()
     with _logs() as lines:
         try:
@@ -154,7 +164,7 @@ def run_batch(
     ids: list[str],
     *,
     headers: dict[str, str] | None = None,
-    client_timeout: float | None = REQUEST,
+    client_timeout: float | None = GENEROUS_REQUEST,
     **options: Any,
 ) -> Outcome:
     """``wait_for_batch`` / ``async_wait_for_batch`` of ``ids`` on ``base``."""
@@ -166,7 +176,7 @@ def run_batch(
         return httpx.URL(base + "/jobs", params=[("ids", i) for i in batch])
 
     client = _client_kw(headers, client_timeout, False)
-    outcome = Outcome(runtime)
+    outcome = Outcome(runtime, kw["timeout"], client_timeout)
     started = time.monotonic()
     with _logs() as lines:
         try:

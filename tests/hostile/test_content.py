@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from _hostile import Conn, serving
-from _runners import RUNTIMES, WITH_CLI, exit_code, run, run_batch
+from _runners import REQUEST, RUNTIMES, WITH_CLI, exit_code, run, run_batch
 
 from jobwait import JobFailedError, JobFetchError, JobStatusError, JobTimeoutError
 
@@ -98,14 +98,14 @@ ODD_STATUS: dict[str, bytes] = {
 @pytest.mark.parametrize("name", list(ODD_STATUS))
 def test_an_odd_status_string_is_waited_on_until_the_deadline(runtime: str, name: str) -> None:
     with serving(_body(ODD_STATUS[name])) as server:
-        outcome = run(runtime, server.url(), timeout=SHORT)
+        outcome = run(runtime, server.url(), timeout=SHORT, client_timeout=REQUEST)
     if runtime == "cli":
         assert outcome.code in exit_code(JobTimeoutError), outcome.stderr
         assert len(outcome.stderr) < 5000
         assert "\x1b" not in outcome.stderr  # no terminal escapes from the server
         return
     assert isinstance(outcome.error, JobTimeoutError), outcome.error
-    assert outcome.seconds < outcome.bound(timeout=SHORT)
+    assert outcome.seconds < outcome.bound()
 
 
 FAILURES: dict[str, Any] = {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from _hostile import Conn, serving
-from _runners import RUNTIMES, WITH_CLI, Outcome, run
+from _runners import RUNTIMES, TIGHT, WITH_CLI, Outcome, run
 
 from jobwait import JobFailedError, JobFetchError, JobTimeoutError, JobWaitError
 
@@ -117,7 +117,7 @@ ECHO: dict[str, tuple[Callable[[Conn], None], type[BaseException] | None]] = {
 def test_a_key_echoed_back_never_leaks(runtime: str, name: str) -> None:
     behaviour, expected = ECHO[name]
     with serving(behaviour) as server:
-        outcome = run(runtime, server.url(), headers={"Authorization": f"apiKey {KEY}"})
+        outcome = run(runtime, server.url(), headers={"Authorization": f"apiKey {KEY}"}, **TIGHT)
         assert server.requests[0].header("authorization") == f"apiKey {KEY}"
     _no_key(outcome)
     if runtime == "cli":

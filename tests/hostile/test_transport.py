@@ -13,13 +13,24 @@ from collections.abc import Callable
 
 import pytest
 from _hostile import Conn, refused_port, serving
-from _runners import REQUEST, RUNTIMES, SLACK, WITH_CLI, Outcome, exit_code, run, run_batch
+from _runners import (
+    REQUEST,
+    RUNTIMES,
+    SLACK,
+    TIGHT,
+    TIMEOUT,
+    WITH_CLI,
+    Outcome,
+    exit_code,
+    run,
+    run_batch,
+)
 
 from jobwait import JobFetchError, JobTimeoutError
 
 pytestmark = pytest.mark.realtime
 
-DRIP_FOR = 2.0  # a dripping behaviour gives up after this long (so a broken bound ends)
+DRIP_FOR = 3.0  # a dripping behaviour gives up after this long (so a broken bound ends)
 JOB = b'{"id": "j1", "status": "completed"}'
 
 
@@ -101,18 +112,17 @@ def test_transport_trouble_ends_within_the_bound(
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     with serving(TRANSPORT[name]) as server:
-        outcome = run(runtime, server.url())
+        outcome = run(runtime, server.url(), **TIGHT)
     if runtime == "cli":
         assert outcome.code in exit_code(JobFetchError, JobTimeoutError), outcome.stderr
-        # the CLI's own floor: each request may take a second
-        assert outcome.seconds < outcome.bound(request=1.0), f"{outcome.seconds:.2f}s"
+        assert outcome.seconds < outcome.bound(), f"{outcome.seconds:.2f}s"
         return
     _ended_in_time(outcome, outcome.bound())
 
 
 @pytest.mark.parametrize("runtime", WITH_CLI)
 def test_connection_refused(runtime: str) -> None:
-    outcome = run(runtime, f"http://127.0.0.1:{refused_port()}/jobs/j1")
+    outcome = run(runtime, f"http://127.0.0.1:{refused_port()}/jobs/j1", **TIGHT)
     if runtime == "cli":
         assert outcome.code in exit_code(JobFetchError, JobTimeoutError), outcome.stderr
         return
@@ -127,7 +137,9 @@ def test_no_deadline_still_bounds_each_request_by_the_client_timeout(
     # The README's trio pattern: timeout=None, the caller's cancel scope owns the
     # deadline. Each request is still bounded by the client's timeout as a whole.
     with serving(TRANSPORT[name]) as server:
-        outcome = run(runtime, server.url(), timeout=None, max_fetch_errors=1)
+        outcome = run(
+            runtime, server.url(), timeout=None, client_timeout=REQUEST, max_fetch_errors=1
+        )
     assert isinstance(outcome.error, JobFetchError), outcome.error
     assert isinstance(outcome.error.__cause__, TimeoutError)
     assert outcome.seconds < REQUEST + SLACK, f"{outcome.seconds:.2f}s"
@@ -137,7 +149,9 @@ def test_no_deadline_still_bounds_each_request_by_the_client_timeout(
 @pytest.mark.parametrize("name", ["slow-drip-body", "accept-never-answer"])
 def test_batch_waits_keep_every_deadline(runtime: str, name: str) -> None:
     with serving(TRANSPORT[name]) as server:
-        outcome = run_batch(runtime, server.base, ["a", "b", "c"], client_timeout=None)
+        outcome = run_batch(
+            runtime, server.base, ["a", "b", "c"], timeout=TIMEOUT, client_timeout=None
+        )
     assert outcome.error is None, outcome.error
     for job_id in ("a", "b", "c"):
         assert isinstance(outcome.value[job_id], JobTimeoutError | JobFetchError)

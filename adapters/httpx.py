@@ -27,7 +27,7 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 import jobwait
-from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Wakeup
+from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Start, Wakeup
 from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
     JOB_DEFAULTS,
@@ -38,6 +38,7 @@ from jobwait._plumbing import (
     retry_after_of,
 )
 
+from . import _shared
 from . import sync as _sync
 from ._async_loop import current_runtime as _current_runtime
 from ._async_loop import drive, drive_fleet, fleet_for
@@ -278,6 +279,7 @@ async def async_wait_for_url(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] | None = None,
+    shared: bool | Mapping[str, Any] = True,
     **options: Unpack[WaiterOptions],
 ) -> Job:
     """Async :func:`wait_for_url` for an ``httpx.AsyncClient``, under asyncio or trio.
@@ -291,14 +293,28 @@ async def async_wait_for_url(
     timeout still bounds every request. ``clock`` and ``sleep`` default to the
     runtime's own.
 
+    Concurrent calls on one client share one scheduler (``shared=True``, the default;
+    see ``docs/http.md``, "Many waits on one client"): at most ``max_concurrency``
+    (default 10) of their requests are in flight together, so the pool never queues
+    thousands; each call keeps its own options, result, error and cancellation, and its
+    polls are only ever held back, never brought forward. ``shared=False`` waits alone;
+    a mapping sets ``max_concurrency``, ``max_polls_per_second``, ``max_batch_errors``
+    for the calls passing the same mapping. A call with ``waiter``, ``clock``, ``sleep``,
+    ``on_poll`` or ``wakeup``, or for a job (its ``job_id``, else its URL) another call on this
+    client already waits for, waits alone.
+
     Raises:
         RuntimeError: When called outside asyncio and trio.
         JobWaitError: As for :func:`wait_for_url`.
     """
     rt = _current_runtime()
     now = clock or rt.clock
-    w = make_waiter(waiter, _options(api, waiter, options))
+    job_options = _options(api, waiter, options)
+    w = make_waiter(waiter, job_options)
     read = _reader(api)
+    alone = shared is False or not _shared.url_shareable(
+        waiter=waiter, clock=clock, sleep=sleep, on_poll=on_poll, wakeup=wakeup
+    )
 
     async def fetch() -> Fetched:
         answer = await arequest(
@@ -317,6 +333,25 @@ async def async_wait_for_url(
             job_id=w.job_id,
         )
 
+    if not alone:
+        # Its twin in the shared fleet decides; this one, started at the same moment,
+        # only bounds each request by the time left to the job's deadline.
+        w.handle(Start(now=now()))
+        joined = _shared.join_url(
+            client,
+            url,
+            shared,
+            fetch,
+            job_options,
+            is_retryable=is_retryable,
+            retry_after_of=retry_after_of,
+            on_status=on_status,
+            cancel=cancel,
+            cancel_grace=cancel_grace,
+        )
+        if joined is not _shared.ALONE:
+            return await joined  # type: ignore[no-any-return,misc]
+        w = make_waiter(waiter, job_options)  # unstarted, for the lone wait below
     job: Job = await drive(
         w,
         fetch,

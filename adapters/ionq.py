@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, Protocol, TypeVar
@@ -45,10 +46,11 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
-from jobwait import Backoff, JobWaitError
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, read_response
+from jobwait import Backoff, Fetched, JobWaitError
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS, read_response
+from jobwait._plumbing import retry_after_of as _retry_after_of
 
-from . import _ionq_core
+from . import _ionq_core, _shared
 from . import httpx as _httpx
 from . import sync as _sync
 
@@ -56,6 +58,7 @@ from . import sync as _sync
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
 from ._ionq_core import JobFailedError, JobTimeoutError
+from ._request import arequest
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -417,6 +420,7 @@ async def async_wait_for_job(
     raise_on_failure: bool = True,
     cancel_on_timeout: bool = False,
     cancel: Callable[[], Awaitable[object]] | None = None,
+    shared: bool | Mapping[str, Any] = True,
     **options: Any,
 ) -> Any:
     """Async :func:`wait_for_job`, under asyncio or trio, with an ionq-core client (read
@@ -425,6 +429,20 @@ async def async_wait_for_job(
     Takes the same arguments, async where they do IO, plus
     :func:`~jobwait.adapters.httpx.async_wait_for_url`'s ``cancel_grace``. Cancellation
     (task cancel, cancel scopes) propagates, after ``cancel_on_timeout`` had its chance.
+
+    Concurrent calls on one client share their requests (``shared=True``, the default):
+    they join one scheduler for that client and event loop, a
+    :class:`~jobwait.JobFleet` whose polls go out as batch reads
+    (``GET /jobs?ids=...``, up to 100 ids, polls due within 50 ms sharing one), at most
+    10 requests in flight. Each call keeps its own options, result, error, hooks and
+    cancellation; its polls may be held back to share a request, never brought forward.
+    ``shared=False`` waits alone (``GET /jobs/{id}``); a mapping of
+    :class:`~jobwait.JobFleet` options (``max_batch``, ``batch_window``,
+    ``max_polls_per_second``, ``max_concurrency``, ``max_batch_errors``) shares with the
+    calls that pass the same mapping. A call with an option the scheduler cannot honour
+    per call (``waiter``, ``clock``, ``sleep``, ``on_poll``, ``is_retryable``,
+    ``retry_after_of``, ``wall_clock``, the request options) or for a job id another
+    call on this client already waits for, waits alone.
 
     Raises:
         RuntimeError: Called outside asyncio and trio.
@@ -436,20 +454,123 @@ async def async_wait_for_job(
         ValueError: As for :func:`wait_for_job`.
     """
     job_id = _job_id(job_id)
-    merged = _options(job_id, poll_interval, timeout, raise_on_failure, options)
-
-    async def cancel_remote() -> None:
-        await async_cancel_job(client, job_id)
-
-    merged["cancel"] = _cancel_callback(cancel, cancel_on_timeout, cancel_remote)
+    if shared is not False and _shared.shareable(options):
+        # The sync helper hands the options to the scheduler: this frame keeps none of
+        # them while it waits (memory per waiting call is a benchmark target).
+        joined = _join_shared(
+            client, job_id, poll_interval, timeout, raise_on_failure, cancel_on_timeout,
+            cancel, shared, options,
+        )  # fmt: skip
+        if joined is not _shared.ALONE:
+            try:
+                job = await joined
+            except JobWaitError as error:
+                _raise_as_ionq(error, timeout)
+            if job is not _shared.ALONE:
+                return Job(job) if isinstance(job, dict) else job
+    merged = _options(job_id, poll_interval, timeout, raise_on_failure, dict(options))
+    merged["cancel"] = _async_cancel(client, job_id, cancel, cancel_on_timeout)
     try:
         if _ionq_core.is_core_client(client):
             fetch = _ionq_core.async_job_fetcher(client, job_id, _core_reader(merged, True))
             return await _runner().wait(fetch, **merged)
         http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
-        return Job(await _httpx.async_wait_for_url(http, job_path(job_id), **merged))
+        return Job(await _httpx.async_wait_for_url(http, job_path(job_id), shared=False, **merged))
     except JobWaitError as error:
         _raise_as_ionq(error, timeout)
+
+
+# --- concurrent waits share requests (adapters/_shared.py) ----------------------------
+
+_SHARED_DEFAULTS: Final = _shared.SHARED_FLEET_DEFAULTS
+_BATCH_BODY: Final = 16 * DEFAULT_MAX_BODY_SIZE  # as wait_for_batch
+
+
+def _job_options(merged: Mapping[str, Any], core: bool) -> dict[str, Any]:
+    """The per-job waiter options of one call (its own timeout, schedule, rules)."""
+    job = {k: v for k, v in merged.items() if k in JOB_OPTIONS}
+    if core:
+        job.setdefault("failure_of", _ionq_core.failure_of)
+    return job
+
+
+def _async_cancel(
+    client: Any, job_id: str, cancel: Any, cancel_on_timeout: bool
+) -> Callable[[], Awaitable[object]] | None:
+    """The ``cancel=`` callback of one async wait (a closure only when one is needed)."""
+    if not cancel_on_timeout:
+        return cancel  # type: ignore[no-any-return]
+
+    async def cancel_remote() -> None:
+        await async_cancel_job(client, job_id)
+
+    return _cancel_callback(cancel, True, cancel_remote)  # type: ignore[no-any-return]
+
+
+def _join_shared(
+    client: Any,
+    job_id: str,
+    poll_interval: float,
+    timeout: float | None,
+    raise_on_failure: bool,
+    cancel_on_timeout: bool,
+    cancel: Any,
+    shared: bool | Mapping[str, Any],
+    options: dict[str, Any],
+) -> Any:
+    """Join one async wait to its client's shared scheduler (``_shared.join``)."""
+    merged = _options(job_id, poll_interval, timeout, raise_on_failure, dict(options))
+    return _shared.join(
+        client,
+        job_id,
+        _job_options(merged, _ionq_core.is_core_client(client)),
+        fetch_many_for=_async_fetch_many,
+        confirm_for=_async_fetch_one,
+        fleet_options=(
+            _SHARED_DEFAULTS
+            if isinstance(shared, bool)
+            else _shared.sharing(shared, _SHARED_DEFAULTS)
+        ),
+        is_retryable=merged["is_retryable"],
+        retry_after_of=merged.get("retry_after_of", _retry_after_of),
+        on_status=merged.get("on_status"),
+        cancel=_async_cancel(client, job_id, cancel, cancel_on_timeout),
+        cancel_grace=merged.get("cancel_grace", 10.0),
+    )
+
+
+def _async_fetch_one(client: Any) -> Callable[[str], Awaitable[Any]]:
+    """The shared scheduler's single read of a job a batch answer left out: the lone
+    wait's own request, ``GET /jobs/{id}`` (``get_job`` for an ionq-core client)."""
+    if _ionq_core.is_core_client(client):
+        reader = _ionq_core.Reader()
+
+        async def fetch_core(job_id: str) -> Fetched:
+            return await _ionq_core.async_job_fetcher(client, job_id, reader)()
+
+        return fetch_core
+    http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+
+    async def fetch(job_id: str) -> Fetched:
+        answer = await arequest(http, "GET", job_path(job_id))
+        return answer.read(wall_now=time.time(), job_id=job_id)
+
+    return fetch
+
+
+def _async_fetch_many(client: Any) -> Callable[[tuple[str, ...]], Awaitable[Any]]:
+    """The shared scheduler's batch read: ``GET /jobs?ids=...``, through ionq-core's
+    ``get_jobs.asyncio_detailed`` for an ionq-core client."""
+    if _ionq_core.is_core_client(client):
+        reader = _ionq_core.Reader(max_body_size=_BATCH_BODY)
+        return _ionq_core.async_jobs_fetcher(client, reader)
+    http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
+
+    async def fetch_many(ids: tuple[str, ...]) -> Fetched:
+        answer = await arequest(http, "GET", batch_url(ids), max_body_size=_BATCH_BODY)
+        return _httpx._batch(answer.read(wall_now=time.time()), _httpx.jobs_by_id, True)
+
+    return fetch_many
 
 
 def _cancel_answer(response: httpx.Response, job_id: str) -> dict[str, Any]:

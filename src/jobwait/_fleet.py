@@ -464,6 +464,7 @@ def batch_failed(
 
 _ALL_DONE: Final = AllDone()
 _MISSING: Final = object()
+_JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"}  # what add(options=) takes
 # A deferred poll goes out when this share of the predicted time has passed.
 _PREDICTION_SHARE: Final = 0.9
 
@@ -545,6 +546,7 @@ _TABLE: Final[
     ]
 ] = {
     (FleetState.RUNNING, "add"): ("_on_add", (), (FleetState.RUNNING,)),
+    (FleetState.RUNNING, "discard"): ("_on_discard", (), (FleetState.RUNNING,)),
     (FleetState.RUNNING, "next_action"): (
         "_next_running",
         (PollBatch, StatusChanged, PollReport, Finished, FleetSleep, AllDone),
@@ -566,9 +568,11 @@ _TABLE: Final[
         (FleetState.STOPPING, FleetState.STOPPED),
     ),
     (FleetState.RUNNING, Nudged): ("_on_nudged", (), (FleetState.RUNNING,)),
+    (FleetState.STOPPING, "discard"): ("_on_discard", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchFailed): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Nudged): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPED, "discard"): ("_on_discard", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchObserved): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchFailed): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, Nudged): ("_on_late", (), (FleetState.STOPPED,)),
@@ -727,8 +731,14 @@ class JobFleet:
                 f"JobFleet(batch_window={batch_window!r}) must be a finite number >= 0"
             )
 
-        def new_waiter(job_id: str) -> JobWaiter:
-            return JobWaiter(job_id=job_id, **options)
+        def new_waiter(job_id: str, own: Mapping[str, Any] | None = None) -> JobWaiter:
+            if not own:
+                return JobWaiter(job_id=job_id, **options)
+            merged = {**options, **own}
+            backoff = merged["backoff"]
+            if isinstance(backoff, Backoff) and backoff.jitter is not None:
+                merged["backoff"] = replace(backoff, jitter=None)  # the fleet jitters batches
+            return JobWaiter(job_id=job_id, **merged)
 
         self._new_waiter = new_waiter
         self._max_retry_after = prototype.options()["max_retry_after"]
@@ -768,17 +778,28 @@ class JobFleet:
 
     # --- the entry points ----------------------------------------------------------------
 
-    def add(self, job_ids: Iterable[str], *, now: float) -> tuple[str, ...]:
+    def add(
+        self,
+        job_ids: Iterable[str],
+        *,
+        now: float,
+        options: Mapping[str, Any] | None = None,
+    ) -> tuple[str, ...]:
         """Start waiting for more jobs; each one's timeout counts from ``now``.
 
         Ids already added (waiting or finished) are ignored, as are repeats. New jobs
-        are due at once: call :meth:`next_action` next.
+        are due at once: call :meth:`next_action` next. ``options`` (per-job
+        ``JobWaiter`` options, ``job_id`` excepted) override the fleet's for these jobs'
+        waiters: each keeps its own timeout, schedule and rules (the fleet still
+        jitters whole batches, not jobs).
 
         Returns:
             The ids actually added, in the order given.
 
         Raises:
-            TypeError: ``job_ids`` is a string, or holds a non-string.
+            TypeError: ``job_ids`` is a string, or holds a non-string; an unknown
+                option.
+            ValueError: An invalid option value (as ``JobWaiter`` raises it).
             UsageError: The fleet stopped (``fail_fast``), or ``now`` is earlier than
                 a previous call's. Nothing is added.
         """
@@ -788,12 +809,37 @@ class JobFleet:
         for job_id in ids:
             if not isinstance(job_id, str):
                 raise TypeError(f"job ids must be strings, got {job_id!r}")
+        if options:
+            unknown = [name for name in options if name not in _JOB_OPTIONS]
+            if unknown:
+                raise TypeError(f"unexpected per-job option {unknown[0]!r}")
+            self._new_waiter("", options)  # validates before anything is added
         handler = self._row.get("add")
         if handler is None:
             raise self._refuse("add")
         self._tick(now, "add")
-        added: tuple[str, ...] = getattr(self, handler)(ids, now)
+        added: tuple[str, ...] = getattr(self, handler)(ids, now, options)
         return added
+
+    def discard(self, job_ids: Iterable[str], *, now: float) -> tuple[str, ...]:
+        """Stop waiting for these jobs, without an outcome: their callers left.
+
+        They are no longer polled and get no ``Finished``; a batch in flight that holds
+        one reports for the others as usual. Ids unknown or already finished are
+        ignored. Cancel the remote jobs yourself if you want them cancelled.
+
+        Returns:
+            The ids discarded.
+
+        Raises:
+            TypeError: ``job_ids`` is a string.
+            UsageError: ``now`` is earlier than a previous call's.
+        """
+        if isinstance(job_ids, str):
+            raise TypeError("JobFleet.discard() takes a collection of job ids, not one string")
+        self._tick(now, "discard")
+        discarded: tuple[str, ...] = getattr(self, self._row["discard"])(job_ids)
+        return discarded
 
     def next_action(self, now: float) -> FleetAction:
         """What the driver should do now; see the module theory for each action.
@@ -858,7 +904,20 @@ class JobFleet:
 
     # --- transitions (the handlers _TABLE names) -------------------------------------------
 
-    def _on_add(self, ids: list[str], now: float) -> tuple[str, ...]:
+    def _on_discard(self, ids: Iterable[str]) -> tuple[str, ...]:
+        discarded: list[str] = []
+        for job_id in ids:
+            if self._waiters.pop(job_id, None) is not None:
+                self._ready.pop(job_id, None)  # timers and deadlines are dropped lazily
+                self._deferred.discard(job_id)
+                self._pushed.discard(job_id)
+                self._voided.pop(job_id, None)
+                discarded.append(job_id)
+        return tuple(discarded)
+
+    def _on_add(
+        self, ids: list[str], now: float, options: Mapping[str, Any] | None = None
+    ) -> tuple[str, ...]:
         waiters = self._waiters
         results = self._results
         timers = self._timers
@@ -867,7 +926,7 @@ class JobFleet:
         for job_id in ids:
             if job_id in waiters or job_id in results:
                 continue
-            waiter = self._new_waiter(job_id)
+            waiter = self._new_waiter(job_id, options)
             waiter.handle(start)
             waiters[job_id] = waiter
             heapq.heappush(timers, (now, self._seq, job_id))
@@ -902,7 +961,9 @@ class JobFleet:
         self._batch_errors = 0
         factor = self._backoff.batch_factor() if self._jitter and hint is None else None
         for job_id in event.ids:
-            waiter = waiters[job_id]
+            waiter = waiters.get(job_id)
+            if waiter is None:
+                continue  # discarded while its batch was in flight
             job = jobs.get(job_id, _MISSING)
             if job is _MISSING:
                 missing = JobMissingError(job_id)
@@ -943,7 +1004,9 @@ class JobFleet:
         factor = self._backoff.batch_factor() if self._jitter and hint is None else None
         waiters = self._waiters
         for job_id in event.ids:
-            waiter = waiters[job_id]
+            waiter = waiters.get(job_id)
+            if waiter is None:
+                continue  # discarded while its batch was in flight
             self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
         self._check_fail_fast()
 

@@ -51,8 +51,14 @@ Approaches (all with a first interval of 0.2 s, x1.5 per poll, capped at 30 s, a
   CPU a little. Skipped above ``--max-threads`` jobs (default 1,000).
 - ``gather``: the same loop as coroutines under ``asyncio.gather`` on one
   ``httpx.AsyncClient(timeout=None)`` (default limits), as ionq-core's async client.
-- ``jobwait``: ``jobwait.adapters.ionq.async_wait_for_job`` per job under
-  ``asyncio.gather``, on the same client configuration.
+- ``jobwait``: ``jobwait.adapters.ionq.async_wait_for_job(..., shared=False)`` per job
+  under ``asyncio.gather``, on the same client configuration: each wait alone, as the
+  drop-in was before issue 12.
+- ``dropin``: the same gather with the drop-in's default, ``shared=True`` (issue 12):
+  the concurrent waits join one shared scheduler for the client (batch
+  ``GET /jobs?ids=``, its default options: ``max_batch=100``, ``batch_window=0.05`` s,
+  ``max_concurrency=10``, no request budget). The learned time is taken when each
+  call returns.
 - ``fleet``: ``jobwait.adapters.ionq.async_wait_for_jobs`` (batch ``GET /jobs?ids=``),
   ``max_batch=100``, ``batch_window=1``, ``max_polls_per_second=50``,
   ``max_concurrency=4``; ``fleet+pred`` adds ``use_predictions=True``. The learned time
@@ -61,6 +67,11 @@ Approaches (all with a first interval of 0.2 s, x1.5 per poll, capped at 30 s, a
 ``--quick`` compresses time by 10: durations, first interval, cap and batch window are
 multiplied by 0.1 and the poll budget by 10. Loopback latency does not compress, so the
 quick figures are a smoke test, not the benchmark.
+
+Schedule alone. The report also prints, per N, the detection delay the backoff schedule
+alone implies: each job polled exactly on schedule from the moment it was submitted,
+with answers taking no time (the first poll at or after its run time, minus the run
+time). No client can do better without being told.
 
 Budget. Each run has ``--budget`` seconds (default 120): a SIGALRM in the client child
 then reports what it learned so far and exits ("over budget", the unlearned jobs
@@ -100,7 +111,7 @@ FACTOR = 1.5
 CAP_S = 30.0
 JOB_TIMEOUT_S = 300.0
 FLEET = {"max_batch": 100, "batch_window": 1.0, "max_polls_per_second": 50, "max_concurrency": 4}
-APPROACHES = ("threads", "gather", "jobwait", "fleet", "fleet+pred")
+APPROACHES = ("threads", "gather", "jobwait", "dropin", "fleet", "fleet+pred")
 KIB = 1024.0
 
 
@@ -429,14 +440,18 @@ def _backoff(plan: Plan) -> Any:
 
 
 def run_jobwait(plan: Plan, session: Session) -> str:
-    """jobwait.adapters.ionq.async_wait_for_job per job under asyncio.gather."""
+    """jobwait.adapters.ionq.async_wait_for_job per job under asyncio.gather: alone
+    (``jobwait``, ``shared=False``) or sharing one scheduler (``dropin``, the default)."""
     from jobwait.adapters import ionq
 
     backoff = _backoff(plan)
+    shared = plan.approach == "dropin"
 
     async def wait_for_job(http: Any, index: int, job_id: str) -> None:
         try:
-            await ionq.async_wait_for_job(http, job_id, backoff=backoff, timeout=JOB_TIMEOUT_S)
+            await ionq.async_wait_for_job(
+                http, job_id, backoff=backoff, timeout=JOB_TIMEOUT_S, shared=shared
+            )
         except Exception as exc:
             session.errors.append(f"{job_id}: {exc!r}")
         else:
@@ -444,7 +459,7 @@ def run_jobwait(plan: Plan, session: Session) -> str:
 
     async def body(http: Any, ids: list[str]) -> str:
         await asyncio.gather(*(wait_for_job(http, i, job_id) for i, job_id in enumerate(ids)))
-        return "ionq.async_wait_for_job per job, asyncio.gather"
+        return f"ionq.async_wait_for_job per job, asyncio.gather, shared={shared}"
 
     return _run_async(plan, session, body)
 
@@ -488,6 +503,7 @@ _RUNNERS: dict[str, Callable[..., str]] = {
     "threads": run_threads,
     "gather": run_gather,
     "jobwait": run_jobwait,
+    "dropin": run_jobwait,
     "fleet": run_fleet,
     "fleet+pred": run_fleet,
 }
@@ -537,6 +553,20 @@ class Run:
     @property
     def bytes_per_job(self) -> float:
         return (self.peak_kib - self.rss_before_kib) * KIB / self.n
+
+
+def schedule_delays(n: int, args: argparse.Namespace) -> list[float]:
+    """Per job, the delay of the backoff schedule alone (see the module docstring)."""
+    scale = args.time_scale
+    delays = []
+    for queue, execution in draw_jobs(n, args.seed, scale):
+        total = queue + execution
+        at, interval = 0.0, FIRST_INTERVAL_S * scale
+        while at < total:
+            at += interval
+            interval = min(interval * FACTOR, CAP_S * scale)
+        delays.append(at - total)
+    return delays
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -837,6 +867,63 @@ def print_targets(runs: dict[tuple[str, int], Run], sizes: Sequence[int]) -> Non
         )
 
 
+def print_dropin(
+    runs: dict[tuple[str, int], Run], sizes: Sequence[int], args: argparse.Namespace
+) -> None:
+    """Issue 12's bars: the drop-in gather (shared scheduler) against the fleet and the
+    schedule alone, beside the seed's loop (``gather``) and the lone drop-in."""
+    print("\n## Issue 12: the drop-in gather, side by side")
+    print(
+        f"{'N':>7}  {'approach':<10}{'requests':>10}{'delay p50':>10}{'p99':>7}"
+        f"{'CPU s':>8}{'B/job':>8}"
+    )
+    for n in sizes:
+        schedule = schedule_delays(n, args)
+        print(
+            f"{n:>7,}  {'schedule':<10}{'-':>10}{quantile(schedule, 0.5):>10.2f}"
+            f"{quantile(schedule, 0.99):>7.2f}{'-':>8}{'-':>8}"
+        )
+        for name in ("gather", "jobwait", "dropin", "fleet"):
+            run = runs.get((name, n))
+            if run is None or not run.ran:
+                continue
+            print(
+                f"{n:>7,}  {name:<10}{run.requests:>10,}{_f(run.p(0.5), '.2f'):>10}"
+                f"{_f(run.p(0.99), '.2f'):>7}{run.cpu:>8.2f}{_f(run.bytes_per_job, ',.0f'):>8}"
+            )
+
+    def verdict(passed: bool) -> str:
+        return "PASS" if passed else "MISS"
+
+    for n in sizes:
+        dropin, fleet = runs.get(("dropin", n)), runs.get(("fleet", n))
+        if dropin is None or fleet is None or not dropin.ran or not fleet.ran:
+            continue
+        schedule = schedule_delays(n, args)
+        requests = _ratio(dropin.requests, fleet.requests)
+        print(
+            f"{verdict(requests <= 1.2)}  N={n:,}: drop-in requests <= 1.2x the fleet's: "
+            f"{requests:.2f}x ({dropin.requests:,} vs {fleet.requests:,})"
+        )
+        for q in (0.5, 0.99):
+            alone = quantile(schedule, q)
+            ratio = _ratio(dropin.p(q), alone)
+            print(
+                f"{verdict(ratio <= 1.1)}  N={n:,}: drop-in delay p{q * 100:g} within 10% of "
+                f"the schedule alone: {dropin.p(q):.2f} s vs {alone:.2f} s ({ratio:.2f}x)"
+            )
+        cpu = _ratio(dropin.cpu, fleet.cpu)
+        print(
+            f"{verdict(cpu <= 2.0)}  N={n:,}: drop-in CPU <= 2x the fleet's: {cpu:.2f}x "
+            f"({dropin.cpu:.2f} s vs {fleet.cpu:.2f} s)"
+        )
+        extra = dropin.bytes_per_job - fleet.bytes_per_job
+        print(
+            f"{verdict(extra <= 1024)}  N={n:,}: drop-in memory per job <= the fleet's + 1 KB: "
+            f"{dropin.bytes_per_job:,.0f} B vs {fleet.bytes_per_job:,.0f} B (+{extra:,.0f} B)"
+        )
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -899,6 +986,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     print_report(runs, args.sizes)
     print_targets(runs, args.sizes)
+    print_dropin(runs, args.sizes, args)
     print(f"\ntotal benchmark time {time.monotonic() - started:.0f} s")
 
 

@@ -442,3 +442,20 @@ def test_fleet_discard_forgets_a_job_even_in_flight() -> None:
     assert fleet.next_action(0.1) == jobwait.AllDone()  # a: no outcome, no poll
     assert "a" not in fleet.results
     assert fleet.discard(["b"], now=0.2) == ()  # finished: ignored
+
+
+@realtime
+def test_the_scheduler_leaves_no_task_behind(server: JobServer) -> None:
+    ids = [server.submit(durations={"ready": 0.0, "started": 0.0}) for _ in range(20)]
+    left: list[int] = []
+
+    async def main() -> None:
+        async with ionq.async_client(KEY, base_url=server.url) as client:
+            for _ in range(3):
+                await asyncio.gather(*(ionq.async_wait_for_job(client, i) for i in ids))
+                await asyncio.sleep(0)  # the driver ends one loop step after its last caller
+                left.append(len(asyncio.all_tasks()) - 1)
+        assert not _shared._SCHEDULERS
+
+    asyncio.run(main())
+    assert left == [0, 0, 0]

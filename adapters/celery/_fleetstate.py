@@ -37,7 +37,7 @@ def new_snapshot(options: Mapping[str, Any], ids: Iterable[str], now: float) -> 
 def snapshot_of(fleet: JobFleet, options: Mapping[str, Any]) -> dict[str, Any]:
     """The fleet as JSON-serialisable data."""
     if _CORE:
-        return fleet.snapshot()  # type: ignore[attr-defined,no-any-return]
+        return fleet.snapshot()
     due: dict[str, float] = {}
     for when, _, job_id in fleet._timers:
         due[job_id] = min(when, due.get(job_id, when))
@@ -59,7 +59,7 @@ def restore_fleet(
         ValueError: A corrupted, truncated or foreign snapshot (names what is wrong).
     """
     if _CORE:
-        return JobFleet.restore(  # type: ignore[attr-defined,no-any-return]
+        return JobFleet.restore(
             snapshot,
             now=now,
             same_clock=True,

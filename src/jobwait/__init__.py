@@ -30,9 +30,11 @@ from ._fleet import PollBatch as PollBatch
 from ._fleet import StatusChanged as StatusChanged
 from ._profiles import ApiProfile as ApiProfile
 from ._protocol import Done as Done
+from ._protocol import EndReason as EndReason
 from ._protocol import Expired as Expired
 from ._protocol import Fetched as Fetched
 from ._protocol import FetchFailed as FetchFailed
+from ._protocol import Interrupted as Interrupted
 from ._protocol import Observed as Observed
 from ._protocol import Poll as Poll
 from ._protocol import Raise as Raise
@@ -60,12 +62,14 @@ __all__ = [
     "BatchObserved",
     "CancelJobs",
     "Done",
+    "EndReason",
     "Expired",
     "FetchFailed",
     "Fetched",
     "Finished",
     "FleetFailedError",
     "FleetSleep",
+    "Interrupted",
     "JobCanceledError",
     "JobFailedError",
     "JobFetchError",

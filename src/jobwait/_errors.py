@@ -39,6 +39,8 @@ __all__ = [
     "JobTimeoutError",
     "JobWaitError",
     "UsageError",
+    "error_from_json",
+    "error_to_json",
 ]
 
 
@@ -244,3 +246,80 @@ class FleetFailedError(JobWaitError):
 
     def _extra(self) -> dict[str, Any]:
         return {"results": self.results, "unfinished": self.unfinished}
+
+
+# --- errors as JSON (fleet snapshots, durable results) ---------------------------------
+
+_CLASSES: dict[str, type[JobWaitError]] = {
+    cls.__name__: cls
+    for cls in (
+        JobWaitError,
+        UsageError,
+        JobFailedError,
+        JobCanceledError,
+        JobTimeoutError,
+        JobFetchError,
+        JobStatusError,
+    )
+}
+
+
+def error_to_json(error: JobWaitError) -> dict[str, Any]:
+    """A wait's error as JSON-serialisable data, for :func:`error_from_json`.
+
+    Keeps the class (by name, the nearest class of this tree for a subclass defined
+    elsewhere), the reason, the context (a ``last_job`` or ``failure`` that is not
+    plain JSON becomes ``None``), the HTTP fields, the notes, and the cause described
+    in words (an arbitrary exception cannot be rebuilt).
+    """
+    cls: type[BaseException] = type(error)
+    while cls.__name__ not in _CLASSES or _CLASSES[cls.__name__] is not cls:
+        cls = cls.__mro__[1]
+    context = {**error._context(), **error._extra()}
+    context.pop("results", None)
+    context.pop("unfinished", None)
+    for name in ("last_job", "failure"):
+        if name in context and not _plain(context[name]):
+            context[name] = None
+    cause = error.__cause__
+    return {
+        "type": cls.__name__,
+        "reason": error.reason,
+        "context": context,
+        "notes": list(getattr(error, "__notes__", ())),
+        "cause": None if cause is None else f"{type(cause).__name__}: {cause}"[:300],
+    }
+
+
+def error_from_json(data: Any) -> JobWaitError:
+    """The error :func:`error_to_json` described, rebuilt with its class and context;
+    the original cause, if any, is described in a note.
+
+    Raises:
+        ValueError: ``data`` is not such a description (the message says why).
+    """
+    try:
+        cls = _CLASSES[data["type"]]
+        context = data["context"]
+        if not isinstance(context, dict) or not isinstance(data["reason"], str):
+            raise TypeError("context must be an object and reason a string")
+        error = cls(data["reason"], **context)
+        for note in data["notes"]:
+            error.add_note(str(note))
+        if data["cause"] is not None:
+            error.add_note(f"jobwait: restored from a snapshot; the cause was {data['cause']}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a jobwait error description: {exc!r}") from exc
+    return error
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, str | bool | int | float):
+        return not isinstance(value, float) or (value == value and abs(value) != float("inf"))
+    if isinstance(value, list):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False

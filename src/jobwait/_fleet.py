@@ -172,13 +172,15 @@ from ._backoff import Backoff, usable_seconds
 from ._drive import fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
-from ._errors import FleetFailedError, JobWaitError, UsageError
-from ._options import JOB_DEFAULTS, FleetOptions, JobOptions
+from ._errors import FleetFailedError, JobWaitError, UsageError, error_from_json, error_to_json
+from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
 from ._protocol import (
     Done,
+    EndReason,
     Expired,
     Fetched,
     FetchFailed,
+    Interrupted,
     Nudged,
     Observed,
     Poll,
@@ -189,10 +191,11 @@ from ._protocol import (
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase
-from ._waiter import JobWaiter, State
+from ._statuses import Phase, default_failure_of, default_status_of
+from ._waiter import JobWaiter, State, _is_json
 
 __all__ = [
+    "FLEET_SNAPSHOT_FORMAT",
     "AllDone",
     "BatchFailed",
     "BatchObserved",
@@ -262,7 +265,7 @@ class BatchFailed:
     retry_after: float | None = None
 
 
-FleetEvent = BatchObserved | BatchFailed | Nudged
+FleetEvent = BatchObserved | BatchFailed | Nudged | Interrupted
 
 
 # --- actions (the fleet decides) -------------------------------------------------------
@@ -288,13 +291,20 @@ class Finished:
         job_id: The id as it was added.
         outcome: The last job observed (terminal), or the ``JobWaitError`` the wait
             ended with (the same error a lone ``JobWaiter`` raises).
-        cancel_job: ``True`` when the job timed out and still runs remotely: call
-            ``cancel(job_id)`` if the caller gave ``cancel=``.
+        reason: Why it ended (:class:`EndReason`): ``DONE`` for a job in a final
+            status (returned, or failed / canceled and raised), ``ERROR`` for fetch
+            and status errors, ``TIMEOUT`` at its deadline.
     """
 
     job_id: str
     outcome: Any
-    cancel_job: bool = False
+    reason: EndReason = EndReason.DONE
+
+    @property
+    def cancel_job(self) -> bool:
+        """``True`` when the job timed out and still runs remotely: call
+        ``cancel(job_id)`` if the caller gave ``cancel=``."""
+        return self.reason.cancels_job
 
     @property
     def error(self) -> JobWaitError | None:
@@ -321,14 +331,20 @@ class StatusChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelJobs:
-    """``fail_fast`` stopped the fleet: cancel these remote jobs (if ``cancel=`` was
-    given), then expect ``Raise``.
+    """The fleet stopped before these jobs had an outcome: cancel them remotely (if
+    ``cancel=`` was given). After ``fail_fast``, expect ``Raise`` next; after
+    ``Interrupted``, the fleet is done.
 
     Attributes:
-        ids: Every job that had no outcome yet, batches in flight included.
+        ids: Every job that had no outcome yet, batches in flight included (none
+            after ``Interrupted(reason=EndReason.HANDOVER)``: a handover never
+            cancels).
+        reason: ``EndReason.INTERRUPT`` (``fail_fast``, or ``Interrupted``), or
+            ``EndReason.HANDOVER``.
     """
 
     ids: tuple[str, ...]
+    reason: EndReason = EndReason.INTERRUPT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -517,6 +533,45 @@ def ionq_predicted_seconds(job: Any) -> float | None:
     return total / 1000.0 if found and total > 0 else None
 
 
+FLEET_SNAPSHOT_FORMAT: Final = "jobwait.JobFleet/1"
+# Where each of the fleet's own options lives (the names come from FleetOptions).
+_FLEET_SLOTS: Final = {
+    "max_batch": "_max_batch",
+    "batch_window": "_batch_window",
+    "max_polls_per_second": "_budget",
+    "max_concurrency": "_max_concurrency",
+    "max_batch_errors": "_max_batch_errors",
+    "fail_fast": "_fail_fast",
+    "use_predictions": "_use_predictions",
+}
+
+
+def _outcome_json(outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, JobWaitError):
+        return {"error": error_to_json(outcome)}
+    return {"job": outcome if _is_json(outcome) else None}
+
+
+def _outcome_of(data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"an outcome must be an object, got {type(data).__name__}")
+    if "error" in data:
+        return error_from_json(data["error"])
+    return data["job"]
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
 class FleetState(enum.Enum):
     """Where a :class:`JobFleet` is in its lifecycle (each job's own state is its
     waiter's :class:`State`)."""
@@ -562,6 +617,8 @@ _TABLE: Final[
         (),
         (FleetState.RUNNING, FleetState.STOPPING),
     ),
+    (FleetState.RUNNING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, "next_action"): (
         "_next_stopping",
         (StatusChanged, PollReport, Finished, CancelJobs, Raise),
@@ -674,6 +731,7 @@ class JobFleet:
         "_new_waiter",
         "_now",
         "_outbox",
+        "_prototype",
         "_pushed",
         "_ready",
         "_ready_deadlines",
@@ -741,6 +799,7 @@ class JobFleet:
             return JobWaiter(job_id=job_id, **merged)
 
         self._new_waiter = new_waiter
+        self._prototype = prototype
         self._max_retry_after = prototype.options()["max_retry_after"]
         self._backoff = backoff
         self._jitter = backoff.jitter is not None
@@ -861,10 +920,11 @@ class JobFleet:
         return action
 
     def handle(self, event: FleetEvent) -> None:
-        """Report how a ``PollBatch`` went; then call :meth:`next_action`.
+        """Report how a ``PollBatch`` went (``BatchObserved`` / ``BatchFailed``), or
+        stop the fleet (``Interrupted``); then call :meth:`next_action`.
 
         Raises:
-            UsageError: ``event`` is not a ``BatchObserved`` / ``BatchFailed``, its
+            UsageError: ``event`` is not one the fleet's table takes now, a report's
                 ``ids`` are not a batch in flight, ``jobs`` is not a mapping, or its
                 ``now`` is earlier than a previous call's. The fleet is unchanged.
         """
@@ -872,8 +932,9 @@ class JobFleet:
         handler = self._row.get(kind)
         if handler is None:
             raise self._refuse(event)
-        # A batch report must name a batch in flight; a push (Nudged) names no batch.
-        batch = None if isinstance(event, Nudged) else event.ids
+        # A batch report must name a batch in flight; other events (a push, Nudged;
+        # Interrupted) name no batch, and their handlers check them.
+        batch = event.ids if isinstance(event, BatchObserved | BatchFailed) else None
         if batch is not None and batch not in self._in_flight:
             raise UsageError(
                 f"{kind.__name__} reports ids {batch!r}, which are not a batch in "
@@ -891,11 +952,13 @@ class JobFleet:
 
     def _refuse(self, what: object) -> UsageError:
         state = self._state
+        why = "fail_fast" if self._failure is not None else "Interrupted"
         if what == "add":
-            return UsageError(f"cannot add jobs: fail_fast stopped the fleet ({state.name})")
+            return UsageError(f"cannot add jobs: {why} stopped the fleet ({state.name})")
         if what == "next_action":
+            last = "Raise" if self._failure is not None else "CancelJobs"
             return UsageError(
-                f"fail_fast stopped the fleet ({state.name}); its Raise was already returned"
+                f"{why} stopped the fleet ({state.name}); its {last} was already returned"
             )
         accepted = [key.__name__ for key in self._row if not isinstance(key, str)]
         return UsageError(
@@ -948,8 +1011,9 @@ class JobFleet:
         return outbox.popleft()
 
     def _next_stopping(self, now: float) -> FleetAction:
-        action = self._outbox.popleft()
-        if type(action) is Raise:
+        outbox = self._outbox
+        action = outbox.popleft()
+        if not outbox:  # the Raise after fail_fast, or the CancelJobs after Interrupted
             self._move(FleetState.STOPPED)
         return action
 
@@ -1009,6 +1073,27 @@ class JobFleet:
                 continue  # discarded while its batch was in flight
             self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
         self._check_fail_fast()
+
+    def _on_interrupted(self, event: Interrupted) -> None:
+        reason = event.reason
+        if reason is not EndReason.INTERRUPT and reason is not EndReason.HANDOVER:
+            raise UsageError(
+                f"Interrupted(reason={reason!r}) must be EndReason.INTERRUPT or HANDOVER"
+            )
+        unfinished = tuple(self._waiters) if reason.cancels_job else ()
+        self._clear()
+        self._outbox.clear()  # outcomes already known stay in results
+        self._outbox.append(CancelJobs(ids=unfinished, reason=reason))
+        self._move(FleetState.STOPPING)
+
+    def _clear(self) -> None:
+        self._waiters.clear()
+        self._timers.clear()
+        self._ready.clear()
+        self._ready_deadlines.clear()
+        self._deferred.clear()
+        self._pushed.clear()
+        self._voided.clear()
 
     def _on_late(self, event: FleetEvent) -> None:
         """A batch reported (or a push came) after fail_fast settled its jobs."""
@@ -1117,15 +1202,15 @@ class JobFleet:
             self._voided.pop(job_id, None)
         if type(action) is Done:
             outcome: Any = action.job
-            cancel = False
+            reason = EndReason.DONE
         else:
             assert isinstance(action, Raise)
             outcome = action.error
-            cancel = action.cancel_job
+            reason = action.reason
             if self._fail_fast and self._failure is None:
                 self._failure = action.error
         self._results[job_id] = outcome
-        self._outbox.append(Finished(job_id=job_id, outcome=outcome, cancel_job=cancel))
+        self._outbox.append(Finished(job_id=job_id, outcome=outcome, reason=reason))
 
     def _check_fail_fast(self) -> None:
         first = self._failure
@@ -1133,13 +1218,7 @@ class JobFleet:
             return
         self._move(FleetState.STOPPING)
         unfinished = tuple(self._waiters)
-        self._waiters.clear()
-        self._timers.clear()
-        self._ready.clear()
-        self._ready_deadlines.clear()
-        self._deferred.clear()
-        self._pushed.clear()
-        self._voided.clear()
+        self._clear()
         if unfinished:
             self._outbox.append(CancelJobs(ids=unfinished))
         error = FleetFailedError(
@@ -1355,6 +1434,263 @@ class JobFleet:
                 ``results``).
         """
         return self._waiters[job_id].last_status
+
+    # --- snapshot / restore --------------------------------------------------------------
+
+    def snapshot(self, *, last_jobs: bool = True) -> dict[str, Any]:
+        """The fleet's full state as a JSON-serialisable dict, to resume elsewhere.
+
+        It holds the options (per-job and the fleet's own; not the callables), every
+        waiting job's waiter state and where it stands (its timer and due time, the
+        ready queue, or a batch in flight), the request-budget window, the fleet-wide
+        ``Retry-After`` hold, the count of failed batches in a row, the request count,
+        every outcome so far (jobs, and errors as data), the final poll counts, and the
+        outcomes and status changes ``next_action`` has not handed out yet (they are
+        handed out again after :meth:`restore`; ``PollReport`` s are not kept). Times
+        are kept relative to the fleet's latest ``now``, which is kept too (``"now"``).
+
+        Args:
+            last_jobs: Keep each waiting job's last payload (default). ``False`` drops
+                them to save space (a durable store holding thousands of jobs); errors
+                raised later then carry ``last_job=None`` until the next observation.
+                Final outcomes are always kept.
+
+        Raises:
+            UsageError: The fleet stopped (``fail_fast`` or ``Interrupted``): there is
+                nothing to resume.
+        """
+        if self._state is not FleetState.RUNNING:
+            raise UsageError(
+                f"cannot snapshot a fleet that stopped ({self._state.name}); "
+                "take the snapshot before Interrupted"
+            )
+        now = self._now if math.isfinite(self._now) else 0.0
+        where: dict[str, tuple[str, float | None, int | None]] = {}
+        # A push leaves the job's older timer entries behind, voided: the live entry
+        # is the one after the first `voided` of the job's entries in heap order.
+        skip = dict(self._voided)
+        for at, order, job_id in sorted(self._timers):
+            if job_id not in self._waiters:
+                continue
+            if skip.get(job_id, 0) > 0:
+                skip[job_id] -= 1
+                continue
+            where[job_id] = ("timer", at - now, order)
+        for job_id, at in self._ready.items():
+            where[job_id] = ("ready", at - now, None)
+        for ids in self._in_flight:
+            for job_id in ids:
+                where[job_id] = ("flight", None, None)
+        jobs = []
+        for job_id, waiter in self._waiters.items():
+            kind, due, seq = where[job_id]
+            jobs.append(
+                {
+                    "id": job_id,
+                    "where": kind,
+                    "due": due,
+                    "seq": seq,
+                    "deferred": job_id in self._deferred,
+                    "last": waiter._now - now,
+                    **waiter._dump(keep_job=last_jobs),
+                }
+            )
+        pending: list[dict[str, Any]] = []
+        for action in self._outbox:
+            if type(action) is Finished:
+                pending.append({"finished": action.job_id, "reason": action.reason.value})
+            elif type(action) is StatusChanged:
+                pending.append({"status": action.status, "job_id": action.job_id})
+        fleet_options = {name: getattr(self, _FLEET_SLOTS[name]) for name in self.FLEET_OPTIONS}
+        return {
+            "format": FLEET_SNAPSHOT_FORMAT,
+            "now": now,
+            "options": {
+                **options_to_json({**self._prototype.options(), "backoff": self._backoff}),
+                **fleet_options,
+            },
+            "jobs": jobs,
+            "ready": list(self._ready),  # the ready queue's order: oldest due first
+            "pushed": sorted(self._pushed),
+            "seq": self._seq,
+            "sent": [t - now for t in self._sent],
+            "hold": None if self._hold_until == -math.inf else self._hold_until - now,
+            "batch_errors": self._batch_errors,
+            "requests": self._requests,
+            "results": {job_id: _outcome_json(o) for job_id, o in self._results.items()},
+            "polls": dict(self._final_polls),
+            "pending": pending,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        snapshot: Any,
+        *,
+        now: float,
+        same_clock: bool = False,
+        status_of: Callable[[Any], Any] = default_status_of,
+        failure_of: Callable[[Any], Any] = default_failure_of,
+        rng: Any = None,
+        report_status: bool = False,
+        report_polls: bool = False,
+    ) -> JobFleet:
+        """Continue a fleet from :meth:`snapshot`, maybe in another process.
+
+        Pass the callables again (``status_of``, ``failure_of``, ``rng`` for a
+        jittered backoff) and the driver flags (``report_status``, ``report_polls``).
+        A batch that was in flight when the snapshot was taken is restored as due: it
+        is asked again (at-least-once, harmless for a status read). Then drive the
+        fleet as before: ``next_action(now)`` first hands out the outcomes and status
+        changes the snapshot still held.
+
+        The two modes, as for :meth:`JobWaiter.restore`:
+
+        - ``same_clock=False`` (default): ``now`` is taken as the moment of the
+          snapshot; every deadline, due time, hold and budget window moves by the time
+          spent stored, so that time does not count.
+        - ``same_clock=True``: ``now`` comes from the clock the fleet ran on (wall
+          time shared by every worker, Redis ``TIME``): deadlines and due times keep
+          their absolute times, so time spent stored counts. Every job whose deadline
+          passed while stored (``now > deadline``) ends at once with
+          ``JobTimeoutError`` (no extra poll),
+          handed out as ``Finished(reason=EndReason.TIMEOUT)``. A ``now`` earlier than
+          the snapshot's (clock skew between machines) counts as no time passed.
+
+        Example (a worker that hands a fleet over to the next one)::
+
+            blob = json.dumps(fleet.snapshot())
+            fleet.handle(Interrupted(now=time.time(), reason=EndReason.HANDOVER))
+            ...                                   # another process, later
+            fleet = JobFleet.restore(json.loads(blob), now=time.time(), same_clock=True)
+
+        Raises:
+            ValueError: A corrupted, truncated or foreign snapshot, or an invalid
+                option in it (the message names what is wrong).
+        """
+        if not isinstance(snapshot, dict) or snapshot.get("format") != FLEET_SNAPSHOT_FORMAT:
+            raise ValueError(
+                f"not a JobFleet snapshot of format {FLEET_SNAPSHOT_FORMAT!r}"
+                + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
+            )
+        if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+            raise ValueError(f"JobFleet.restore(now={now!r}) must be a finite number")
+        try:
+            fleet = cls._rebuild(
+                snapshot,
+                now=float(now),
+                same_clock=same_clock,
+                given={"status_of": status_of, "failure_of": failure_of, "rng": rng},
+                flags={"report_status": report_status, "report_polls": report_polls},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"invalid JobFleet snapshot: {type(exc).__name__}: {exc}") from exc
+        return fleet
+
+    @classmethod
+    def _rebuild(
+        cls,
+        snapshot: dict[str, Any],
+        *,
+        now: float,
+        same_clock: bool,
+        given: dict[str, Any],
+        flags: dict[str, Any],
+    ) -> JobFleet:
+        taken = _finite("now", snapshot["now"])
+        base = min(now, taken) if same_clock else now  # the snapshot's moment, here
+        options = snapshot["options"]
+        job_options = options_from_json(options, **given)
+        fleet_options = {name: options[name] for name in cls.FLEET_OPTIONS}
+        fleet = cls(**fleet_options, **job_options, **flags)
+        fleet._now = base
+        waiters = fleet._waiters
+        again: list[str] = []
+        ready: dict[str, float] = {}
+        top = _count("seq", snapshot["seq"])
+        for entry in snapshot["jobs"]:
+            job_id = entry["id"]
+            if not isinstance(job_id, str) or job_id in waiters:
+                raise ValueError(f"job id {job_id!r} is not a string, or is listed twice")
+            waiter = fleet._new_waiter(job_id)
+            waiter._load(entry, base + _finite("last", entry["last"]))
+            waiters[job_id] = waiter
+            where = entry["where"]
+            if where == "timer":
+                seq = _count("seq", entry["seq"])
+                top = max(top, seq + 1)
+                fleet._timers.append((base + _finite("due", entry["due"]), seq, job_id))
+            elif where == "ready":
+                ready[job_id] = base + _finite("due", entry["due"])
+            elif where == "flight":
+                again.append(job_id)
+            else:
+                raise ValueError(f"job {job_id!r}: unknown place {where!r}")
+            if not isinstance(entry["deferred"], bool):
+                raise TypeError(f"job {job_id!r}: deferred must be a boolean")
+            if entry["deferred"]:
+                fleet._deferred.add(job_id)
+        order = snapshot["ready"]
+        if sorted(order) != sorted(ready):
+            raise ValueError("the ready queue does not list the ready jobs")
+        for job_id in order:
+            fleet._ready[job_id] = ready[job_id]
+            deadline = waiters[job_id].deadline
+            if deadline is not None:
+                fleet._ready_deadlines.append((deadline, job_id))
+        pushed = snapshot.get("pushed", [])
+        if not set(pushed) <= set(ready):
+            raise ValueError("pushed jobs must be ready")
+        fleet._pushed = set(pushed)
+        fleet._seq = top
+        for job_id in again:  # in flight when saved: due now, asked again
+            fleet._timers.append((base, fleet._seq, job_id))
+            fleet._seq += 1
+        heapq.heapify(fleet._timers)
+        heapq.heapify(fleet._ready_deadlines)
+        fleet._sent = deque(base + _finite("sent", t) for t in snapshot["sent"])
+        hold = snapshot["hold"]
+        fleet._hold_until = -math.inf if hold is None else base + _finite("hold", hold)
+        fleet._batch_errors = _count("batch_errors", snapshot["batch_errors"])
+        fleet._requests = _count("requests", snapshot["requests"])
+        results = snapshot["results"]
+        fleet._results = {str(k): _outcome_of(v) for k, v in results.items()}
+        if set(fleet._results) & set(waiters):
+            raise ValueError("a job is both waiting and finished")
+        polls = snapshot["polls"]
+        fleet._final_polls = {str(k): _count("polls", v) for k, v in polls.items()}
+        for item in snapshot["pending"]:
+            if "finished" in item:
+                job_id = item["finished"]
+                fleet._outbox.append(
+                    Finished(
+                        job_id=job_id,
+                        outcome=fleet._results[job_id],
+                        reason=EndReason(item["reason"]),
+                    )
+                )
+            elif flags["report_status"]:
+                job_id = item["job_id"]
+                waiter_now = waiters.get(job_id)
+                job = fleet._results.get(job_id) if waiter_now is None else waiter_now.last_job
+                fleet._outbox.append(StatusChanged(job_id=job_id, job=job, status=item["status"]))
+        fleet._now = now
+        if same_clock and now > base:
+            fleet._expire_stored(now)
+        return fleet
+
+    def _expire_stored(self, now: float) -> None:
+        # Restored on the same clock: every deadline that passed while stored ends its
+        # job now, as the budget's held-back jobs end: Expired, no extra poll.
+        for job_id, waiter in list(self._waiters.items()):
+            deadline = waiter.deadline
+            # Strictly past: a poll due exactly at the deadline (the last one) is
+            # still made, as in a wait that was never stored.
+            if deadline is not None and now > deadline:
+                self._ready.pop(job_id, None)
+                self._pushed.discard(job_id)
+                self._finish(job_id, waiter.handle(Expired(now=now)))  # type: ignore[arg-type]
+        self._check_fail_fast()
 
     def __repr__(self) -> str:
         return (

@@ -20,6 +20,9 @@ from ._drive import is_retryable_status as is_retryable_status
 from ._drive import make_waiter as make_waiter
 from ._drive import observed as observed
 from ._drive import retry_after_of as retry_after_of
+from ._errors import error_from_json as error_from_json
+from ._errors import error_to_json as error_to_json
+from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
 from ._fleet import FleetState as FleetState
@@ -51,6 +54,7 @@ from ._waiter import transitions as transitions
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "FLEET_SNAPSHOT_FORMAT",
     "JOB_DEFAULTS",
     "JOB_OPTIONS",
     "RETRYABLE_STATUS_CODES",
@@ -73,6 +77,8 @@ __all__ = [
     "batch_observed",
     "body_excerpt",
     "cancel_failed",
+    "error_from_json",
+    "error_to_json",
     "fetch_failed",
     "fleet_transitions",
     "ionq_predicted_seconds",

@@ -8,6 +8,7 @@ because the core never reads one.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,12 @@ from ._errors import JobWaitError
 __all__ = [
     "Action",
     "Done",
+    "EndReason",
     "Event",
     "Expired",
     "FetchFailed",
     "Fetched",
+    "Interrupted",
     "Nudged",
     "Observed",
     "Poll",
@@ -29,6 +32,36 @@ __all__ = [
     "Start",
     "Woke",
 ]
+
+
+class EndReason(enum.Enum):
+    """Why a wait ended: part of what the core tells the driver, so that the one
+    decision that reaches outside (cancel the remote job or not) is never the
+    driver's.
+
+    Only ``TIMEOUT`` and ``INTERRUPT`` cancel the remote job (:attr:`cancels_job`): a
+    worker that hands a wait over to another process (``HANDOVER``) never does.
+    """
+
+    DONE = "done"
+    """The job reached a final status (returned, or raised as ``JobFailedError`` /
+    ``JobCanceledError``): there is nothing left to cancel."""
+    ERROR = "error"
+    """A fetch or status error ended the wait (``JobFetchError``, ``JobStatusError``):
+    the job may still run, but jobwait cannot tell, so it is left alone."""
+    TIMEOUT = "timeout"
+    """The deadline passed (``JobTimeoutError``): the job still runs; cancel it."""
+    INTERRUPT = "interrupt"
+    """The caller stopped the wait (Ctrl-C, a cancelled task) or ``fail_fast``
+    stopped the fleet: cancel the jobs still running."""
+    HANDOVER = "handover"
+    """The wait moves to another process (worker shutdown, redelivery, rebalancing):
+    save a snapshot first; never cancel the remote job."""
+
+    @property
+    def cancels_job(self) -> bool:
+        """``True`` for ``TIMEOUT`` and ``INTERRUPT``: call ``cancel``."""
+        return self is EndReason.TIMEOUT or self is EndReason.INTERRUPT
 
 
 # --- events (inputs) ---------------------------------------------------------------
@@ -138,6 +171,26 @@ class Expired:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupted:
+    """The driver stops waiting before every job has an outcome. Only a
+    ``JobFleet`` takes it (it knows which jobs are unfinished, in flight included);
+    a lone driver interrupted while waiting cancels its job exactly when
+    ``reason.cancels_job``.
+
+    The fleet stops: its next ``next_action`` returns ``CancelJobs(ids, reason)``,
+    listing every unfinished job for ``INTERRUPT`` and none for ``HANDOVER``. Take
+    ``fleet.snapshot()`` *before* a handover: the snapshot carries the wait on.
+
+    Attributes:
+        now: Monotonic seconds (the driver's clock).
+        reason: ``EndReason.INTERRUPT`` (default) or ``EndReason.HANDOVER``.
+    """
+
+    now: float
+    reason: EndReason = EndReason.INTERRUPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Nudged:
     """A push (a webhook, a queue message, a long poll's answer) says the job may have
     changed: look now instead of waiting out the sleep. Drivers send it when a
@@ -198,12 +251,18 @@ class Raise:
 
     Attributes:
         error: The :class:`JobWaitError` to raise (its ``__cause__`` is already set).
-        cancel_job: ``True`` when the remote job is still running and should be
-            canceled (the deadline passed): drivers given ``cancel=`` call it once.
+        reason: Why the wait ended (``DONE`` for a failed or canceled job, ``ERROR``
+            for fetch and status errors, ``TIMEOUT`` at the deadline).
     """
 
     error: JobWaitError
-    cancel_job: bool = False
+    reason: EndReason = EndReason.ERROR
+
+    @property
+    def cancel_job(self) -> bool:
+        """``True`` when the remote job still runs and should be canceled (the
+        deadline passed): drivers given ``cancel=`` call it once."""
+        return self.reason.cancels_job
 
 
 Action = Poll | Sleep | Done | Raise

@@ -132,6 +132,7 @@ from ._options import (
 )
 from ._protocol import (
     Done,
+    EndReason,
     Event,
     Expired,
     FetchFailed,
@@ -533,11 +534,16 @@ class JobWaiter:
                     exc,
                 )
             return self._fail(
-                JobFailedError(f"job failed: {_short(failure)}", failure=failure, **self._context())
+                JobFailedError(
+                    f"job failed: {_short(failure)}", failure=failure, **self._context()
+                ),
+                reason=EndReason.DONE,
             )
         if not self._raise_on_cancel:
             return Done(job=job)
-        return self._fail(JobCanceledError("job was canceled", **self._context()))
+        return self._fail(
+            JobCanceledError("job was canceled", **self._context()), reason=EndReason.DONE
+        )
 
     def _unreadable(self, job: Any, problem: Exception | None, status: object = None) -> str:
         return unreadable_status(
@@ -699,16 +705,20 @@ class JobWaiter:
                 **self._context(),
             ),
             cause,
-            cancel_job=True,
+            reason=EndReason.TIMEOUT,
         )
 
     def _fail(
-        self, error: JobWaitError, cause: BaseException | None = None, *, cancel_job: bool = False
+        self,
+        error: JobWaitError,
+        cause: BaseException | None = None,
+        *,
+        reason: EndReason = EndReason.ERROR,
     ) -> Raise:
         if cause is not None:
             error.__cause__ = cause
             error.__suppress_context__ = True
-        return Raise(error=error, cancel_job=cancel_job)
+        return Raise(error=error, reason=reason)
 
     def _context(self) -> dict[str, Any]:
         return {
@@ -832,21 +842,30 @@ class JobWaiter:
     def snapshot(self) -> dict[str, Any]:
         """The wait's full state as a JSON-serialisable dict, to resume elsewhere.
 
-        The moment of the snapshot is the latest event's ``now``. The last job is
-        kept when it is JSON-serialisable (plain dicts, lists, strings, numbers,
-        booleans, None); its status is always kept. Callables (``status_of``,
-        ``failure_of``, the jitter generator) are not: pass them to :meth:`restore`.
+        The moment of the snapshot is the latest event's ``now``, kept as ``"now"`` so
+        that :meth:`restore` can go on counting on the same clock
+        (``same_clock=True``). The last job is kept when it is JSON-serialisable (plain
+        dicts, lists, strings, numbers, booleans, None); its status is always kept.
+        Callables (``status_of``, ``failure_of``, the jitter generator) are not: pass
+        them to :meth:`restore`.
 
         Raises:
             UsageError: If the wait has already finished: there is nothing to resume.
         """
         if self._state in _FINAL:
             raise UsageError("cannot snapshot a finished wait", **self._context())
-        keep = _is_json(self._last_job)
-        action = self._last_action
         return {
             "format": SNAPSHOT_FORMAT,
             "options": {"job_id": self.job_id, **options_to_json(self.options())},
+            "now": self._now,
+            **self._dump(keep_job=True),
+        }
+
+    def _dump(self, *, keep_job: bool) -> dict[str, Any]:
+        # The state without options; times relative to the latest event (self._now).
+        keep = keep_job and _is_json(self._last_job)
+        action = self._last_action
+        return {
             "state": self._state.name,
             "elapsed": self._now - self._started,
             "time_left": None if self._deadline is None else self._deadline - self._now,
@@ -870,20 +889,44 @@ class JobWaiter:
         snapshot: Any,
         *,
         now: float,
+        same_clock: bool = False,
         status_of: Callable[[Any], Any] = default_status_of,
         failure_of: Callable[[Any], Any] = default_failure_of,
         rng: Any = None,
     ) -> JobWaiter:
         """Continue a wait from :meth:`snapshot`, maybe in another process.
 
-        ``now`` (on the new driver's clock) is taken as the moment the snapshot was
-        taken: time spent suspended does not count against the timeout. The waiter
-        resumes in the same state; perform :attr:`last_action` (a ``Poll``, or the
-        same ``Sleep``) next. Without jitter, the rest of the schedule is identical.
+        Two modes, for two kinds of driver:
+
+        - ``same_clock=False`` (default): ``now`` (on the new driver's clock) is taken
+          as the moment the snapshot was taken. Time spent stored does not count
+          against the timeout: use it when the new process has another monotonic
+          clock. The waiter resumes in the same state; perform :attr:`last_action` (a
+          ``Poll``, or the same ``Sleep``) next.
+        - ``same_clock=True``: ``now`` is read from the same clock the snapshot's
+          events used (``time.time()`` on every worker, Redis ``TIME``, ...), so the
+          deadline keeps counting while the snapshot is stored: a job given
+          ``timeout=3600`` at 10:00 times out at 11:00, however long it sat in
+          storage. A pending ``Sleep`` is shortened by the time that passed. If the
+          deadline passed while stored (``now > deadline``), the waiter comes back finished, its
+          :attr:`last_action` the ``Raise(JobTimeoutError)`` (reason ``TIMEOUT``)
+          a lone wait gets at its deadline, with no further poll. A ``now`` earlier
+          than the snapshot's (clock skew between machines) counts as no time passed.
+
+        Without jitter, and with no time passing, the rest of the schedule is
+        identical to the uninterrupted wait's in both modes.
+
+        Example::
+
+            saved = json.dumps(waiter.snapshot())          # events ran on time.time()
+            ...                                            # hours later, elsewhere
+            waiter = JobWaiter.restore(json.loads(saved), now=time.time(), same_clock=True)
+            action = waiter.last_action                    # Poll, Sleep or Raise
 
         Raises:
             ValueError: If the snapshot is corrupted, of another format or version,
-                or holds an invalid configuration (the message says what is wrong).
+                holds an invalid configuration, or (``same_clock=True``) lacks the
+                clock reading older snapshots did not keep (the message says what).
         """
         if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(
@@ -894,49 +937,72 @@ class JobWaiter:
         try:
             opts = snapshot["options"]
             options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
-            backoff = options["backoff"]
             waiter = cls(job_id=opts["job_id"], **options)
-            state = State[snapshot["state"]]
-            if state in _FINAL:
-                raise ValueError(f"state {state.name} is final")
-            elapsed = _check_number("elapsed", snapshot["elapsed"])
-            time_left = snapshot["time_left"]
-            waiter._state, waiter._row = state, _ROWS[state]
-            waiter._now = now
-            waiter._started = now - elapsed
-            if state is not State.IDLE and waiter._timeout is not None:
-                waiter._deadline = now + _check_number("time_left", time_left, minimum=-math.inf)
-            interval = _check_number("interval", snapshot["interval"])
-            if not backoff.initial <= interval <= backoff.max:
-                raise ValueError(
-                    f"interval {interval!r} is outside the backoff's "
-                    f"[{backoff.initial!r}, {backoff.max!r}]"
-                )
-            waiter._interval = interval
-            waiter._prev_sleep = _check_number("previous_sleep", snapshot["previous_sleep"])
-            waiter._final_poll = _bool(snapshot["final_poll"])
-            waiter._fetch_errors = _int(snapshot["fetch_errors"])
-            waiter._polls = _int(snapshot["polls"])
-            last_status = snapshot["last_status"]
-            if last_status is not None and not isinstance(last_status, str):
-                raise TypeError("last_status must be a string or null")
-            waiter._last_status = last_status
-            phase = snapshot["phase"]
-            waiter._phase = None if phase is None else Phase[phase]
-            waiter._status_changed = _bool(snapshot["status_changed"])
-            waiter._last_job = snapshot["last_job"]
-            unknown = snapshot["unknown_seen"]
-            if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
-                raise TypeError("unknown_seen must be a list of strings")
-            waiter._unknown_seen = set(unknown) or None
-            if state is State.SLEEPING:
-                waiter._last_action = Sleep(seconds=_check_number("sleep", snapshot["sleep"]))
-                waiter._due = now + waiter._last_action.seconds
-            elif state is State.POLLING:
-                waiter._last_action = _POLL
+            moment = now
+            if same_clock:
+                taken = _check_number("now", snapshot["now"], minimum=-math.inf)
+                moment = min(now, taken)
+            waiter._load(snapshot, moment)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
+        if same_clock:
+            waiter._catch_up(now)
         return waiter
+
+    def _load(self, data: Any, moment: float) -> None:
+        # Rebuild the state _dump() wrote; `moment` is when its latest event happened.
+        backoff = self._backoff
+        state = State[data["state"]]
+        if state in _FINAL:
+            raise ValueError(f"state {state.name} is final")
+        elapsed = _check_number("elapsed", data["elapsed"])
+        time_left = data["time_left"]
+        self._state, self._row = state, _ROWS[state]
+        self._now = moment
+        self._started = moment - elapsed
+        if state is not State.IDLE and self._timeout is not None:
+            self._deadline = moment + _check_number("time_left", time_left, minimum=-math.inf)
+        interval = _check_number("interval", data["interval"])
+        if not backoff.initial <= interval <= backoff.max:
+            raise ValueError(
+                f"interval {interval!r} is outside the backoff's "
+                f"[{backoff.initial!r}, {backoff.max!r}]"
+            )
+        self._interval = interval
+        self._prev_sleep = _check_number("previous_sleep", data["previous_sleep"])
+        self._final_poll = _bool(data["final_poll"])
+        self._fetch_errors = _int(data["fetch_errors"])
+        self._polls = _int(data["polls"])
+        last_status = data["last_status"]
+        if last_status is not None and not isinstance(last_status, str):
+            raise TypeError("last_status must be a string or null")
+        self._last_status = last_status
+        phase = data["phase"]
+        self._phase = None if phase is None else Phase[phase]
+        self._status_changed = _bool(data["status_changed"])
+        self._last_job = data["last_job"]
+        unknown = data["unknown_seen"]
+        if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
+            raise TypeError("unknown_seen must be a list of strings")
+        self._unknown_seen = set(unknown) or None
+        if state is State.SLEEPING:
+            self._last_action = Sleep(seconds=_check_number("sleep", data["sleep"]))
+            self._due = moment + self._last_action.seconds
+        elif state is State.POLLING:
+            self._last_action = _POLL
+
+    def _catch_up(self, now: float) -> bool:
+        # Restored on the same clock: time stored counted. A deadline that passed ends
+        # the wait now, with no extra poll (True); a pending sleep is what is left of it.
+        if not now > self._now:
+            return False
+        deadline = self._deadline
+        if deadline is not None and now > deadline:  # a poll due at the deadline stays
+            self.handle(Expired(now=now))
+            return True
+        if self._state is State.SLEEPING:
+            self._last_action = Sleep(seconds=max(0.0, self._due - now))
+        return False
 
 
 def _bool(value: object) -> bool:

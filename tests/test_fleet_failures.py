@@ -331,5 +331,5 @@ def test_every_call_moves_the_fleet_only_as_its_table_says() -> None:
     check(FleetState.STOPPED, BatchObserved)
     with pytest.raises(UsageError, match="already returned"):
         fleet.next_action(0.2)
-    with pytest.raises(UsageError, match="takes BatchObserved or BatchFailed"):
+    with pytest.raises(UsageError, match=r"takes .*BatchObserved or BatchFailed"):
         fleet.handle(Woke(now=0.3))  # type: ignore[arg-type]

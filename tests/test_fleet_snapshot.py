@@ -525,3 +525,46 @@ def test_truncated_and_foreign_snapshots() -> None:
     with pytest.raises(ValueError, match="finite"):
         JobFleet.restore(_good(), now=float("inf"))
     assert isinstance(Done(job=1), Done)
+
+
+def test_a_fleet_with_pushed_jobs_restores_to_the_same_schedule() -> None:
+    from jobwait._plumbing import Nudged
+
+    world = World(
+        finish=(9.0, 14.0, 30.0),
+        final=("completed",) * 3,
+        failures=frozenset({4}),
+        fatal=frozenset(),
+        missing=frozenset(),
+        hints=frozenset(),
+    )
+
+    def start() -> JobFleet:
+        fleet = JobFleet(batch_window=0.0, max_batch=2)
+        fleet.add(["j0", "j1", "j2"], now=0.0)
+        return fleet
+
+    def prefix(fleet: JobFleet) -> tuple[Log, float, int, dict[str, int]]:
+        log, now, k, seen, _ = drive(fleet, world, now=0.0, stop_at=4)
+        fleet.handle(Nudged(now=now, job_id="j1"))  # pushed: due at once, old timer voided
+        log, now, k, seen, _ = drive(fleet, world, now=now, k=k, seen=seen, log=log, stop_at=1)
+        return log, now, k, seen
+
+    whole = start()
+    log, now, k, seen = prefix(whole)
+    expected, *_ = drive(
+        whole,
+        world,
+        now=now,
+        k=k,
+        seen=dict(seen),
+        log=Log(list(log.polls), dict(log.outcomes), []),
+    )
+    first = start()
+    log, now, k, seen = prefix(first)
+    assert first._voided  # a stale timer entry is left behind: the snapshot skips it
+    saved = json.loads(json.dumps(first.snapshot()))
+    again = JobFleet.restore(saved, now=saved["now"])
+    got, *_ = drive(again, world, now=now, k=k, seen=seen, log=log)
+    assert got.polls == expected.polls
+    assert set(got.outcomes) == set(expected.outcomes) == {"j0", "j1", "j2"}

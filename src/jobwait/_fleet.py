@@ -619,6 +619,7 @@ _TABLE: Final[
     ),
     (FleetState.RUNNING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPED, Interrupted): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPING, "next_action"): (
         "_next_stopping",
         (StatusChanged, PollReport, Finished, CancelJobs, Raise),

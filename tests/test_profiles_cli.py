@@ -155,6 +155,9 @@ def test_strict_mode_and_case_insensitive(capsys: pytest.CaptureFixture[str]) ->
     assert code == 5, err
     assert "unknown status 'PENDING'" in err
     assert "pending: pending; succeeded: success" in err
+    assert "list it with --pending, --success, --failure or --canceled (or pass " in err
+    assert "--case-insensitive), or keep waiting on unlisted statuses with --on-unknown" in err
+    assert "Statuses(" not in err
     with scripted(answers) as (url, _):
         code, _, err = run(capsys, f"{url}/jobs/7", *args, "--case-insensitive")
     assert code == 0, err

@@ -20,6 +20,8 @@ from jobwait import (
     JobStatusError,
     JobTimeoutError,
     JobWaitError,
+    Phase,
+    Statuses,
     field_reader,
 )
 
@@ -132,6 +134,23 @@ def _status_hint(error: JobStatusError, args: argparse.Namespace, redact: Redact
     )
 
 
+def _unknown_line(error: JobStatusError, statuses: Statuses | None, redact: Redactor) -> str | None:
+    """Strict mode's line in command-line words (the library's names Python keywords)."""
+    status = error.last_status
+    if statuses is None or status is None or statuses.on_unknown != "raise":
+        return None
+    if statuses.phase(status) is not Phase.UNKNOWN:
+        return None
+    case = "" if statuses.case_sensitive else ", compared case-insensitively"
+    return (
+        f"jobwait: error: unknown status {shown(repr(status), redact, _STATUS_LIMIT)} "
+        f"(known{case}: {shown(statuses.known(), redact, _FAILURE_LIMIT)}); list it with "
+        "--pending, --success, --failure or --canceled"
+        + ("" if not statuses.case_sensitive else " (or pass --case-insensitive)")
+        + ", or keep waiting on unlisted statuses with --on-unknown wait"
+    )
+
+
 def outcome_line(
     error: JobWaitError,
     args: argparse.Namespace,
@@ -140,6 +159,7 @@ def outcome_line(
     classify: Callable[[BaseException], bool],
     last_failure: BaseException | None,
     redact: Redactor,
+    statuses: Statuses | None = None,
 ) -> str:
     """The final line for a wait that ended with ``error``.
 
@@ -150,6 +170,7 @@ def outcome_line(
         classify: The retry classifier the wait used.
         last_failure: The error of the latest poll, if that poll failed.
         redact: Masks the secrets.
+        statuses: The vocabulary the wait used (for strict mode's line).
     """
     where = context(error, redact)
     if isinstance(error, JobFailedError):
@@ -167,5 +188,8 @@ def outcome_line(
             failed = f"; the last poll failed: {last}"
         return f"jobwait: error: {error.reason}{failed} {where}"
     if isinstance(error, JobStatusError):
+        unknown = _unknown_line(error, statuses, redact)
+        if unknown is not None:
+            return f"{unknown} {where}"
         return f"jobwait: error: {error.reason}{_status_hint(error, args, redact)} {where}"
     return f"jobwait: error: {error.reason} {where}"

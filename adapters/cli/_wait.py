@@ -349,6 +349,7 @@ def wait_command(
             classify=http_adapter.is_retryable,
             last_failure=watch.last_error if watch.retrying else None,
             redact=redact,
+            statuses=profile.statuses,
         )
         progress.finish(line, always=True)
     except KeyboardInterrupt:

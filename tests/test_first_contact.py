@@ -188,9 +188,9 @@ def test_a_coroutine_returned_by_a_lambda_is_named_and_closed() -> None:
         info.value.last_job = None
         gc.collect()
     assert info.value.reason == (
-        "fetch returned a coroutine, not the job: the fetch is async, so wait with "
-        "jobwait.adapters.asyncio.wait (or jobwait.adapters.trio.wait), or make the "
-        "fetch a plain function that returns the job"
+        "fetch returned a coroutine, not the job: an async call was not awaited. From "
+        "sync.wait, pass the async fetch to jobwait.adapters.asyncio.wait (or "
+        ".trio.wait) instead; inside an async fetch, return await api.get_job(...)"
     )
 
 

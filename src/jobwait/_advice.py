@@ -200,9 +200,9 @@ def unreadable_status(
         if inspect.iscoroutine(job) and callable(close):
             close()
         return (
-            f"fetch returned {_a(kind)}, not the job: the fetch is async, so wait with "
-            "jobwait.adapters.asyncio.wait (or jobwait.adapters.trio.wait), or make the "
-            "fetch a plain function that returns the job"
+            f"fetch returned {_a(kind)}, not the job: an async call was not awaited. From "
+            "sync.wait, pass the async fetch to jobwait.adapters.asyncio.wait (or "
+            ".trio.wait) instead; inside an async fetch, return await api.get_job(...)"
         )
     if _is_http_response(job):
         return (

@@ -123,10 +123,12 @@ class _Brotli:
         d = self._d
         try:
             out: bytes = d.process(data, output_buffer_limit=STEP)
-            while True:
-                if out:
-                    yield out
-                if d.is_finished() or d.can_accept_more_data():
+            # Input it could not turn into output yet stays buffered inside (and
+            # can_accept_more_data() may be True meanwhile): drain with empty input until
+            # nothing more comes out.
+            while out:
+                yield out
+                if d.is_finished():
                     return
                 out = d.process(b"", output_buffer_limit=STEP)
         except _brotli.error as exc:

@@ -709,3 +709,65 @@ def test_a_non_retryable_status_error_from_a_fetch_ends_the_wait_with_a_status_e
     assert not action.cancel_job
     assert (action.error.reason, action.error.job_id, action.error.polls) == (bad.reason, "j", 1)
     assert action.error.elapsed == 0.5
+
+
+# --- the bounded decoder (adapters/_request.py) ----------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from jobwait.adapters._request import Decoder, _BodyTooLargeError  # noqa: E402
+
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": lambda b: _compress(b, 31),
+    "deflate": lambda b: _compress(b, 15),
+    "identity": lambda b: b,
+}
+try:
+    import brotli as _brotli_mod
+except ImportError:  # pragma: no cover - br is optional, as in httpx
+    pass
+else:
+    _ENCODERS["br"] = _brotli_mod.compress
+
+
+def _compress(data: bytes, wbits: int) -> bytes:
+    import zlib
+
+    c = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return c.compress(data) + c.flush()
+
+
+@given(
+    data=st.binary(max_size=3000).map(lambda b: b * 50),  # up to 150 KB, compressible
+    encodings=st.lists(st.sampled_from(sorted(_ENCODERS)), max_size=3),
+    cuts=st.lists(st.integers(min_value=1, max_value=5000), max_size=20),
+)
+def test_the_decoder_undoes_any_stack_of_encodings_across_any_chunking(
+    data: bytes, encodings: list[str], cuts: list[int]
+) -> None:
+    wire = data
+    for name in encodings:
+        wire = _ENCODERS[name](wire)
+    decoder = Decoder(encodings, limit=len(data))
+    start = 0
+    for size in [*cuts, len(wire)]:
+        decoder.feed(wire[start : start + size])
+        start += size
+    assert bytes(decoder.body) == data
+
+
+def test_the_decoder_stops_at_the_limit_with_bounded_memory() -> None:
+    import tracemalloc
+
+    wire = _compress(_compress(bytes(64 << 20), 31), 31)  # gzip, gzip: 64 MiB of zeros
+    tracemalloc.start()
+    try:
+        decoder = Decoder(["gzip", "gzip"], limit=1 << 20)
+        with pytest.raises(_BodyTooLargeError):
+            decoder.feed(wire)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 1 << 20 < len(decoder.body) <= (1 << 20) + 64 * 1024
+    assert peak < 3 << 20, f"{peak >> 10} KiB"

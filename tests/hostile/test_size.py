@@ -181,3 +181,58 @@ def test_huge_bodies_end_the_wait_at_once(runtime: str, name: str) -> None:
         assert any("max_body_size" in line for line in outcome.logs)
         return
     _too_large(outcome)
+
+
+def _zlib_all(data: bytes, encodings: list[str]) -> bytes:
+    wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15, "raw-deflate": -15}
+    for name in encodings:
+        if name == "br":
+            import brotli
+
+            data = brotli.compress(data)
+        elif name != "identity":
+            data = _zlib(data, wbits[name])
+    return data
+
+
+VALID = {
+    "gzip": ["gzip"],
+    "deflate": ["deflate"],
+    "raw-deflate": ["raw-deflate"],
+    "gzip,gzip": ["gzip", "gzip"],
+    "deflate,gzip,identity": ["deflate", "gzip", "identity"],
+    "br": ["br"],
+    "br,gzip": ["br", "gzip"],
+}
+JOB_WITH_PADDING = {"id": "j1", "status": "completed", "pad": "abc" * 50_000}
+
+
+def _encoded_job(steps: list[str], chunk: int) -> Callable[[Conn], None]:
+    import json
+
+    body = _zlib_all(json.dumps(JOB_WITH_PADDING).encode(), steps)
+    header = ", ".join("deflate" if s == "raw-deflate" else s for s in steps)
+
+    def behaviour(conn: Conn) -> None:
+        # Chunked in small pieces, so every decoder is fed across chunk boundaries.
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Encoding: {header}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        conn.send(head.encode())
+        for i in range(0, len(body), chunk):
+            piece = body[i : i + chunk]
+            conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+
+    return behaviour
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("name", list(VALID))
+def test_an_encoded_job_is_decoded_across_chunk_boundaries(runtime: str, name: str) -> None:
+    if "br" in VALID[name]:
+        pytest.importorskip("brotli", reason="br needs brotli installed (as httpx)")
+    with serving(_encoded_job(VALID[name], chunk=7)) as server:
+        outcome = run(runtime, server.url())
+    assert outcome.error is None, outcome.error
+    assert outcome.value == JOB_WITH_PADDING

@@ -294,3 +294,19 @@ def test_wakes_from_eight_threads_while_a_fleet_runs() -> None:
     assert max(noticed[i] - done_at[i] for i in ids) < 3.0
     # Never more than 40 requests in any one-second window.
     assert all(sum(1 for u in sent if t <= u < t + 1.0) <= 40 for t in sent)
+
+
+def test_a_push_keeps_a_deferral_by_predictions() -> None:
+    fleet = JobFleet(backoff=FIVE, use_predictions=True)
+    fleet.add(["a"], now=0.0)
+    job = {"status": "ready", "predicted_wait_time_ms": 100_000}
+    batch = fleet.next_action(0.0)
+    fleet.handle(BatchObserved(ids=batch.ids, jobs={"a": job}, now=0.0))  # type: ignore[union-attr]
+    assert fleet.next_action(0.0) == FleetSleep(seconds=90.0)  # 0.9 of the prediction
+    fleet.handle(Nudged(now=10.0, job_id="a"))
+    batch = fleet.next_action(10.0)
+    assert batch == PollBatch(ids=("a",))
+    fleet.handle(BatchObserved(ids=batch.ids, jobs={"a": job}, now=10.0))
+    # The push cost one poll; the fleet's own schedule (poll at 90) stands.
+    assert fleet.next_action(10.0) == FleetSleep(seconds=80.0)
+    assert fleet.next_action(90.0) == PollBatch(ids=("a",))

@@ -120,8 +120,10 @@ Pushes (``Nudged``)
 ``handle(Nudged(now, job_id))`` says a push (webhook, queue message) concerns that job
 (``job_id=None``: every job still waiting). The fleet only decides *when*; what the push
 means for the job is its waiter's table. A sleeping job is asked ``Nudged`` (it answers
-``Poll`` without advancing its backoff), its timer entry is voided and it goes to the
-front of the ready queue, marked *pushed*: a ready queue holding a pushed job is not
+``Poll`` without advancing its backoff) and goes to the front of the ready queue,
+marked *pushed*, while its timer entry stays for the poll that was due (its time keeps
+predictions and jitter; if it comes while the extra poll is still out, that poll was
+the due one): a ready queue holding a pushed job is not
 held back for ``batch_window``, so the job goes out at the next free request slot, and
 only then: ``max_concurrency``, ``max_polls_per_second`` and a Retry-After hold still
 apply, so a push never brings a request earlier than the budget allows. A job in flight
@@ -725,6 +727,7 @@ class JobFleet:
         "_hold_until",
         "_in_flight",
         "_jitter",
+        "_kept",
         "_max_batch",
         "_max_batch_errors",
         "_max_concurrency",
@@ -746,7 +749,6 @@ class JobFleet:
         "_state",
         "_timers",
         "_use_predictions",
-        "_voided",
         "_waiters",
     )
 
@@ -828,9 +830,11 @@ class JobFleet:
         self._final_polls: dict[str, int] = {}
         self._deferred: set[str] = set()
         # Pushes: ready jobs that go out at the next free slot (no batch_window hold),
-        # and per job the timer entries a push made stale (skipped when they come due).
+        # and jobs a push took off their sleep: their timer entry stands for the poll
+        # that was due (its time, predictions and jitter included), and the extra
+        # poll's answer adds none.
         self._pushed: set[str] = set()
-        self._voided: dict[str, int] = {}
+        self._kept: set[str] = set()
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
         self._state = FleetState.RUNNING
@@ -975,7 +979,7 @@ class JobFleet:
                 self._ready.pop(job_id, None)  # timers and deadlines are dropped lazily
                 self._deferred.discard(job_id)
                 self._pushed.discard(job_id)
-                self._voided.pop(job_id, None)
+                self._kept.discard(job_id)
                 discarded.append(job_id)
         return tuple(discarded)
 
@@ -1094,7 +1098,7 @@ class JobFleet:
         self._ready_deadlines.clear()
         self._deferred.clear()
         self._pushed.clear()
-        self._voided.clear()
+        self._kept.clear()
 
     def _on_late(self, event: FleetEvent) -> None:
         """A batch reported (or a push came) after fail_fast settled its jobs."""
@@ -1115,7 +1119,7 @@ class JobFleet:
             state = waiter.state
             if state is State.SLEEPING and target not in self._ready:
                 waiter.handle(Nudged(now=now, job_id=target))
-                self._voided[target] = self._voided.get(target, 0) + 1
+                self._kept.add(target)
                 self._push(target, now)
             elif state is State.POLLING:
                 if flying is None:
@@ -1150,6 +1154,13 @@ class JobFleet:
         factor: float | None,
     ) -> None:
         if type(action) is Sleep:
+            if self._kept and job_id in self._kept:
+                # After a push's extra poll: the timer entry that stood for the due poll
+                # still does (the waiter resumed toward it).
+                self._kept.discard(job_id)
+                if self._report_polls:
+                    self._outbox.append(poll_report(waiter))
+                return
             due = self._schedule(job_id, waiter, now, action.seconds, job, factor)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter, next_sleep=due - now))
@@ -1199,8 +1210,8 @@ class JobFleet:
         waiter = self._waiters.pop(job_id)
         self._final_polls[job_id] = waiter.polls
         self._deferred.discard(job_id)
-        if self._voided:
-            self._voided.pop(job_id, None)
+        if self._kept:
+            self._kept.discard(job_id)
         if type(action) is Done:
             outcome: Any = action.job
             reason = EndReason.DONE
@@ -1249,17 +1260,16 @@ class JobFleet:
         ready = self._ready
         waiters = self._waiters
         deadlines = self._ready_deadlines
-        voided = self._voided
+        kept = self._kept
         while timers and timers[0][0] <= now:
             due, _, job_id = heapq.heappop(timers)
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue
-            if voided and job_id in voided:  # a push made this entry stale
-                if voided[job_id] == 1:
-                    del voided[job_id]
-                else:
-                    voided[job_id] -= 1
+            if kept and job_id in kept:
+                # The due poll came while a push's extra poll is still to go out or
+                # in flight: that poll is the due poll (as the waiter counts it).
+                kept.discard(job_id)
                 continue
             ready[job_id] = due
             deadline = waiter.deadline
@@ -1467,14 +1477,10 @@ class JobFleet:
             )
         now = self._now if math.isfinite(self._now) else 0.0
         where: dict[str, tuple[str, float | None, int | None]] = {}
-        # A push leaves the job's older timer entries behind, voided: the live entry
-        # is the one after the first `voided` of the job's entries in heap order.
-        skip = dict(self._voided)
+        # A job a push took off its sleep is ready or in flight, and that wins over
+        # the timer entry it keeps for its due poll (restored, the job is simply due).
         for at, order, job_id in sorted(self._timers):
             if job_id not in self._waiters:
-                continue
-            if skip.get(job_id, 0) > 0:
-                skip[job_id] -= 1
                 continue
             where[job_id] = ("timer", at - now, order)
         for job_id, at in self._ready.items():

@@ -19,10 +19,12 @@ from jobwait import (
     CancelJobs,
     Done,
     Fetched,
+    FetchFailed,
     Finished,
     FleetSleep,
     JobFleet,
     JobWaiter,
+    Observed,
     Poll,
     PollBatch,
     PollReport,
@@ -35,6 +37,8 @@ from jobwait import (
 )
 from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
+    Nudged,
+    Subscription,
     batch_failed,
     batch_observed,
     cancel_failed,
@@ -43,9 +47,7 @@ from jobwait._plumbing import (
     observed,
     single_job,
 )
-from jobwait._protocol import FetchFailed, Nudged, Observed
 from jobwait._report import poll_report
-from jobwait._wakeup import Subscription
 
 AsyncCancel = Callable[[], Awaitable[object]]
 

@@ -23,9 +23,11 @@ from jobwait import (
     CancelJobs,
     Done,
     Fetched,
+    FetchFailed,
     Finished,
     FleetSleep,
     JobWaiter,
+    Observed,
     Poll,
     PollBatch,
     PollReport,
@@ -40,6 +42,8 @@ from jobwait import (
 from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetOptions,
+    Nudged,
+    Subscription,
     WaiterOptions,
     batch_failed,
     batch_observed,
@@ -51,9 +55,7 @@ from jobwait._plumbing import (
     retry_after_of,
     single_job,
 )
-from jobwait._protocol import FetchFailed, Nudged, Observed
 from jobwait._report import poll_report
-from jobwait._wakeup import Subscription
 
 __all__ = ["wait", "wait_all"]
 

@@ -51,6 +51,7 @@ from ._protocol import Nudged as Nudged
 from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._waiter import Transition as Transition
 from ._waiter import transitions as transitions
+from ._wakeup import Subscription as Subscription
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -71,6 +72,7 @@ __all__ = [
     "JobOptions",
     "Nudged",
     "ResponseError",
+    "Subscription",
     "Transition",
     "WaiterOptions",
     "batch_failed",

@@ -20,8 +20,9 @@ Runs, on the same job population (seeded):
 
 - ``polling``: no webhooks;
 - ``push 0%``: every notice delivered;
-- ``push 30%``: 30% of notices dropped, 10% of the others sent twice, each delivery up
-  to 50 ms late (so some arrive out of order).
+- ``push 30%``: 30% of notices dropped and 10% of the others sent twice (with
+  ``--delay S`` each delivery is also up to S seconds late, so some arrive out of
+  order; default 0).
 
 Jobs: total run time lognormal, median 5 s and p99 30 s (sigma = ln 6 / 2.326),
 truncated at 40 s; a share U(0.3, 0.9) of it ``ready``, the rest ``started``. Divided
@@ -62,7 +63,9 @@ def population(n: int, seed: int, scale: float) -> list[dict[str, float]]:
     return jobs
 
 
-def serve(conn: Connection, hook_url: str | None, drop: float, seed: int, jobs: list[Any]) -> None:
+def serve(
+    conn: Connection, hook_url: str | None, drop: float, delay: float, seed: int, jobs: list[Any]
+) -> None:
     from jobwait.adapters.server import JobServer, Webhooks
     from jobwait.testing import JobBoard
 
@@ -72,7 +75,7 @@ def serve(conn: Connection, hook_url: str | None, drop: float, seed: int, jobs: 
             url=hook_url,
             drop=drop,
             duplicate=0.1 if drop else 0.0,
-            delay=0.05 if drop else 0.0,
+            delay=delay if drop else 0.0,
             seed=seed,
         )
     with JobServer(webhooks=hooks) as server:
@@ -136,7 +139,9 @@ def run(name: str, drop: float | None, jobs: list[Any], args: argparse.Namespace
         receiver.start()
     parent, child = ctx.Pipe()
     hook_url = receiver.url if receiver is not None else None
-    process = ctx.Process(target=serve, args=(child, hook_url, drop or 0.0, args.seed, jobs))
+    process = ctx.Process(
+        target=serve, args=(child, hook_url, drop or 0.0, args.delay, args.seed, jobs)
+    )
     process.start()
     try:
         url = parent.recv()
@@ -173,6 +178,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--delay", type=float, default=0.0, help="late deliveries, seconds")
     args = parser.parse_args()
     jobs = population(args.jobs, args.seed, args.time_scale)
     print(

@@ -567,3 +567,19 @@ def test_a_fleet_with_pushed_jobs_restores_to_the_same_schedule() -> None:
     got, *_ = drive(again, world, now=now, k=k, seen=seen, log=log)
     assert got.polls == expected.polls
     assert set(got.outcomes) == set(expected.outcomes) == {"j0", "j1", "j2"}
+
+
+def test_a_jobs_own_options_survive_the_snapshot() -> None:
+    fleet = JobFleet(timeout=600.0)
+    fleet.add(["shared"], now=0.0)
+    fleet.add(["quick"], now=0.0, options={"timeout": 5.0, "backoff": Backoff(initial=2.0)})
+    saved = json.loads(json.dumps(fleet.snapshot()))
+    assert "options" not in saved["jobs"][0]
+    assert saved["jobs"][1]["options"] == {
+        "timeout": 5.0,
+        "backoff": {"initial": 2.0, "factor": 1.5, "max": 30.0, "jitter": None},
+    }
+    again = JobFleet.restore(saved, now=0.0)
+    assert again._waiters["quick"].deadline == 5.0
+    assert again._waiters["quick"].backoff.initial == 2.0
+    assert again._waiters["shared"].deadline == 600.0

@@ -1489,19 +1489,28 @@ class JobFleet:
             for job_id in ids:
                 where[job_id] = ("flight", None, None)
         jobs = []
+        shared = self._prototype.options()
         for job_id, waiter in self._waiters.items():
             kind, due, seq = where[job_id]
-            jobs.append(
-                {
-                    "id": job_id,
-                    "where": kind,
-                    "due": due,
-                    "seq": seq,
-                    "deferred": job_id in self._deferred,
-                    "last": waiter._now - now,
-                    **waiter._dump(keep_job=last_jobs),
-                }
-            )
+            entry = {
+                "id": job_id,
+                "where": kind,
+                "due": due,
+                "seq": seq,
+                "deferred": job_id in self._deferred,
+                "last": waiter._now - now,
+                **waiter._dump(keep_job=last_jobs),
+            }
+            # Options a job was added with (add(options=...)) that differ from the
+            # fleet's; callables cannot be stored: restore passes the fleet's.
+            own = {
+                name: value
+                for name, value in waiter.options().items()
+                if value != shared[name] and not callable(value)  # type: ignore[literal-required]
+            }
+            if own:
+                entry["options"] = options_to_json(own, partial=True)
+            jobs.append(entry)
         pending: list[dict[str, Any]] = []
         for action in self._outbox:
             if type(action) is Finished:
@@ -1619,7 +1628,10 @@ class JobFleet:
             job_id = entry["id"]
             if not isinstance(job_id, str) or job_id in waiters:
                 raise ValueError(f"job id {job_id!r} is not a string, or is listed twice")
-            waiter = fleet._new_waiter(job_id)
+            own = entry.get("options")
+            if own is not None:
+                own = options_from_json(own, partial=True, rng=given["rng"])
+            waiter = fleet._new_waiter(job_id, own)
             waiter._load(entry, base + _finite("last", entry["last"]))
             waiters[job_id] = waiter
             where = entry["where"]

@@ -93,10 +93,13 @@ _CODECS: Final[dict[str, type[Backoff] | type[Statuses]]] = {
 }
 
 
-def options_to_json(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON form of per-job options: every option except the callables."""
+def options_to_json(options: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """The JSON form of per-job options: every option except the callables (with
+    ``partial``, only those ``options`` holds)."""
     out: dict[str, Any] = {}
     for name in JOB_OPTIONS:
+        if partial and name not in options:
+            continue
         value = options[name]
         if name in _CODECS:
             out[name] = value.to_json()
@@ -105,9 +108,10 @@ def options_to_json(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def options_from_json(data: Any, **given: Any) -> dict[str, Any]:
+def options_from_json(data: Any, *, partial: bool = False, **given: Any) -> dict[str, Any]:
     """Per-job options back from :func:`options_to_json`; ``given`` supplies what
     JSON cannot hold (``status_of``, ``failure_of``, and ``rng`` for the backoff).
+    With ``partial``, only the options ``data`` holds come back.
 
     Raises:
         KeyError, TypeError, ValueError: For a missing or invalid entry (the caller
@@ -118,7 +122,9 @@ def options_from_json(data: Any, **given: Any) -> dict[str, Any]:
     rng = given.pop("rng", None)
     out: dict[str, Any] = {}
     for name in JOB_OPTIONS:
-        if name in given:
+        if partial and name not in data:
+            continue
+        if not partial and name in given:
             out[name] = given[name]
         elif name in _CODECS:
             entry = data[name]
@@ -130,7 +136,8 @@ def options_from_json(data: Any, **given: Any) -> dict[str, Any]:
             out[name] = JOB_DEFAULTS[name]  # type: ignore[literal-required]
         else:
             value = data[name]
-            if isinstance(JOB_DEFAULTS[name], bool) and not isinstance(value, bool):  # type: ignore[literal-required]
+            default = JOB_DEFAULTS[name]  # type: ignore[literal-required]
+            if isinstance(default, bool) and not isinstance(value, bool):
                 raise TypeError(f"options.{name} must be a boolean, got {value!r}")
             out[name] = value
     return out

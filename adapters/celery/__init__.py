@@ -697,7 +697,8 @@ class DurableWaits:
         once the cause is fixed. Redis errors propagate (the sweeper recovers).
         """
         store = self.store
-        meta = store.meta(group)
+        meta, loaded, base = store.load_run(group, n)
+        started = time.monotonic()
         if meta is None:
             logger.info("jobwait shard %s/%d: group gone (expired or deleted)", group, n)
             return
@@ -709,7 +710,6 @@ class DurableWaits:
             return
         if meta.get("canceled") == "1":
             return
-        loaded = store.load(group, n)
         if loaded is None:
             logger.error("jobwait shard %s/%d: no such shard", group, n)
             return
@@ -726,8 +726,6 @@ class DurableWaits:
                 group, n, meta["source"],
             )  # fmt: skip
             return
-        base = store.now()
-        started = time.monotonic()
 
         def clock() -> float:
             return base + (time.monotonic() - started)

@@ -155,7 +155,7 @@ class Keys:
 def pack(snapshot: Mapping[str, Any]) -> bytes:
     """A fleet snapshot as stored: compact JSON, zlib-compressed (never pickle)."""
     text = json.dumps(snapshot, separators=(",", ":"), allow_nan=False)
-    return zlib.compress(text.encode(), 6)
+    return zlib.compress(text.encode(), 1)  # level 1: ~4x faster than 6, ~10% larger
 
 
 def unpack(blob: bytes) -> Any:
@@ -254,6 +254,21 @@ class Store:
         self.client.zrem(self.groups_key, group)
 
     # --- shards ------------------------------------------------------------------------
+
+    def load_run(
+        self, group: str, n: int
+    ) -> tuple[dict[str, str] | None, tuple[int, bytes | None, bool] | None, float]:
+        """What a shard run reads, in one round trip: the group's meta, the shard
+        (as :meth:`load`) and the Redis time."""
+        keys = self.keys(group)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.meta)
+        pipe.hmget(keys.shard(n), ["gen", "snap", "done"])
+        pipe.time()
+        raw_meta, (gen, snap, done), (seconds, micros) = pipe.execute()
+        meta = {k.decode(): v.decode() for k, v in raw_meta.items()} if raw_meta else None
+        shard = None if gen is None else (int(gen), snap, done == b"1")
+        return meta, shard, float(seconds) + float(micros) / 1e6
 
     def load(self, group: str, n: int) -> tuple[int, bytes | None, bool] | None:
         """``(gen, snapshot blob, done)`` of a shard, or ``None`` if it does not exist."""

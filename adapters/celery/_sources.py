@@ -69,6 +69,17 @@ class Source:
 SourceFactory = Callable[[], Source]
 
 
+@dataclass(frozen=True, slots=True)
+class _Factory:
+    # A factory that says whether its source reads many ids per request, so the
+    # producer knows without building the source (which needs the worker's secrets).
+    build: Callable[[], Source]
+    batch: bool
+
+    def __call__(self) -> Source:
+        return self.build()
+
+
 def _env(name: str | None) -> str | None:
     if name is None:
         return None
@@ -142,7 +153,7 @@ def ionq_source(
             close=http.close,
         )
 
-    return build
+    return _Factory(build, True)
 
 
 def _encode(job_id: str) -> str:
@@ -210,4 +221,4 @@ def http_source(
             close=client.close,
         )
 
-    return build
+    return _Factory(build, batch)

@@ -22,6 +22,7 @@ from jobwait import (
 from jobwait.adapters.celery import (
     DurableWaitError,
     ForeignFormatError,
+    GroupCanceledError,
     GroupNotFoundError,
     GroupTimeoutError,
     InvalidJobIdsError,
@@ -30,6 +31,7 @@ from jobwait.adapters.celery import (
     StoreUnavailableError,
     UnknownSourceError,
     WaitGroup,
+    http_source,
     outcome_of,
 )
 from jobwait.adapters.celery._outcomes import encode_outcome
@@ -339,3 +341,54 @@ def test_durable_store_class_is_usable_alone(cluster: Cluster) -> None:
     store = Store(cluster.redis.client(), prefix="p")
     assert store.keys("g").shard(3) == "p:{g}:shard:3"
     assert store.now() > 1e9
+
+
+def test_durable_cancel_stops_the_group_and_remote_cancel_reaches_the_api(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _board_source(cluster, monkeypatch)
+    server = cluster.server
+    ids = [server.submit(durations={"started": 600.0}) for _ in range(4)]
+    ids.append(server.submit(durations={"started": 0.0, "ready": 0.0}))
+    waits = cluster.waits
+    group = waits.submit("board", ids, **FAST)
+    waits.run_shard(group.id, 0, 1)
+    assert group.progress().waiting == 4
+    requests = len(server.requests)
+    # The worker's side of cancel(remote=True): the task body, run here.
+    assert waits.cancel_task(group.id) == 4
+    puts = [r.path for r in server.requests if r.method == "PUT"]
+    assert sorted(puts) == sorted(f"/v0.4/jobs/{i}/status/cancel" for i in ids[:4])
+    group.cancel()
+    assert group.progress().canceled
+    # A run after the cancel polls nothing and writes nothing.
+    waits.run_shard(group.id, 0, 2)
+    assert len(server.requests) == requests + 4
+    assert waits.sweep() == 0
+    with pytest.raises(GroupCanceledError, match="canceled with 4 jobs waiting"):
+        list(group.as_completed(timeout=5))
+    assert list(group.results()) == [ids[4]]
+
+
+def test_durable_http_source_one_by_one_reads_each_job_with_headers_from_the_env(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = cluster.server
+    monkeypatch.setenv("DURABLE_TEST_AUTH", f"apiKey {API_KEY}")
+    waits = cluster.waits
+    waits.register_source(
+        "one-by-one",
+        http_source(server.url + "/jobs/{id}", headers_env={"Authorization": "DURABLE_TEST_AUTH"}),
+    )
+    ids = [server.submit(durations={"started": 0.0, "ready": 0.0}, id=f"a/b.{i}") for i in range(3)]
+    group = waits.submit("one-by-one", ids, **FAST)
+    assert json.loads(waits.store.meta(group.id)["options"])["max_batch"] == 1  # type: ignore[index]
+    waits.run_shard(group.id, 0, 1)
+    assert sorted(r.path for r in server.requests) == [f"/v0.4/jobs/a%2Fb%2E{i}" for i in range(3)]
+    assert {
+        job_id: outcome["status"] for job_id, outcome in group.results().items()
+    } == dict.fromkeys(ids, "completed")
+    with pytest.raises(TypeError, match="max_batch must be 1"):
+        waits.submit("one-by-one", ["x"], max_batch=5)
+    with pytest.raises(ValueError, match=r"\{ids\}"):
+        http_source("https://example.invalid/jobs", batch=True)

@@ -5,9 +5,10 @@ in-process asyncio fleet. Prints figures; asserts nothing (pytest skips tests/be
     .venv/bin/python tests/bench/bench_durable.py --jobs 20000    # smaller, faster
 
 Workload: JobServer on loopback (in this process), lognormal job times, median 60 s and
-p99 5 min of *scripted* time (truncated at 10 min), played ``--time-scale`` times faster (default 10: median
-6 s, p99 30 s of wall time) so a run takes minutes. Every schedule figure is scaled the
-same way: first interval 1 s, x1.5, cap 30 s scripted (0.1 s / 3 s wall at x10),
+p99 5 min of *scripted* time (truncated at 10 min), played ``--time-scale`` times faster
+(default 10: median 6 s, p99 30 s of wall time) so a run takes minutes. Every
+schedule figure is scaled the same way: first interval 1 s, x1.5, cap 30 s scripted
+(0.1 s / 3 s wall at x10),
 ``max_batch=100``, ``batch_window`` 1 s scripted. Delays are printed in scripted seconds.
 
 Three runs, one after the other, each on fresh jobs with the same drawn times:

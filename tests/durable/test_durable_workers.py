@@ -102,7 +102,7 @@ def test_durable_end_to_end_1000_jobs_with_faults_match_an_in_process_fleet(
         cluster.worker()
         durable_ids = [server.submit(**s) for s in scripts]
         local_ids = [server.submit(**s) for s in scripts]
-        budget = 20
+        budget = 5  # ten shards: every poll round needs two seconds of budget
         options = {
             "backoff": BACKOFF, "timeout": 60.0, "max_batch": 100, "max_polls_per_second": budget
         }  # fmt: skip
@@ -124,22 +124,28 @@ def test_durable_end_to_end_1000_jobs_with_faults_match_an_in_process_fleet(
         assert set(seen) == set(durable_ids)
         results = group.results()
         for durable_id, local_id in zip(durable_ids, local_ids, strict=True):
-            assert _kind(results[durable_id]) == _kind(local[local_id]), durable_id
+            assert _kind(results[durable_id]) == _kind(local[local_id]), (
+                durable_id,
+                results[durable_id],
+                local[local_id],
+            )
             if isinstance(local[local_id], JobFailedError):
                 assert results[durable_id].failure == local[local_id].failure
         assert Counter(map(_kind, results.values())) == Counter(map(_kind, local.values()))
         assert sum(1 for r in server.requests if r.fault) >= len(faults)
         _assert_exactly_once(cluster, group.id, durable_ids)
         # One request budget for the group across both worker processes: at most
-        # `budget` requests in any one second (50 ms of slack: the budget runs on
-        # Redis's clock, the log on the server's, and a request lands after its token).
+        # `budget` requests in any one second. The budget runs on Redis's clock and the
+        # log on the server's, and a request lands a little after its token (more on a
+        # loaded machine): allow 0.2 s. Without the budget, ten shards' requests of one
+        # round land within a few milliseconds.
         mine = set(durable_ids)
         sent = sorted(
             r.time for r in server.requests
             if set(httpx.URL(r.path).params.get_list("ids")) <= mine and "?" in r.path
         )  # fmt: skip
-        assert len(sent) > budget
-        assert all(b - a >= 0.95 for a, b in zip(sent, sent[budget:], strict=False))
+        assert len(sent) >= 2 * budget  # each of the ten shards polled at least once
+        assert all(b - a >= 0.8 for a, b in zip(sent, sent[budget:], strict=False))
         wait_until(
             lambda: len(cluster.waits.store.client.hgetall(f"test:{group.id}:on_done")) == 1000,
             20, "every on_done",

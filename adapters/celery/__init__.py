@@ -384,15 +384,6 @@ def _json_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fleet_options(stored: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(stored)
-    if "backoff" in out:
-        out["backoff"] = Backoff(**out["backoff"])
-    if "statuses" in out:
-        out["statuses"] = Statuses(**out["statuses"])
-    return out
-
-
 def _check_ids(job_ids: Iterable[str]) -> list[str]:
     if isinstance(job_ids, str | bytes):
         raise InvalidJobIdsError("job_ids must be a list of ids, not one string")
@@ -731,12 +722,11 @@ class DurableWaits:
             return base + (time.monotonic() - started)
 
         try:
-            options = _fleet_options(json.loads(meta["options"]))
-            fleet = restore_fleet(unpack(blob), clock(), source, options)
+            fleet = restore_fleet(unpack(blob), clock(), source)
         except ValueError:
             logger.exception("jobwait shard %s/%d: snapshot unusable; shard left as is", group, n)
             return
-        self._drive(group, n, gen, meta, fleet, source, clock, options)
+        self._drive(group, n, gen, meta, fleet, source, clock)
 
     def _drive(
         self,
@@ -747,7 +737,6 @@ class DurableWaits:
         fleet: JobFleet,
         source: Source,
         clock: Callable[[], float],
-        options: Mapping[str, Any],
     ) -> None:
         store = self.store
         budget = int(meta["budget"]) if meta.get("budget") else None
@@ -796,7 +785,7 @@ class DurableWaits:
             # StatusChanged is never returned (report_status is off); CancelJobs and
             # Raise need fail_fast, which submit refuses.
         now = clock()
-        snapshot = pack(snapshot_of(fleet, options)) if fleet.waiting else None
+        snapshot = pack(snapshot_of(fleet)) if fleet.waiting else None
         notify = bool(meta.get("on_done"))
         new_gen = store.save(
             group,
@@ -900,8 +889,7 @@ class DurableWaits:
             loaded = self.store.load(group, n)
             if loaded is None or loaded[1] is None or loaded[2]:
                 continue
-            options = _fleet_options(json.loads(meta["options"]))
-            fleet = restore_fleet(unpack(loaded[1]), now, source, options)
+            fleet = restore_fleet(unpack(loaded[1]), now, source)
             for job_id in fleet.unfinished():
                 try:
                     source.cancel(job_id)

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobwait import (
     AllDone,
@@ -310,3 +312,75 @@ def test_a_push_keeps_a_deferral_by_predictions() -> None:
     # The push cost one poll; the fleet's own schedule (poll at 90) stands.
     assert fleet.next_action(10.0) == FleetSleep(seconds=80.0)
     assert fleet.next_action(90.0) == PollBatch(ids=("a",))
+
+
+# --- the invariants, as properties -------------------------------------------------------
+
+
+@given(
+    done_at=st.lists(st.floats(0.0, 60.0), min_size=1, max_size=6),
+    pushes=st.lists(st.tuples(st.floats(0.0, 80.0), st.integers(0, 6)), max_size=15),
+    budget=st.sampled_from([None, 1, 2]),
+    concurrency=st.sampled_from([None, 1, 2]),
+    latency=st.sampled_from([0.0, 0.3]),
+)
+@settings(max_examples=60)
+def test_pushes_never_break_the_budget_and_cost_one_poll_each(
+    done_at: list[float],
+    pushes: list[tuple[float, int]],
+    budget: int | None,
+    concurrency: int | None,
+    latency: float,
+) -> None:
+    # Jobs j0.. complete at done_at; a push (time, index) wakes job `index` (an index
+    # past the last job means wake() for all). Batches take `latency` to answer, one
+    # at a time in report order; the driver delivers every push before next_action.
+    ids = [f"j{n}" for n in range(len(done_at))]
+
+    def world(pushed: bool) -> tuple[dict[str, int], list[float], float]:
+        fleet = JobFleet(
+            backoff=FIVE,
+            timeout=None,
+            max_batch=2,
+            batch_window=0.5,
+            max_polls_per_second=budget,
+            max_concurrency=concurrency,
+        )
+        fleet.add(ids, now=0.0)
+        queue = sorted(pushes) if pushed else []
+        flights: list[tuple[float, PollBatch]] = []
+        sent: list[float] = []
+        now = 0.0
+        for _ in range(10_000):
+            while queue and queue[0][0] <= now:
+                _, index = queue.pop(0)
+                fleet.handle(Nudged(now=now, job_id=ids[index] if index < len(ids) else None))
+            action = fleet.next_action(now)
+            if isinstance(action, PollBatch):
+                sent.append(now)
+                flights.append((now + latency, action))
+                flights.sort(key=lambda f: f[0])
+            elif isinstance(action, AllDone):
+                return {i: fleet.polls(i) for i in ids}, sent, now
+            elif isinstance(action, FleetSleep):
+                wake = [now + action.seconds] if action.seconds is not None else []
+                wake += [f[0] for f in flights[:1]] + [p[0] for p in queue[:1]]
+                now = max(now, min(wake))
+                if flights and flights[0][0] <= now:
+                    at, batch = flights.pop(0)
+                    jobs = {
+                        i: {"status": "completed" if at >= done_at[int(i[1:])] else "ready"}
+                        for i in batch.ids
+                    }
+                    fleet.handle(BatchObserved(ids=batch.ids, jobs=jobs, now=now))
+        raise AssertionError("the fleet did not finish")
+
+    lone, _, _ = world(False)
+    polls, sent, _ = world(True)
+    if budget is not None:  # never more than `budget` requests in any one-second window
+        assert all(sum(1 for u in sent if t <= u < t + 1.0) <= budget for t in sent)
+    received = len(pushes)
+    everyone = sum(1 for _, index in pushes if index >= len(ids))
+    # Each push costs at most one extra poll per job it names (caught in flight: the
+    # poll in flight was due anyway, one more follows), beyond polling alone.
+    assert sum(polls.values()) <= sum(lone.values()) + (received + everyone * len(ids))

@@ -583,3 +583,54 @@ def test_a_jobs_own_options_survive_the_snapshot() -> None:
     assert again._waiters["quick"].deadline == 5.0
     assert again._waiters["quick"].backoff.initial == 2.0
     assert again._waiters["shared"].deadline == 600.0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _paths(item, (*prefix, index))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), json_values)
+def test_any_damage_to_a_snapshot_is_a_value_error_or_harmless(data: Any, junk: Any) -> None:
+    fleet = _sleeping_fleet()
+    fleet.add(["c"], now=1_000.5, options={"timeout": 5.0})
+    saved: Any = json.loads(json.dumps(fleet.snapshot()))
+    path = data.draw(st.sampled_from(_paths(saved)[1:]))
+    target = saved
+    for key in path[:-1]:
+        target = target[key]
+    if data.draw(st.booleans()) and isinstance(target, dict):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = junk
+    for same_clock in (False, True):
+        try:
+            again = JobFleet.restore(saved, now=1_000.5, same_clock=same_clock)
+        except ValueError:
+            continue
+        now = 1_000.5
+        for _ in range(200):  # whatever it restored, it keeps its protocol
+            action = again.next_action(now)
+            if isinstance(action, AllDone):
+                break
+            if isinstance(action, FleetSleep):
+                now += action.seconds or 0.0
+            elif isinstance(action, PollBatch):
+                jobs = {i: {"status": "completed"} for i in action.ids}
+                again.handle(BatchObserved(ids=action.ids, jobs=jobs, now=now))
+        else:
+            raise AssertionError("the restored fleet did not finish")

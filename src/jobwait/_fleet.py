@@ -1632,7 +1632,10 @@ class JobFleet:
             if own is not None:
                 own = options_from_json(own, partial=True, rng=given["rng"])
             waiter = fleet._new_waiter(job_id, own)
-            waiter._load(entry, base + _finite("last", entry["last"]))
+            last = _finite("last", entry["last"])
+            if last > 0:
+                raise ValueError(f"job {job_id!r}: its last event is after the fleet's now")
+            waiter._load(entry, base + last)
             waiters[job_id] = waiter
             where = entry["where"]
             if where == "timer":

@@ -47,7 +47,7 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 from jobwait import Backoff, Fetched, JobWaitError
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS, read_response
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
 
 from . import _ionq_core, _shared
@@ -58,7 +58,7 @@ from . import sync as _sync
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
 from ._ionq_core import JobFailedError, JobTimeoutError
-from ._request import arequest
+from ._request import Answer, arequest, request
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -573,16 +573,9 @@ def _async_fetch_many(client: Any) -> Callable[[tuple[str, ...]], Awaitable[Any]
     return fetch_many
 
 
-def _cancel_answer(response: httpx.Response, job_id: str) -> dict[str, Any]:
-    answer: dict[str, Any] = read_response(
-        response.status_code,
-        response.headers.multi_items(),
-        response.content,
-        wall_now=0.0,
-        retry_invalid_body=False,
-        job_id=job_id,
-    ).job
-    return answer
+def _cancel_answer(answer: Answer, job_id: str) -> dict[str, Any]:
+    job: dict[str, Any] = answer.read(wall_now=0.0, retry_invalid_body=False, job_id=job_id).job
+    return job
 
 
 def cancel_job(
@@ -596,13 +589,17 @@ def cancel_job(
     Args:
         client: As for :func:`wait_for_job`.
         job_id: The job to cancel.
-        timeout: Seconds for each phase of the request (default 10).
+        timeout: Seconds for each phase of the request (default 10); the whole request
+            is bounded too, and the answer read is capped at 1 MiB after decoding, as
+            every request jobwait sends.
 
     Returns:
         IonQ's answer, ``{"id": ..., "status": ...}``.
 
     Raises:
-        jobwait._plumbing.ResponseError: A non-2xx answer (``status_code``, ``request_id``).
+        jobwait._plumbing.ResponseError: A non-2xx answer (``status_code``, ``request_id``),
+            or an answer over 1 MiB.
+        TimeoutError: The whole request took longer than its bound.
         jobwait.JobStatusError: A 2xx answer that is not a JSON object.
         httpx.HTTPError: The request failed (connection, timeout, ...), or whatever
             an ionq-core client's transport raises instead.
@@ -610,8 +607,8 @@ def cancel_job(
         ValueError: An empty ``job_id``, or a client without a base URL.
     """
     http = _http(client, httpx.Client, "get_httpx_client")
-    response = http.put(job_path(job_id) + "/status/cancel", timeout=timeout)
-    return _cancel_answer(response, job_id)
+    answer = request(http, "PUT", job_path(job_id) + "/status/cancel", timeout=timeout)
+    return _cancel_answer(answer, job_id)
 
 
 async def async_cancel_job(
@@ -622,8 +619,8 @@ async def async_cancel_job(
 ) -> dict[str, Any]:
     """Async :func:`cancel_job` (asyncio or trio); same arguments, result and errors."""
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
-    response = await http.put(job_path(job_id) + "/status/cancel", timeout=timeout)
-    return _cancel_answer(response, job_id)
+    answer = await arequest(http, "PUT", job_path(job_id) + "/status/cancel", timeout=timeout)
+    return _cancel_answer(answer, job_id)
 
 
 # --- many jobs -------------------------------------------------------------------------

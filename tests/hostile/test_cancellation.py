@@ -127,12 +127,6 @@ def _huge_cancel_answer(conn: Conn) -> None:
         conn.send(block)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the brief: 'Every body jobwait reads is capped, after decompression'; "
-    "adapters/ionq.py's cancel_job still reads response.content whole (owned by `ionq`, "
-    "who is moving it onto the shared request function)",
-)
 def test_an_ionq_cancel_answer_with_a_huge_body_is_capped() -> None:
     with (
         serving(_huge_cancel_answer) as server,

@@ -78,10 +78,10 @@ FetchMany = Callable[[tuple[str, ...]], Awaitable[Any]]
 FetchOne = Callable[[], Awaitable[Any]]
 
 #: The scheduler's own options when the caller gives none: up to 100 ids per request,
-#: polls due within 50 ms of each other share one, at most 10 requests in flight.
+#: polls due within 100 ms of each other share one, at most 10 requests in flight.
 SHARED_FLEET_DEFAULTS: Final[Mapping[str, Any]] = {
     "max_batch": 100,
-    "batch_window": 0.05,
+    "batch_window": 0.1,
     "max_concurrency": 10,
     "max_polls_per_second": None,
 }

@@ -433,7 +433,7 @@ async def async_wait_for_job(
     Concurrent calls on one client share their requests (``shared=True``, the default):
     they join one scheduler for that client and event loop, a
     :class:`~jobwait.JobFleet` whose polls go out as batch reads
-    (``GET /jobs?ids=...``, up to 100 ids, polls due within 50 ms sharing one), at most
+    (``GET /jobs?ids=...``, up to 100 ids, polls due within 100 ms sharing one), at most
     10 requests in flight. Each call keeps its own options, result, error, hooks and
     cancellation; its polls may be held back to share a request, never brought forward.
     ``shared=False`` waits alone (``GET /jobs/{id}``); a mapping of

@@ -56,7 +56,7 @@ Approaches (all with a first interval of 0.2 s, x1.5 per poll, capped at 30 s, a
   drop-in was before issue 12.
 - ``dropin``: the same gather with the drop-in's default, ``shared=True`` (issue 12):
   the concurrent waits join one shared scheduler for the client (batch
-  ``GET /jobs?ids=``, its default options: ``max_batch=100``, ``batch_window=0.05`` s,
+  ``GET /jobs?ids=``, its default options: ``max_batch=100``, ``batch_window=0.1`` s,
   ``max_concurrency=10``, no request budget). The learned time is taken when each
   call returns.
 - ``fleet``: ``jobwait.adapters.ionq.async_wait_for_jobs`` (batch ``GET /jobs?ids=``),

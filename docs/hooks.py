@@ -5,6 +5,9 @@ A page asks for a generated section with an HTML comment on a line of its own:
 - ``<!-- jobwait:state-diagram -->``: the waiter's state diagram (Mermaid), drawn from
   :func:`jobwait._plumbing.transitions`, the table ``JobWaiter.handle`` dispatches through.
 - ``<!-- jobwait:transition-table -->``: the same edges as a Markdown table.
+- ``<!-- jobwait:job-options -->``: every per-job option, its default and meaning,
+  from ``JobOptions`` / ``JOB_DEFAULTS`` (their one definition) and ``JobWaiter``'s
+  docstring.
 - ``<!-- jobwait:fleet-diagram -->`` / ``<!-- jobwait:fleet-table -->``: the same for
   the fleet's lifecycle, drawn from ``fleet_transitions()``, the table
   ``JobFleet.add`` / ``next_action`` / ``handle`` dispatch through.
@@ -32,6 +35,7 @@ __all__ = [
     "default_schedule",
     "fleet_diagram",
     "fleet_table",
+    "job_options",
     "on_page_markdown",
     "state_diagram",
     "transition_table",
@@ -92,6 +96,31 @@ def fleet_table() -> str:
     return "\n".join(rows)
 
 
+def job_options() -> str:
+    """The per-job options as a Markdown table: name, default, meaning (the first
+    sentence of ``JobWaiter``'s ``Args`` entry)."""
+    doc = jobwait.JobWaiter.__doc__ or ""
+    args: dict[str, str] = {}
+    name = ""
+    for line in doc.split("Args:", 1)[-1].split("Raises:", 1)[0].splitlines():
+        match = re.match(r"^ {8}(\w+): (.*)$", line)
+        if match:
+            name = match.group(1)
+            args[name] = match.group(2).strip()
+        elif name and line.startswith(" " * 12):
+            args[name] += " " + line.strip()
+    rows = ["| Option | Default | What it does |", "| --- | --- | --- |"]
+    for option in jobwait._plumbing.JOB_OPTIONS:
+        default = jobwait._plumbing.JOB_DEFAULTS[option]  # type: ignore[literal-required]
+        if isinstance(default, jobwait.Backoff | jobwait.Statuses):
+            shown = f"{type(default).__name__}()"  # the defaults are default-built
+        else:
+            shown = getattr(default, "__name__", None) or repr(default)
+        meaning = args.get(option, "").split(". ")[0].rstrip(".")
+        rows.append(f"| `{option}` | `{shown}` | {meaning} |")
+    return "\n".join(rows)
+
+
 def default_schedule() -> str:
     """The default schedule as a Markdown table, for a job that never finishes.
 
@@ -123,6 +152,7 @@ _GENERATORS = {
     "state-diagram": state_diagram,
     "transition-table": transition_table,
     "default-schedule": default_schedule,
+    "job-options": job_options,
     "fleet-diagram": fleet_diagram,
     "fleet-table": fleet_table,
 }

@@ -195,3 +195,19 @@ def test_the_public_surface_is_what_users_write() -> None:
     assert not set(plumbing.__all__) & set(jobwait.__all__)
     for name in plumbing.__all__:
         assert hasattr(plumbing, name), name
+
+
+def test_the_docs_list_every_per_job_option_from_its_definition() -> None:
+    import importlib.util
+
+    from jobwait._plumbing import JOB_OPTIONS
+
+    spec = importlib.util.spec_from_file_location("jobwait_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None
+    assert spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    rows = hooks.job_options().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == list(JOB_OPTIONS)
+    assert all(row.rstrip(" |").split("|")[-1].strip() for row in rows)  # each explained
+    assert "<!-- jobwait:job-options -->" in (ROOT / "docs" / "concepts.md").read_text()

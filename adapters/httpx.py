@@ -284,8 +284,9 @@ async def async_wait_for_url(
 ) -> Job:
     """Async :func:`wait_for_url` for an ``httpx.AsyncClient``, under asyncio or trio.
 
-    Detects the running library and delegates to :func:`jobwait.adapters.asyncio.wait`
-    or :func:`jobwait.adapters.trio.wait`; takes the same arguments as
+    Runs the loop :func:`jobwait.adapters.asyncio.wait` and
+    :func:`jobwait.adapters.trio.wait` share, with the running library's ``Runtime``
+    (its clock, sleep and cancel scopes); takes the same arguments as
     :func:`wait_for_url`, async where they do IO, plus ``cancel_grace``. Each request
     is also cancelled as a whole (not only per phase) after
     ``min(T, max(time_left, timeout_floor))`` seconds, ``T`` being the client's largest
@@ -449,7 +450,12 @@ def wait_for_batch(
         jobs_of: Reads the parsed JSON answer as ``{id: job}`` (default: the
             profile's, else :func:`jobs_by_id`, the IonQ shape). A job missing from
             it is a retryable failure for that job alone.
-        max_body_size: Largest answer read (default 16 MiB).
+        max_body_size: Largest answer read, after decompression (default 16 MiB).
+        timeout_floor: Least seconds any batch request may take (default 1). Each
+            request's timeouts are the client's own lowered to the time left before the
+            jobs' deadline (they share one ``timeout``), and the whole request is bounded
+            by ``min(T, max(time_left, timeout_floor))`` (``T``: the client's largest phase
+            timeout), so no job's deadline is overshot by more than one request.
         retry_invalid_body: Whether an answer that is not JSON, or that ``jobs_of``
             cannot read, is retried (default) or ends the batch's jobs at once.
         wall_clock: Unix seconds, for ``Retry-After`` HTTP-dates.
@@ -531,8 +537,10 @@ async def async_wait_for_batch(
 ) -> dict[str, Any]:
     """Async :func:`wait_for_batch` for an ``httpx.AsyncClient``, under asyncio or trio.
 
-    Delegates to the running library's ``wait_all``; up to ``max_concurrency``
-    batch requests run at once (default 10).
+    Runs the running library's fleet loop (through its ``Runtime``); up to
+    ``max_concurrency`` batch requests run at once (default 10). Each is cancelled as a
+    whole after ``min(T, max(time_left, timeout_floor))`` seconds, as in
+    :func:`wait_for_batch`, headers included.
 
     Raises:
         RuntimeError: When called outside asyncio and trio.

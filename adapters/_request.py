@@ -433,8 +433,14 @@ async def _close_nested(chunks: AsyncIterator[bytes]) -> None:
         if isinstance(agen, AsyncGeneratorType) and agen.ag_frame is not None:
             chain.append(agen)
             todo += [r for r in gc.get_referents(agen) if isinstance(r, AsyncGeneratorType)]
+    failure: BaseException | None = None
     for agen in chain:
-        await agen.aclose()
+        try:
+            await agen.aclose()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after closing the rest
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _too_large(response: httpx.Response, limit: int) -> ResponseError:

@@ -39,6 +39,15 @@ def _slow(conn: Conn) -> None:
     conn.pause(3.0)
 
 
+def _slow_body(conn: Conn) -> None:
+    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{")
+    while conn.pause(0.02):
+        conn.send(b" ")
+
+
+SLOW = {"no-headers": _slow, "dripping-body": _slow_body}
+
+
 def _started_then_silent_cancel(conn: Conn) -> None:
     if conn.request.method == "PUT":
         conn.pause(3.0)
@@ -63,7 +72,10 @@ async def _cancelled_after(runtime: str, seconds: float, fn: Any) -> float:
 
 
 @pytest.mark.parametrize("runtime", ["asyncio", "trio"])
-def test_a_wait_stuck_in_a_slow_response_returns_promptly_when_cancelled(runtime: str) -> None:
+@pytest.mark.parametrize("slow", list(SLOW))
+def test_a_wait_stuck_in_a_slow_response_returns_promptly_when_cancelled(
+    runtime: str, slow: str
+) -> None:
     calls: list[str] = []
 
     async def cancel() -> None:
@@ -77,7 +89,7 @@ def test_a_wait_stuck_in_a_slow_response_returns_promptly_when_cancelled(runtime
 
             return await _cancelled_after(runtime, 0.1, wait)
 
-    with serving(_slow) as server:
+    with serving(SLOW[slow]) as server:
         took = asyncio.run(main()) if runtime == "asyncio" else trio.run(main)
     assert calls == ["cancel"]
     assert took < PROMPT, f"{took * 1000:.0f} ms"

@@ -163,4 +163,5 @@ def test_nothing_is_left_after_cli_waits() -> None:
 
         waits(1)
         threads, fds = _measure(waits)
-    assert (threads, fds) == (0, 0)
+    assert threads <= 0, f"{threads} threads more"  # one ending meanwhile is not a leak
+    assert fds <= 0, f"{fds} file descriptors more"

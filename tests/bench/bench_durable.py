@@ -321,6 +321,7 @@ def report(runs: list[dict[str, Any]], times: list[float]) -> None:
             f"submit took {r['submit_s']:.1f} s for {r['shards']} shards; wall {r['wall']:.0f} s "
             f"(in-process {base['wall']:.0f} s)"
         )
+    sys.stdout.flush()
 
 
 def _polls(total: float) -> int:
@@ -354,14 +355,13 @@ def main() -> None:
         JobServer(api_key=API_KEY, time_scale=args.time_scale) as server,
     ):
         runs.append(run_in_process(server, times, args.time_scale))
-        print(f"  done: {runs[-1]['name']} in {runs[-1]['wall']:.0f} s", flush=True)
+        report(runs, times)  # after every run: a long benchmark keeps what it measured
         for kill_at in (None,) if args.skip_kill else (None, 0.3):
             workdir = Path(tmp) / f"durable-{kill_at}"
             workdir.mkdir()
             run = run_durable(server, times, args.time_scale, kill_at=kill_at, workdir=workdir)
             runs.append(run)
-            print(f"  done: {runs[-1]['name']} in {runs[-1]['wall']:.0f} s", flush=True)
-    report(runs, times)
+            report(runs, times)
 
 
 if __name__ == "__main__":

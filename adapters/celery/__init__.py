@@ -306,12 +306,17 @@ class WaitGroup:
                 entries = self._store.read_stream(self.id, after, block_ms=block)
             except _STORE_ERRORS as exc:
                 raise _unavailable("reading finished jobs", exc) from exc
+            fresh: list[str] = []
             for entry_id, job_id in entries:
                 after = entry_id
-                if job_id in seen:
-                    continue
-                seen.add(job_id)
-                text = self._store.result(self.id, job_id)
+                if job_id not in seen:
+                    seen.add(job_id)
+                    fresh.append(job_id)
+            try:
+                texts = self._store.results_of(self.id, fresh)
+            except _STORE_ERRORS as exc:
+                raise _unavailable("reading finished jobs", exc) from exc
+            for job_id, text in zip(fresh, texts, strict=True):
                 if text is not None:
                     yield job_id, outcome_of(text)
             if not entries and self._meta().get("canceled") == "1":

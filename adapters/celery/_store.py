@@ -361,6 +361,12 @@ class Store:
         raw = self.client.hgetall(self.keys(group).results)
         return {k.decode(): v for k, v in raw.items()}
 
+    def results_of(self, group: str, ids: list[str]) -> list[bytes | None]:
+        """The stored outcomes of ``ids`` (``None`` where there is none), one round trip."""
+        if not ids:
+            return []
+        return list(self.client.hmget(self.keys(group).results, ids))
+
     def result(self, group: str, job_id: str) -> bytes | None:
         value = self.client.hget(self.keys(group).results, job_id)
         return None if value is None else bytes(value)

@@ -634,3 +634,47 @@ def test_any_damage_to_a_snapshot_is_a_value_error_or_harmless(data: Any, junk: 
                 again.handle(BatchObserved(ids=action.ids, jobs=jobs, now=now))
         else:
             raise AssertionError("the restored fleet did not finish")
+
+
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_a_push_in_progress_survives_the_snapshot(in_flight: bool) -> None:
+    from jobwait._plumbing import Nudged
+
+    def start() -> tuple[JobFleet, float]:
+        fleet = JobFleet(batch_window=0.0, max_batch=3)
+        fleet.add(["j0", "j1"], now=0.0)
+        batch = fleet.next_action(0.0)
+        assert isinstance(batch, PollBatch)
+        jobs = {i: {"status": "ready"} for i in batch.ids}
+        fleet.handle(BatchObserved(ids=batch.ids, jobs=jobs, now=0.0))
+        fleet.handle(Nudged(now=0.4, job_id="j1"))  # due at once; its 1 s timer kept
+        return fleet, 0.4
+
+    def finish(fleet: JobFleet, now: float, batch: Any = None) -> list[Any]:
+        seen = []
+        for _ in range(50):
+            if batch is None:
+                batch = fleet.next_action(now)
+            if isinstance(batch, AllDone):
+                return seen
+            if isinstance(batch, FleetSleep):
+                now += batch.seconds or 0.0
+            elif isinstance(batch, PollBatch):
+                seen.append((round(now, 9), batch.ids))
+                done = "completed" if now >= 3.0 else "ready"
+                jobs = {i: {"status": done} for i in batch.ids}
+                fleet.handle(BatchObserved(ids=batch.ids, jobs=jobs, now=now))
+            batch = None
+        raise AssertionError("no end")
+
+    whole, now = start()
+    first, _ = start()
+    pending = None
+    if in_flight:
+        pending = whole.next_action(now)
+        assert first.next_action(now) == pending == PollBatch(ids=("j1",))
+    assert first._kept == {"j1"}
+    saved = json.loads(json.dumps(first.snapshot()))
+    again = JobFleet.restore(saved, now=saved["now"])
+    assert again._kept == {"j1"}
+    assert finish(again, now) == finish(whole, now, pending)

@@ -1477,11 +1477,13 @@ class JobFleet:
             )
         now = self._now if math.isfinite(self._now) else 0.0
         where: dict[str, tuple[str, float | None, int | None]] = {}
-        # A job a push took off its sleep is ready or in flight, and that wins over
-        # the timer entry it keeps for its due poll (restored, the job is simply due).
+        # A job a push took off its sleep (in _kept) is ready or in flight, and also
+        # keeps its timer entry for the poll that was due: both are saved.
+        timer_of: dict[str, tuple[float, int]] = {}
         for at, order, job_id in sorted(self._timers):
             if job_id not in self._waiters:
                 continue
+            timer_of[job_id] = (at - now, order)
             where[job_id] = ("timer", at - now, order)
         for job_id, at in self._ready.items():
             where[job_id] = ("ready", at - now, None)
@@ -1503,6 +1505,8 @@ class JobFleet:
             }
             # Options a job was added with (add(options=...)) that differ from the
             # fleet's; callables cannot be stored: restore passes the fleet's.
+            if job_id in self._kept and kind != "timer" and job_id in timer_of:
+                entry["kept"] = list(timer_of[job_id])
             own = {
                 name: value
                 for name, value in waiter.options().items()
@@ -1648,6 +1652,12 @@ class JobFleet:
                 again.append(job_id)
             else:
                 raise ValueError(f"job {job_id!r}: unknown place {where!r}")
+            kept = entry.get("kept")
+            if kept is not None and where != "timer":
+                seq = _count("seq", kept[1])
+                top = max(top, seq + 1)
+                fleet._timers.append((base + _finite("kept", kept[0]), seq, job_id))
+                fleet._kept.add(job_id)
             if not isinstance(entry["deferred"], bool):
                 raise TypeError(f"job {job_id!r}: deferred must be a boolean")
             if entry["deferred"]:
@@ -1666,6 +1676,13 @@ class JobFleet:
         fleet._pushed = set(pushed)
         fleet._seq = top
         for job_id in again:  # in flight when saved: due now, asked again
+            if job_id in fleet._kept:  # a push's extra poll: it stays the pushed one
+                fleet._ready[job_id] = base
+                fleet._pushed.add(job_id)
+                deadline = waiters[job_id].deadline
+                if deadline is not None:
+                    fleet._ready_deadlines.append((deadline, job_id))
+                continue
             fleet._timers.append((base, fleet._seq, job_id))
             fleet._seq += 1
         heapq.heapify(fleet._timers)

@@ -881,6 +881,11 @@ class JobWaiter:
             "last_job": self._last_job if keep else None,
             "last_job_kept": keep,
             "unknown_seen": sorted(self._unknown_seen or ()),
+            # A push in progress: the extra poll it asked for, and the due poll to
+            # resume toward after it.
+            "extra": self._extra,
+            "nudged": self._nudged,
+            "resume_in": self._due - self._now,
         }
 
     @classmethod
@@ -990,6 +995,12 @@ class JobWaiter:
             self._due = moment + self._last_action.seconds
         elif state is State.POLLING:
             self._last_action = _POLL
+        if "extra" in data:  # snapshots before pushes existed lack these
+            self._extra = _bool(data["extra"])
+            self._nudged = _bool(data["nudged"])
+            if self._extra:
+                resume = _check_number("resume_in", data["resume_in"], minimum=-math.inf)
+                self._due = moment + resume
 
     def _catch_up(self, now: float) -> bool:
         # Restored on the same clock: time stored counted. A deadline that passed ends

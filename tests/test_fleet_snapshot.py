@@ -44,7 +44,7 @@ from jobwait import (
     UsageError,
     Woke,
 )
-from jobwait._plumbing import JobMissingError, error_from_json, error_to_json
+from jobwait._plumbing import JobMissingError, Nudged, error_from_json, error_to_json
 
 # --- a deterministic world and a tiny driver -------------------------------------------
 
@@ -61,6 +61,7 @@ class World:
     fatal: frozenset[int]
     missing: frozenset[tuple[int, int]]
     hints: frozenset[int]
+    pushes: frozenset[int] = frozenset()  # after batch k's report: a push for one job
 
     def answer(self, k: int, ids: tuple[str, ...], now: float, seen: dict[str, int]) -> Any:
         if k in self.failures:
@@ -86,6 +87,7 @@ worlds = st.integers(1, 5).flatmap(
         fatal=st.frozensets(st.integers(0, 30), max_size=2),
         missing=st.frozensets(st.tuples(st.integers(0, n - 1), st.integers(0, 8)), max_size=4),
         hints=st.frozensets(st.integers(0, 30), max_size=4),
+        pushes=st.frozensets(st.integers(0, 30), max_size=4),
     )
 )
 
@@ -158,6 +160,9 @@ def drive(
                 fleet.handle(
                     BatchObserved(ids=action.ids, jobs=answer[1], now=now, retry_after=answer[2])
                 )
+            if k - 1 in world.pushes:  # a webhook says one job may have changed
+                target = f"j{(k - 1) % len(world.finish)}"
+                fleet.handle(Nudged(now=now, job_id=target))
         else:  # pragma: no cover - no fail_fast here
             raise AssertionError(action)
     raise AssertionError("the fleet did not finish")
@@ -528,8 +533,6 @@ def test_truncated_and_foreign_snapshots() -> None:
 
 
 def test_a_fleet_with_pushed_jobs_restores_to_the_same_schedule() -> None:
-    from jobwait._plumbing import Nudged
-
     world = World(
         finish=(9.0, 14.0, 30.0),
         final=("completed",) * 3,
@@ -638,8 +641,6 @@ def test_any_damage_to_a_snapshot_is_a_value_error_or_harmless(data: Any, junk: 
 
 @pytest.mark.parametrize("in_flight", [False, True])
 def test_a_push_in_progress_survives_the_snapshot(in_flight: bool) -> None:
-    from jobwait._plumbing import Nudged
-
     def start() -> tuple[JobFleet, float]:
         fleet = JobFleet(batch_window=0.0, max_batch=3)
         fleet.add(["j0", "j1"], now=0.0)

@@ -6,7 +6,8 @@ Run it directly (it is not a test and pytest skips ``tests/bench``)::
 
 1. **Decoded-body memory.** A loopback server (the hostile suite's stdlib socket
    server) answers gzip bombs of about 1 KB, 10 KB and 100 KB on the wire (and the
-   issue's ``gzip, gzip`` bomb of under 2 KB that inflates to 1 GiB). Each is read
+   issue's ``gzip, gzip`` bomb of under 2 KB that inflates to 1 GiB, and a 405-byte br
+   bomb of 256 MiB when brotli is installed). Each is read
    with ``max_body_size`` = 1 MiB two ways, side by side in this run:
 
    - *before*: the read jobwait used until this change, httpx's ``iter_bytes()`` with
@@ -70,6 +71,12 @@ def bombs() -> list[tuple[str, str, bytes, int]]:
     inner = gzip_of_zeros(1 << 30)
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
     out.append(("gzip, gzip (issue)", "gzip, gzip", c.compress(inner) + c.flush(), 1 << 30))
+    try:
+        import brotli
+    except ImportError:  # br only when installed, as in httpx
+        return out
+    size = 256 << 20
+    out.append(("br", "br", brotli.compress(bytes(size), quality=4), size))
     return out
 
 

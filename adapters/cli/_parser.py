@@ -17,7 +17,7 @@ from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE
 from . import _push, _types
 from ._base import EXIT_CODES, CommandLineError
 
-DEMO_TIME_SCALE: Final = 20.0
+DEMO_TIME_SCALE: Final = 40.0
 
 
 class _Parser(argparse.ArgumentParser):

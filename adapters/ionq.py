@@ -58,7 +58,7 @@ from . import sync as _sync
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
 from ._ionq_core import JobFailedError, JobTimeoutError
-from ._request import Answer, arequest, request
+from ._request import Answer, arequest, clean_secret, request
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -171,10 +171,14 @@ def job_path(job_id: str | uuid.UUID) -> str:
 
 
 def _api_key(api_key: str | None) -> str:
-    key = api_key or os.environ.get("IONQ_API_KEY")
+    # Cleaned where it enters: a key read from a file or a CRLF .env keeps its trailing
+    # newline, which httpx would refuse with the key in its message.
+    if api_key:
+        return clean_secret(api_key, name="api_key")
+    key = os.environ.get("IONQ_API_KEY")
     if not key:
         raise ValueError("no IonQ API key: pass api_key= or set IONQ_API_KEY")
-    return key
+    return clean_secret(key, name="IONQ_API_KEY")
 
 
 def _client_kwargs(api_key: str | None, base_url: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +199,10 @@ def client(
         **options: More ``httpx.Client`` keywords (``timeout``, ``transport``, ...).
 
     Raises:
-        ValueError: No key given and ``IONQ_API_KEY`` is unset or empty.
+        ValueError: No key given and ``IONQ_API_KEY`` is unset or empty, or the key has a
+            control or non-ASCII character inside (the error names ``api_key`` or
+            ``IONQ_API_KEY``, never the value). Surrounding whitespace (a trailing
+            newline from a key file) is stripped.
     """
     return httpx.Client(**_client_kwargs(api_key, base_url, options))
 
@@ -206,7 +213,10 @@ def async_client(
     """The ``httpx.AsyncClient`` twin of :func:`client` (works under asyncio and trio).
 
     Raises:
-        ValueError: No key given and ``IONQ_API_KEY`` is unset or empty.
+        ValueError: No key given and ``IONQ_API_KEY`` is unset or empty, or the key has a
+            control or non-ASCII character inside (the error names ``api_key`` or
+            ``IONQ_API_KEY``, never the value). Surrounding whitespace (a trailing
+            newline from a key file) is stripped.
     """
     return httpx.AsyncClient(**_client_kwargs(api_key, base_url, options))
 

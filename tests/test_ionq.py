@@ -596,6 +596,32 @@ def test_client_without_a_key_names_the_variable(
         ionq.async_client()
 
 
+@pytest.mark.parametrize(
+    "raw", ["sk-secret-key-1234\n", " sk-secret-key-1234\r\n", "\tsk-secret-key-1234 "]
+)
+def test_client_strips_whitespace_around_the_key(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    # A key from open("key").read() or a CRLF .env file: stripped where it enters.
+    monkeypatch.setenv("IONQ_API_KEY", raw)
+    with ionq.client() as client:
+        assert client.headers["authorization"] == "apiKey sk-secret-key-1234"
+    monkeypatch.delenv("IONQ_API_KEY")
+    aclient = ionq.async_client(raw)
+    assert aclient.headers["authorization"] == "apiKey sk-secret-key-1234"
+    trio.run(aclient.aclose)
+
+
+@pytest.mark.parametrize(("where", "name"), [("env", "IONQ_API_KEY"), ("arg", "api_key")])
+def test_a_key_with_a_control_character_inside_names_where_not_the_value(
+    monkeypatch: pytest.MonkeyPatch, where: str, name: str
+) -> None:
+    bad = "sk-secret\nkey-1234"
+    monkeypatch.setenv("IONQ_API_KEY", bad)
+    with pytest.raises(ValueError, match=name) as caught:
+        ionq.client() if where == "env" else ionq.client(bad)
+    assert "sk-secret" not in str(caught.value)
+    assert "key-1234" not in repr(caught.value)
+
+
 def test_async_client_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IONQ_API_KEY", raising=False)
 

@@ -250,7 +250,7 @@ def test_timeouts_raise_the_same_error(server: JobServer, mode: str, timeout: fl
 @realtime
 @pytest.mark.parametrize("mode", MODES)
 def test_poll_interval_zero_polls_back_to_back(server: JobServer, mode: str) -> None:
-    theirs, ours, p1, p2 = side_by_side(server, mode, PENDING, poll_interval=0, timeout=0.05)
+    theirs, ours, p1, p2 = side_by_side(server, mode, PENDING, poll_interval=0, timeout=0.3)
     assert_same_error(theirs, ours)
     assert len(p1) > 3
     assert len(p2) > 3

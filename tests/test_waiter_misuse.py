@@ -521,3 +521,22 @@ def test_restore_rejects_an_interval_outside_the_backoff() -> None:
 def test_statuses_case_sensitive_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="case_sensitive"):
         Statuses(case_sensitive="yes")  # type: ignore[arg-type]
+
+
+def test_a_huge_status_is_kept_whole_but_shown_bounded_in_messages() -> None:
+    # A hostile server's 900 KB status must not make a 900 KB error message or repr;
+    # the attributes keep what was read.
+    huge = "x" * 900_000
+    waiter = JobWaiter(job_id="j1", timeout=10.0)
+    action: Any = waiter.handle(Start(now=0.0))
+    now = 0.0
+    while not isinstance(action, Raise):
+        assert isinstance(action, Poll)
+        action = waiter.handle(Observed(job={"status": huge}, now=now))
+        assert len(repr(waiter)) < 400
+        if isinstance(action, Sleep):
+            now += action.seconds
+            action = waiter.handle(Woke(now=now))
+    assert action.error.last_status == huge
+    assert len(str(action.error)) < 600
+    assert "900002 characters" in str(action.error)

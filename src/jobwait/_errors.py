@@ -44,6 +44,20 @@ __all__ = [
 ]
 
 
+# A message names the job id and the last status, but a server may send a status (or an
+# id) of any length: the message shows at most this many characters of each; the
+# attributes keep them whole.
+_SHOWN_MAX = 120
+
+
+def shown(value: object, limit: int = _SHOWN_MAX) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length named."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}\u2026 ({len(text)} characters)"
+
+
 class JobWaitError(Exception):
     """Base class of every error jobwait raises.
 
@@ -79,9 +93,9 @@ class JobWaitError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        job = "job" if self.job_id is None else f"job {self.job_id!r}"
+        job = "job" if self.job_id is None else f"job {shown(self.job_id)}"
         return (
-            f"{self.reason} ({job}, last status {self.last_status!r}, "
+            f"{self.reason} ({job}, last status {shown(self.last_status)}, "
             f"{self.polls} poll{'s' if self.polls != 1 else ''}, {self.elapsed:.3f}s elapsed)"
         )
 

@@ -122,6 +122,7 @@ from ._errors import (
     JobTimeoutError,
     JobWaitError,
     UsageError,
+    shown,
 )
 from ._options import (
     JOB_DEFAULTS,
@@ -833,8 +834,8 @@ class JobWaiter:
 
     def __repr__(self) -> str:
         return (
-            f"<JobWaiter job_id={self.job_id!r} state={self._state.name} "
-            f"polls={self._polls} last_status={self._last_status!r}>"
+            f"<JobWaiter job_id={shown(self.job_id)} state={self._state.name} "
+            f"polls={self._polls} last_status={shown(self._last_status)}>"
         )
 
     # --- snapshot / restore ----------------------------------------------------------

@@ -3,8 +3,9 @@
 Theory of operation
 ===================
 
-The unit of work is a *shard*: up to ``shard_size`` job ids (default ``max_batch``,
-so one batch request reads a whole shard) with one saved :class:`~jobwait.JobFleet`.
+The unit of work is a *shard*: up to ``shard_size`` job ids (default ``10 *
+max_batch``: a shard's fleet keeps its batches full as its jobs finish) with one saved
+:class:`~jobwait.JobFleet`.
 :meth:`DurableWaits.submit` splits the ids into shards, writes each shard's fleet
 snapshot to Redis (generation 1) and sends one Celery task per shard. It returns a
 :class:`WaitGroup`, whose string id rebuilds it in any process.
@@ -560,8 +561,9 @@ class DurableWaits:
             source: A registered source name.
             job_ids: The jobs (distinct, non-empty strings).
             group_id: Your own id for the group (default: a new random one).
-            shard_size: Ids per shard (default ``max_batch``, 100 by default; for a
-                one-by-one source, 100).
+            shard_size: Ids per shard (default ``10 * max_batch``, 1,000 by default;
+                100 for a one-by-one source). Larger shards keep batches full as jobs
+                finish (fewer requests) at the cost of larger snapshots per run.
             on_done: A Celery signature run once per finished job as
                 ``on_done(group_id, job_id, record)``, ``record`` being the stored
                 JSON outcome (rebuild it with :func:`outcome_of`). It must be
@@ -606,9 +608,9 @@ class DurableWaits:
             options["max_batch"] = 1
         make_fleet(options)  # validates every option now, in the caller's process
         stored = _json_options(options)
-        size = shard_size if shard_size is not None else options.get("max_batch", 100)
-        if size == 1 and not self._batch[source] and shard_size is None:
-            size = 100
+        size = shard_size
+        if size is None:
+            size = 10 * options.get("max_batch", 100) if self._batch[source] else 100
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"shard_size={size!r} must be an integer >= 1")
         on_done_json = ""

@@ -191,7 +191,13 @@ def _group_cpu_rss(pgid: int) -> tuple[float, float]:
 
 
 def run_durable(
-    server: Any, times: list[float], scale: float, *, kill_at: float | None, workdir: Path
+    server: Any,
+    times: list[float],
+    scale: float,
+    *,
+    kill_at: float | None,
+    workdir: Path,
+    shard_size: int | None = None,
 ) -> dict[str, Any]:
     # Countdowns capped at the backoff cap, a visibility timeout 20 times that (at
     # least 30 s), the sweeper's grace 3 times it (at least 5 s).
@@ -223,7 +229,7 @@ def run_durable(
         client = redis.client()
         before = int(client.info("memory")["used_memory"])
         submit_started = time.monotonic()
-        group = waits.submit("board", ids, **fleet_options(scale))
+        group = waits.submit("board", ids, shard_size=shard_size, **fleet_options(scale))
         submit_s = time.monotonic() - submit_started
         per_job = (int(client.info("memory")["used_memory"]) - before) / n
         worker = procs.worker("durable_app:app", env, name="bench")
@@ -274,7 +280,8 @@ def run_durable(
         delays = [(seen[i] - t) * scale for i, t in zip(ids, terminal, strict=True) if i in seen]
         client.close()
     return {
-        "name": "durable, worker killed at 30%" if kill_at else "durable (1 worker x 2 procs)",
+        "name": ("durable, worker killed at 30%" if kill_at else "durable (1 worker x 2 procs)")
+        + (f", shards of {shard_size}" if shard_size else ""),
         "wall": wall,
         "requests": requests,
         "job_polls": sum(served.values()),
@@ -287,7 +294,7 @@ def run_durable(
         "doubled_reads": doubled_reads,
         "redis_b_per_job": per_job,
         "submit_s": submit_s,
-        "shards": math.ceil(n / 100),
+        "shards": math.ceil(n / (shard_size or 1000)),
     }
 
 
@@ -299,14 +306,14 @@ def report(runs: list[dict[str, Any]], times: list[float]) -> None:
         f"p99 {quantile(alone, 0.99):.2f} s (scripted)"
     )
     header = (
-        f"{'run':32} {'req/s':>7} {'requests':>9} {'job-polls/job':>13} "
+        f"{'run':44} {'req/s':>7} {'requests':>9} {'job-polls/job':>13} "
         f"{'p50 s':>7} {'p99 s':>7} {'CPU s':>7} {'RSS MiB':>8} {'lost':>5} "
         f"{'doubled':>7} {'dbl reads':>9} {'Redis B/job':>11}"
     )
     print(header)
     for r in runs:
         print(
-            f"{r['name']:32} {r['requests'] / r['wall']:7.1f} {r['requests']:9d} "
+            f"{r['name']:44} {r['requests'] / r['wall']:7.1f} {r['requests']:9d} "
             f"{r['job_polls'] / r['n']:13.2f} {quantile(r['delays'], 0.5):7.2f} "
             f"{quantile(r['delays'], 0.99):7.2f} {r['cpu']:7.1f} {r['rss_mib']:8.0f} "
             f"{r['missing']:5d} {r.get('doubled', 0):7d} {r.get('doubled_reads', 0):9d} "
@@ -339,6 +346,12 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        default=None,
+        help="ids per shard (default: 10 x max_batch, 1,000)",
+    )
     args = parser.parse_args()
 
     from jobwait.adapters.server import JobServer
@@ -359,7 +372,14 @@ def main() -> None:
         for kill_at in (None,) if args.skip_kill else (None, 0.3):
             workdir = Path(tmp) / f"durable-{kill_at}"
             workdir.mkdir()
-            run = run_durable(server, times, args.time_scale, kill_at=kill_at, workdir=workdir)
+            run = run_durable(
+                server,
+                times,
+                args.time_scale,
+                kill_at=kill_at,
+                workdir=workdir,
+                shard_size=args.shard_size,
+            )
             runs.append(run)
             report(runs, times)
 

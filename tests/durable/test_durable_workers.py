@@ -103,12 +103,12 @@ def test_durable_end_to_end_1000_jobs_with_faults_match_an_in_process_fleet(
         durable_ids = [server.submit(**s) for s in scripts]
         local_ids = [server.submit(**s) for s in scripts]
         budget = 5  # ten shards: every poll round needs two seconds of budget
-        options = {
+        options: dict[str, Any] = {
             "backoff": BACKOFF, "timeout": 60.0, "max_batch": 100, "max_polls_per_second": budget
         }  # fmt: skip
         group = cluster.waits.submit(
             "board", durable_ids, on_done=cluster.app.signature("durable_app.record_done"),
-            **options,
+            shard_size=100, **options,
         )  # fmt: skip
         local: dict[str, Any] = {}
 
@@ -164,7 +164,9 @@ def test_durable_worker_killed_at_30_and_60_percent_loses_and_doubles_nothing(
     server = cluster.server
     rng = random.Random(7)
     ids = [server.submit(**_script(rng, 2.5)) for _ in range(600)]
-    group = cluster.waits.submit("board", ids, backoff=BACKOFF, timeout=120.0, max_batch=50)
+    group = cluster.waits.submit(
+        "board", ids, backoff=BACKOFF, timeout=120.0, max_batch=50, shard_size=50
+    )
     worker = cluster.worker("first")
     kills = 0
     for share in (0.3, 0.6):
@@ -189,7 +191,9 @@ def test_durable_redis_restart_with_aof_the_sweeper_brings_every_shard_back(
     cluster = Cluster(procs, job_server, aof=True)
     rng = random.Random(5)
     ids = [job_server.submit(**_script(rng, 2.0)) for _ in range(300)]
-    group = cluster.waits.submit("board", ids, backoff=BACKOFF, timeout=120.0, max_batch=30)
+    group = cluster.waits.submit(
+        "board", ids, backoff=BACKOFF, timeout=120.0, max_batch=30, shard_size=30
+    )
     workers = [cluster.worker()]
     wait_until(lambda: group.progress().waiting <= 200, 30, "a third of the jobs")
     cluster.redis.stop()
@@ -209,7 +213,13 @@ def test_durable_warm_shutdown_cancels_nothing_and_the_next_worker_finishes(
     rng = random.Random(3)
     ids = [server.submit(**_script(rng, 2.5)) for _ in range(200)]
     group = cluster.waits.submit(
-        "board", ids, backoff=BACKOFF, timeout=120.0, max_batch=20, cancel_on_timeout=True
+        "board",
+        ids,
+        backoff=BACKOFF,
+        timeout=120.0,
+        max_batch=20,
+        shard_size=20,
+        cancel_on_timeout=True,
     )
     worker = cluster.worker("warm")
     started = time.monotonic()
@@ -238,7 +248,9 @@ def test_durable_deadline_keeps_counting_across_a_restart(cluster: Cluster) -> N
     server = cluster.server
     ids = [server.submit(durations={"started": 600.0}) for _ in range(40)]
     worker = cluster.worker("before")  # first: the timeout counts from submit
-    group = cluster.waits.submit("board", ids, backoff=BACKOFF, timeout=3.0, max_batch=20)
+    group = cluster.waits.submit(
+        "board", ids, backoff=BACKOFF, timeout=3.0, max_batch=20, shard_size=20
+    )
     wait_until(lambda: len(server.requests) >= 2, 10, "the first polls")
     worker.kill()
     killed_at = server.now()

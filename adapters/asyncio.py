@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
-from jobwait import Fetched, JobWaiter, PollReport, Wakeup, is_retryable
+from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
 from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetOptions,
@@ -30,6 +30,7 @@ from jobwait._plumbing import (
     cancel_failed,
     make_waiter,
     retry_after_of,
+    with_api,
 )
 
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
@@ -140,6 +141,7 @@ async def wait(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[WaiterOptions],
 ) -> J:
     """Poll ``await fetch()`` until the job finishes, and return the final job.
@@ -166,6 +168,10 @@ async def wait(
             backoff; a wake during a poll causes one more poll after it.
         clock: Monotonic seconds (default: the running loop's ``time()``).
         sleep: Async sleep (default ``asyncio.sleep``); ``VirtualClock.asleep`` in tests.
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``, see :meth:`~jobwait.ApiProfile.names`): its vocabulary,
+            status and failure readers and ``raise_on_cancel`` as options; explicit
+            options win. Not with ``waiter``. Default ``None`` (no profile).
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
 
     Returns:
@@ -178,13 +184,14 @@ async def wait(
         JobFetchError: The job could not be fetched (error budget spent, or an error
             retrying cannot fix); the fetch's exception is the ``__cause__``.
         JobStatusError: The job's status could not be read or is unknown.
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: ``fetch`` is not callable, ``waiter``
             given together with options, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
     check_fetch(fetch, where="asyncio.wait", sync=False)
     job: J = await drive(
-        make_waiter(waiter, options),
+        make_waiter(waiter, with_api(api, options)),
         fetch,
         rt=RUNTIME,
         is_retryable=is_retryable,
@@ -214,6 +221,7 @@ async def wait_all(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[FleetOptions],
 ) -> dict[str, Any]:
     """Wait for many jobs with one :class:`~jobwait.JobFleet`; return every outcome.
@@ -244,6 +252,10 @@ async def wait_all(
             after; ``wake()`` wakes every job still waiting.
         clock: Monotonic seconds (default: the running loop's ``time()``).
         sleep: Async sleep (default ``asyncio.sleep``; ``VirtualClock.asleep`` in tests).
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``, see :meth:`~jobwait.ApiProfile.names`): its vocabulary,
+            status and failure readers and ``raise_on_cancel`` as options; explicit
+            options win, for every job. Default ``None`` (no profile).
         **options: :class:`~jobwait.JobFleet` options: every per-job ``JobWaiter``
             option (``timeout``, ``backoff``, ``statuses``, ...) and ``max_batch``,
             ``batch_window``, ``max_polls_per_second``, ``max_concurrency``,
@@ -255,11 +267,14 @@ async def wait_all(
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error (``results``
             holds every outcome known, ``__cause__`` the job's error).
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
             not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, on_poll, options, "asyncio.wait_all")
+    fleet, fetch = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.wait_all"
+    )
     now = clock or RUNTIME.clock
     fleet.add(job_ids, now=now())
     return await drive_fleet(
@@ -332,6 +347,7 @@ def as_completed(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[FleetOptions],
 ) -> _Completed:
     """Like :func:`wait_all`, but yield ``(job_id, outcome)`` as each job finishes.
@@ -343,10 +359,11 @@ def as_completed(
     ``FleetFailedError`` is raised from the iteration after the outcomes before it.
 
     Raises:
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`, at once.
     """
     fleet, fetch = fleet_for(
-        fetch_many, fetch_one, on_status, on_poll, options, "asyncio.as_completed"
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.as_completed"
     )
 
     async def run(queue: asyncio.Queue[Any]) -> object:

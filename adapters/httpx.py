@@ -33,9 +33,11 @@ from jobwait._plumbing import (
     JOB_DEFAULTS,
     FleetOptions,
     WaiterOptions,
+    api_profile,
     make_waiter,
     read_response,
     retry_after_of,
+    with_api,
 )
 
 from . import _shared
@@ -60,8 +62,7 @@ Api = ApiProfile | str | None
 Reader = Callable[..., Fetched]
 
 
-def _api(api: Api) -> ApiProfile | None:
-    return ApiProfile.named(api) if isinstance(api, str) else api
+_api = api_profile
 
 
 def _reader(api: Api) -> Reader:
@@ -73,8 +74,7 @@ def _reader(api: Api) -> Reader:
 
 def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
     # The profile's waiter options, under the caller's explicit ones.
-    profile = _api(api)
-    return options if profile is None or waiter is not None else profile.options(**options)
+    return options if waiter is not None else with_api(api, options)
 
 
 _DEFAULT_TIMEOUT: float | None = JOB_DEFAULTS["timeout"]

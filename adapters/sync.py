@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
 from jobwait import (
+    ApiProfile,
     CancelJobs,
     Done,
     Fetched,
@@ -54,6 +55,7 @@ from jobwait._plumbing import (
     observed,
     retry_after_of,
     single_job,
+    with_api,
 )
 from jobwait._report import poll_report
 
@@ -78,6 +80,7 @@ def wait(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[WaiterOptions],
 ) -> J:
     """Poll ``fetch()`` until the job finishes, and return the final job.
@@ -113,6 +116,10 @@ def wait(
             a wake cuts short; an injected sleep cannot be cut short, so it is called
             in slices of at most 0.05 s that add up to the same sleep, and a wake is
             acted on between two slices.
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``, see :meth:`~jobwait.ApiProfile.names`): its vocabulary,
+            status and failure readers and ``raise_on_cancel`` as options; explicit
+            options win. Not with ``waiter``. Default ``None`` (no profile).
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
 
     Returns:
@@ -129,10 +136,11 @@ def wait(
             ``on_unknown="raise"``).
         TypeError: ``fetch`` is not callable or is an ``async def`` function, ``waiter``
             given together with options, or an unknown option.
-        ValueError: An invalid option value.
+        ValueError: An invalid option value, or ``api`` names no built-in profile
+            (the message lists them).
     """
     check_fetch(fetch, where="sync.wait", sync=True)
-    w = make_waiter(waiter, options)
+    w = make_waiter(waiter, with_api(api, options))
     bell = None if wakeup is None else _Bell(wakeup, w.job_id, False, clock, sleep)
     try:
         action = w.handle(Start(now=clock()))
@@ -253,6 +261,7 @@ def wait_all(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[FleetOptions],
 ) -> dict[str, Any]:
     """Wait for many jobs in this one thread with a :class:`~jobwait.JobFleet`.
@@ -278,6 +287,10 @@ def wait_all(
             its budget and concurrency); ``wake()`` every job still waiting.
         clock: Monotonic seconds (default ``time.monotonic``).
         sleep: Sleep function (default ``time.sleep``).
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``, see :meth:`~jobwait.ApiProfile.names`): its vocabulary,
+            status and failure readers and ``raise_on_cancel`` as options; explicit
+            options win, for every job. Default ``None`` (no profile).
         **options: :class:`~jobwait.JobFleet` options.
 
     Returns:
@@ -285,6 +298,7 @@ def wait_all(
 
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error.
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
             not callable, or an unknown option.
     """
@@ -295,7 +309,7 @@ def wait_all(
     else:
         check_fetch(fetch_many, where="sync.wait_all", sync=True, name="fetch_many")
     fleet = make_fleet(
-        options,
+        with_api(api, options),
         one_by_one=fetch_one is not None,
         report_status=on_status is not None,
         report_polls=on_poll is not None,

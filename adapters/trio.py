@@ -32,13 +32,14 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="trio") from _missing
 
-from jobwait import Fetched, JobWaiter, PollReport, Wakeup, is_retryable
+from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
 from jobwait._plumbing import (
     FleetOptions,
     WaiterOptions,
     cancel_failed,
     make_waiter,
     retry_after_of,
+    with_api,
 )
 
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
@@ -133,6 +134,7 @@ async def wait(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[WaiterOptions],
 ) -> J:
     """Poll ``await fetch()`` until the job finishes, and return the final job.
@@ -158,6 +160,10 @@ async def wait(
             backoff; a wake during a poll causes one more poll after it.
         clock: Seconds (default ``trio.current_time``, so ``MockClock`` just works).
         sleep: Async sleep (default ``trio.sleep``).
+        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
+            (``"azure"``, see :meth:`~jobwait.ApiProfile.names`): its vocabulary,
+            status and failure readers and ``raise_on_cancel`` as options; explicit
+            options win. Not with ``waiter``. Default ``None`` (no profile).
         **options: ``JobWaiter`` options, when ``waiter`` is not given.
 
     Returns:
@@ -170,13 +176,14 @@ async def wait(
         JobFetchError: The job could not be fetched (error budget spent, or an error
             retrying cannot fix); the fetch's exception is the ``__cause__``.
         JobStatusError: The job's status could not be read or is unknown.
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: ``fetch`` is not callable, ``waiter``
             given together with options, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
     check_fetch(fetch, where="trio.wait", sync=False)
     job: J = await drive(
-        make_waiter(waiter, options),
+        make_waiter(waiter, with_api(api, options)),
         fetch,
         rt=RUNTIME,
         is_retryable=is_retryable,
@@ -206,6 +213,7 @@ async def wait_all(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[FleetOptions],
 ) -> dict[str, Any]:
     """Wait for many jobs with one :class:`~jobwait.JobFleet`; return every outcome.
@@ -218,11 +226,14 @@ async def wait_all(
 
     Raises:
         FleetFailedError: With ``fail_fast``, at the first job error.
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is
             not callable, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet, fetch = fleet_for(fetch_many, fetch_one, on_status, on_poll, options, "trio.wait_all")
+    fleet, fetch = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.wait_all"
+    )
     fleet.add(job_ids, now=clock())
     return await drive_fleet(
         fleet,
@@ -255,6 +266,7 @@ async def as_completed(
     wakeup: Wakeup | None = None,
     clock: Callable[[], float] = trio.current_time,
     sleep: Callable[[float], Awaitable[object]] = trio.sleep,
+    api: ApiProfile | str | None = None,
     **options: Unpack[FleetOptions],
 ) -> AsyncIterator[trio.MemoryReceiveChannel[tuple[str, Any]]]:
     """Like :func:`wait_all`, but receive ``(job_id, outcome)`` as each job finishes.
@@ -271,10 +283,11 @@ async def as_completed(
     is raised from the ``async with`` after the outcomes before it.
 
     Raises:
+        ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`.
     """
     fleet, fetch = fleet_for(
-        fetch_many, fetch_one, on_status, on_poll, options, "trio.as_completed"
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.as_completed"
     )
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
     failure: BaseException | None = None

@@ -45,6 +45,8 @@ from ._options import JOB_OPTIONS as JOB_OPTIONS
 from ._options import FleetOptions as FleetOptions
 from ._options import JobOptions as JobOptions
 from ._options import WaiterOptions as WaiterOptions
+from ._profiles import api_profile as api_profile
+from ._profiles import with_api as with_api
 from ._protocol import Action as Action
 from ._protocol import Event as Event
 from ._protocol import Nudged as Nudged
@@ -75,6 +77,7 @@ __all__ = [
     "Subscription",
     "Transition",
     "WaiterOptions",
+    "api_profile",
     "batch_failed",
     "batch_observed",
     "body_excerpt",
@@ -95,4 +98,5 @@ __all__ = [
     "single_job",
     "transitions",
     "usable_seconds",
+    "with_api",
 ]

@@ -544,3 +544,31 @@ _PROFILES: Final[dict[str, ApiProfile]] = {
         ),
     )
 }
+
+
+def api_profile(api: ApiProfile | str | None) -> ApiProfile | None:
+    """The profile an adapter's ``api=`` names: an :class:`ApiProfile`, a built-in
+    profile's name, or ``None`` (no profile).
+
+    Raises:
+        ValueError: For an unknown name; the message lists the known ones.
+        TypeError: For anything else than a profile, a string or ``None``.
+    """
+    if api is None or isinstance(api, ApiProfile):
+        return api
+    if isinstance(api, str):
+        return ApiProfile.named(api)
+    raise TypeError(
+        f"api= takes an ApiProfile or a built-in profile's name, not {type(api).__name__}"
+    )
+
+
+def with_api(api: ApiProfile | str | None, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options`` with ``api``'s waiter options under them (explicit keywords win):
+    the one merge every adapter's ``api=`` uses. ``options`` unchanged without ``api``.
+
+    Raises:
+        ValueError, TypeError: As :func:`api_profile`.
+    """
+    profile = api_profile(api)
+    return options if profile is None else profile.options(**options)

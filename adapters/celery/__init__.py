@@ -45,6 +45,7 @@ submitted with ``cancel_on_timeout=True``, or on ``WaitGroup.cancel(remote=True)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -55,6 +56,7 @@ from typing import Any, Final
 
 import redis
 from celery import Celery, Task, signature
+from celery.signals import worker_process_shutdown
 
 from jobwait import (
     AllDone,
@@ -487,6 +489,7 @@ class DurableWaits:
         self.cancel_task = app.task(
             name=f"{prefix}.cancel_remote", ignore_result=True, acks_late=True
         )(self._cancel_remote)
+        worker_process_shutdown.connect(self._close_sources, weak=False)
 
     # --- set-up ----------------------------------------------------------------------
 
@@ -523,6 +526,14 @@ class DurableWaits:
             raise ValueError(f"a source named {name!r} is registered already")
         self._factories[name] = factory
         self._batch[name] = bool(getattr(factory, "batch", True) if batch is None else batch)
+
+    def _close_sources(self, **_: Any) -> None:
+        # A pool process is exiting: close the sources it built (their HTTP clients).
+        for source in self._sources.values():
+            if source.close is not None:
+                with contextlib.suppress(Exception):
+                    source.close()
+        self._sources.clear()
 
     def source(self, name: str) -> Source:
         """The source ``name`` as built in this process (built on first use).

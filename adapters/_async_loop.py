@@ -13,6 +13,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
+from types import ModuleType
 from typing import Any, Protocol
 
 from jobwait import (
@@ -151,6 +152,33 @@ class Runtime(Protocol):
     def threadsafe(self, fn: Callable[[], object]) -> Callable[[], None]:
         """A callable, safe from any thread (this loop's included), that runs ``fn()``
         soon in the running loop; a no-op once the loop has closed."""
+        ...
+
+    #: Whether a caller may await a bare ``asyncio.Future`` of the running loop
+    #: (asyncio: ``True``; trio: ``False``, use :meth:`signal` instead). The shared
+    #: scheduler hands a bare future to asyncio callers without hooks: the cheapest
+    #: waiting call.
+    bare_futures: bool
+
+    #: The runtime's adapter module (:mod:`jobwait.adapters.asyncio` or
+    #: :mod:`jobwait.adapters.trio`): its ``wait`` / ``wait_all`` run under this runtime.
+    adapter: ModuleType
+
+    def loop_token(self) -> object:
+        """An object that tells running event loops apart, alive as long as the loop
+        (asyncio: the running loop; trio: the run's root task)."""
+        ...
+
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> object:
+        """Start ``fn()`` in the running loop as a task that belongs to no caller, so no
+        caller's cancellation or return cuts it (asyncio: a task of the loop, returned;
+        trio: a system task). ``fn`` must not raise."""
+        ...
+
+    def signal(self) -> Event:
+        """The cheapest one-shot event of the running loop, set once and awaited once
+        (asyncio: a bare future, a sixth of an ``asyncio.Event``; trio: ``trio.Event``).
+        Create it in the loop that awaits it."""
         ...
 
 

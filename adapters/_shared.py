@@ -37,7 +37,6 @@ waits alone instead: :func:`shareable` says which options can be shared.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from typing import Any, Final
 
@@ -110,26 +109,6 @@ class _Caller:
         self.inbox: list[StatusChanged | Finished | BaseException | object] = []
 
 
-class _Signal:
-    """A one-shot asyncio event on a bare future: a caller waits on one per wake-up,
-    and it costs a sixth of an ``asyncio.Event`` (memory per waiting call counts)."""
-
-    __slots__ = ("_future",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._future: asyncio.Future[None] = loop.create_future()
-
-    def set(self) -> None:
-        if not self._future.done():
-            self._future.set_result(None)
-
-    def is_set(self) -> bool:
-        return self._future.done()
-
-    async def wait(self) -> None:
-        await self._future
-
-
 class _Waiting(asyncio.Future[Any]):
     """What a bare caller awaits: resolved by the driver with the job, its error or
     :data:`ALONE`; cancelled with the caller's task, it takes the job out of the fleet.
@@ -160,18 +139,9 @@ class _Loop:
     def __init__(self) -> None:
         rt = current_runtime()
         self.rt: Runtime = rt
-        if rt.name == "asyncio":
-            loop = asyncio.get_running_loop()
-            self.token: object = loop
-            self.spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] = lambda fn: (
-                loop.create_task(fn())
-            )
-            self.signal: Callable[[], Event] = lambda: _Signal(loop)
-        else:
-            trio = sys.modules["trio"]
-            self.token = trio.lowlevel.current_root_task()
-            self.spawn = trio.lowlevel.spawn_system_task
-            self.signal = rt.event
+        self.token: object = rt.loop_token()
+        self.spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] = rt.spawn_system
+        self.signal: Callable[[], Event] = rt.signal
 
 
 _SCHEDULERS: dict[tuple[int, int, Hashable], Scheduler] = {}
@@ -235,7 +205,7 @@ class Scheduler:
     ) -> Awaitable[Any] | object:
         """:meth:`join`, then what the caller awaits (or :data:`ALONE` at once): a bare
         future under asyncio without hooks, else :meth:`wait`."""
-        bare = on_status is None and cancel is None and self._loop.rt.name == "asyncio"
+        bare = on_status is None and cancel is None and self._loop.rt.bare_futures
         caller = self.join(job_id, options, fetch, bare=bare)
         if caller is None:
             return ALONE

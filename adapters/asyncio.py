@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import ModuleType
 from typing import Any, TypeVar, Unpack
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
@@ -122,6 +124,38 @@ class _Asyncio:
                 loop.call_soon_threadsafe(fn)
 
         return call
+
+    bare_futures = True
+    adapter: ModuleType = sys.modules[__name__]
+
+    def loop_token(self) -> object:
+        return asyncio.get_running_loop()
+
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> object:
+        return asyncio.get_running_loop().create_task(fn())
+
+    def signal(self) -> _Signal:
+        return _Signal(asyncio.get_running_loop())
+
+
+class _Signal:
+    """A one-shot asyncio event on a bare future: a caller waits on one per wake-up,
+    and it costs a sixth of an ``asyncio.Event`` (memory per waiting call counts)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._future.done()
+
+    async def wait(self) -> None:
+        await self._future
 
 
 #: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.

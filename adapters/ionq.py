@@ -53,6 +53,7 @@ from jobwait._plumbing import retry_after_of as _retry_after_of
 from . import _ionq_core, _shared
 from . import httpx as _httpx
 from . import sync as _sync
+from ._async_loop import current_runtime
 
 # JobFailedError and JobTimeoutError are re-exported, as ionq_core.polling exports its
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
@@ -320,11 +321,7 @@ def _core_reader(options: dict[str, Any], single: bool) -> _ionq_core.Reader:
 
 
 def _runner() -> Any:
-    if _httpx.current_runtime() == "asyncio":
-        from . import asyncio as runner
-    else:
-        from . import trio as runner  # type: ignore[no-redef]
-    return runner
+    return current_runtime().adapter
 
 
 def _cancel_callback(cancel: Any, cancel_on_timeout: bool, default: Any) -> Any:

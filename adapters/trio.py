@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any, TypeVar, Unpack
 
 from jobwait._advice import check_fetch, missing_extra
@@ -115,6 +117,18 @@ class _Trio:
                 token.run_sync_soon(fn)
 
         return call
+
+    bare_futures = False
+    adapter: ModuleType = sys.modules[__name__]
+
+    def loop_token(self) -> object:
+        return trio.lowlevel.current_root_task()
+
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> object:
+        return trio.lowlevel.spawn_system_task(fn)
+
+    def signal(self) -> trio.Event:
+        return trio.Event()
 
 
 #: The trio :class:`~jobwait.adapters._async_loop.Runtime`.

@@ -10,12 +10,12 @@ stored as ``{"job": <payload>}``, an error as ``{"error": <class name>, "reason"
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import jobwait
 from jobwait import JobWaitError
+from jobwait._plumbing import is_json
 
 __all__ = ["RemoteError", "encode_outcome", "outcome_of"]
 
@@ -59,22 +59,8 @@ def _error_class(name: str, qualified: str | None) -> type[JobWaitError] | None:
     return by_name
 
 
-def _is_json(value: Any, depth: int = 0) -> bool:
-    if depth > 64:
-        return False
-    if value is None or isinstance(value, str | bool | int):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list | tuple):
-        return all(_is_json(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
-    return False
-
-
 def _json_or_none(value: Any) -> Any:
-    return value if _is_json(value) else None
+    return value if is_json(value, tuples=True) else None
 
 
 def _cause(error: BaseException) -> dict[str, str] | None:
@@ -122,7 +108,7 @@ def encode_outcome(
     except Exception:  # noqa: BLE001 - a status reader that raises only loses the label
         status = None
     kind = status if isinstance(status, str) and status else "done"
-    job = outcome if _is_json(outcome) else None
+    job = outcome if is_json(outcome, tuples=True) else None
     return kind, json.dumps({"job": job, "status": kind, "polls": polls}, allow_nan=False)
 
 

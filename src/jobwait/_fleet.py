@@ -194,7 +194,7 @@ from ._protocol import (
 )
 from ._report import PollReport, poll_report
 from ._statuses import Phase, default_failure_of, default_status_of
-from ._waiter import JobWaiter, State, _is_json
+from ._waiter import JobWaiter, State, is_json
 
 __all__ = [
     "FLEET_SNAPSHOT_FORMAT",
@@ -551,7 +551,7 @@ _FLEET_SLOTS: Final = {
 def _outcome_json(outcome: Any) -> dict[str, Any]:
     if isinstance(outcome, JobWaitError):
         return {"error": error_to_json(outcome)}
-    return {"job": outcome if _is_json(outcome) else None}
+    return {"job": outcome if is_json(outcome) else None}
 
 
 def _outcome_of(data: Any) -> Any:

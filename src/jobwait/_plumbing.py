@@ -52,6 +52,7 @@ from ._protocol import Event as Event
 from ._protocol import Nudged as Nudged
 from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._waiter import Transition as Transition
+from ._waiter import is_json as is_json
 from ._waiter import transitions as transitions
 from ._wakeup import Subscription as Subscription
 
@@ -87,6 +88,7 @@ __all__ = [
     "fetch_failed",
     "fleet_transitions",
     "ionq_predicted_seconds",
+    "is_json",
     "is_retryable_status",
     "make_fleet",
     "make_waiter",

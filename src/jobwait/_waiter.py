@@ -864,7 +864,7 @@ class JobWaiter:
 
     def _dump(self, *, keep_job: bool) -> dict[str, Any]:
         # The state without options; times relative to the latest event (self._now).
-        keep = keep_job and _is_json(self._last_job)
+        keep = keep_job and is_json(self._last_job)
         action = self._last_action
         return {
             "state": self._state.name,
@@ -1029,17 +1029,31 @@ def _int(value: object) -> int:
     return value
 
 
-def _is_json(value: object, depth: int = 0) -> bool:
+def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
+    """Whether ``value`` is plain JSON data that ``json.dumps(value, allow_nan=False)``
+    writes as is: ``None``, ``str``, ``bool``, ``int``, finite ``float``, ``list`` and
+    ``dict`` with ``str`` keys, nested at most 64 deep (``depth``: the nesting already
+    above ``value``; default 0).
+
+    Args:
+        tuples: Also accept ``tuple`` as an array (default ``False``: a snapshot must
+            restore exactly, and a tuple would come back as a list; the durable
+            adapters, which only store the JSON, pass ``True``).
+
+    Raises nothing: anything else is ``False``.
+    """
     if depth > 64:
         return False
     if value is None or isinstance(value, str | bool | int):
         return True
     if isinstance(value, float):
         return math.isfinite(value)
-    if isinstance(value, list):
-        return all(_is_json(v, depth + 1) for v in value)
+    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
+        return all(is_json(v, depth + 1, tuples=tuples) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
+        return all(
+            isinstance(k, str) and is_json(v, depth + 1, tuples=tuples) for k, v in value.items()
+        )
     return False
 
 

@@ -180,19 +180,21 @@ def unreadable_status(
     job: Any,
     *,
     problem: BaseException | None = None,
-    status: object = None,
     default_reader: bool,
-) -> str:
+) -> str | None:
     """Why the status of ``job`` (what a fetch returned) could not be read, and the fix.
 
     Args:
         job: What the fetch returned. A coroutine is closed here (it will never be
             awaited), so Python leaves no "coroutine was never awaited" warning.
-        problem: What the status reader raised; ``None`` when it returned ``status``,
-            a value that is not a string.
-        status: The non-string value the reader returned (when ``problem`` is ``None``).
+        problem: What the status reader raised; ``None`` when it returned a value that
+            is not a string.
         default_reader: ``True`` when the waiter reads ``status`` itself (no
             ``status_of=``), so suggesting ``status_of=`` makes sense.
+
+    Returns:
+        The reason, or ``None`` when ``problem`` is ``None`` and ``job`` looks like a
+        job: then the status's own error (how to map it) is the better message.
     """
     kind = _type_name(job)
     if inspect.isawaitable(job):
@@ -221,7 +223,7 @@ def unreadable_status(
             "one job: return the job itself (for many jobs, use wait_all)"
         )
     if problem is None:
-        return f"the job's status must be a string, got {_preview(status)} ({_type_name(status)})"
+        return None
     detail = str(problem) or type(problem).__name__
     if not default_reader:
         return (

@@ -27,6 +27,7 @@ themselves have a bug.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -293,7 +294,7 @@ def error_to_json(error: JobWaitError) -> dict[str, Any]:
     context.pop("results", None)
     context.pop("unfinished", None)
     for name in ("last_job", "failure"):
-        if name in context and not _plain(context[name]):
+        if name in context and not is_json(context[name]):
             context[name] = None
     cause = error.__cause__
     return {
@@ -327,13 +328,29 @@ def error_from_json(data: Any) -> JobWaitError:
     return error
 
 
-def _plain(value: object, depth: int = 0) -> bool:
+def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
+    """Whether ``value`` is plain JSON data that ``json.dumps(value, allow_nan=False)``
+    writes as is: ``None``, ``str``, ``bool``, ``int``, finite ``float``, ``list`` and
+    ``dict`` with ``str`` keys, nested at most 64 deep (``depth``: the nesting already
+    above ``value``; default 0).
+
+    Args:
+        tuples: Also accept ``tuple`` as an array (default ``False``: a snapshot must
+            restore exactly, and a tuple would come back as a list; the durable
+            adapters, which only store the JSON, pass ``True``).
+
+    Raises nothing: anything else is ``False``.
+    """
     if depth > 64:
         return False
-    if value is None or isinstance(value, str | bool | int | float):
-        return not isinstance(value, float) or (value == value and abs(value) != float("inf"))
-    if isinstance(value, list):
-        return all(_plain(v, depth + 1) for v in value)
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
+        return all(is_json(v, depth + 1, tuples=tuples) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+        return all(
+            isinstance(k, str) and is_json(v, depth + 1, tuples=tuples) for k, v in value.items()
+        )
     return False

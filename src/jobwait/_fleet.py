@@ -174,7 +174,14 @@ from ._backoff import Backoff, usable_seconds
 from ._drive import fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
-from ._errors import FleetFailedError, JobWaitError, UsageError, error_from_json, error_to_json
+from ._errors import (
+    FleetFailedError,
+    JobWaitError,
+    UsageError,
+    error_from_json,
+    error_to_json,
+    is_json,
+)
 from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
 from ._protocol import (
     Done,
@@ -194,7 +201,7 @@ from ._protocol import (
 )
 from ._report import PollReport, poll_report
 from ._statuses import Phase, default_failure_of, default_status_of
-from ._waiter import JobWaiter, State, is_json
+from ._waiter import JobWaiter, State
 
 __all__ = [
     "FLEET_SNAPSHOT_FORMAT",
@@ -726,7 +733,6 @@ class JobFleet:
         "_final_polls",
         "_hold_until",
         "_in_flight",
-        "_jitter",
         "_kept",
         "_max_batch",
         "_max_batch_errors",
@@ -805,7 +811,6 @@ class JobFleet:
         self._prototype = prototype
         self._max_retry_after = prototype.options()["max_retry_after"]
         self._backoff = backoff
-        self._jitter = backoff.jitter is not None
         self._max_batch = _positive_int("max_batch", max_batch)
         self._batch_window = float(batch_window)
         self._budget = _limit("max_polls_per_second", max_polls_per_second)
@@ -1022,13 +1027,19 @@ class JobFleet:
             self._move(FleetState.STOPPED)
         return action
 
+    def _batch_factor(self, hint: float | None) -> float | None:
+        # One jitter draw per batch (its jobs keep their relative schedule), unless the
+        # server's hint sets the time.
+        jittered = self._backoff.jitter is not None and hint is None
+        return self._backoff.batch_factor() if jittered else None
+
     def _on_observed(self, event: BatchObserved) -> None:
         now = event.now
         jobs = event.jobs
         hint = event.retry_after
         waiters = self._waiters
         self._batch_errors = 0
-        factor = self._backoff.batch_factor() if self._jitter and hint is None else None
+        factor = self._batch_factor(hint)
         for job_id in event.ids:
             waiter = waiters.get(job_id)
             if waiter is None:
@@ -1070,7 +1081,7 @@ class JobFleet:
             )
         else:
             failed = FetchFailed(error=event.error, now=now, retryable=False)
-        factor = self._backoff.batch_factor() if self._jitter and hint is None else None
+        factor = self._batch_factor(hint)
         waiters = self._waiters
         for job_id in event.ids:
             waiter = waiters.get(job_id)

@@ -22,6 +22,7 @@ from ._drive import observed as observed
 from ._drive import retry_after_of as retry_after_of
 from ._errors import error_from_json as error_from_json
 from ._errors import error_to_json as error_to_json
+from ._errors import is_json as is_json
 from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
@@ -52,7 +53,6 @@ from ._protocol import Event as Event
 from ._protocol import Nudged as Nudged
 from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._waiter import Transition as Transition
-from ._waiter import is_json as is_json
 from ._waiter import transitions as transitions
 from ._wakeup import Subscription as Subscription
 

@@ -122,6 +122,7 @@ from ._errors import (
     JobTimeoutError,
     JobWaitError,
     UsageError,
+    is_json,
     shown,
 )
 from ._options import (
@@ -477,7 +478,8 @@ class JobWaiter:
         try:
             status = self._status_of(job)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a status error
-            return self._fail(JobStatusError(self._unreadable(job, exc), **self._context()), exc)
+            reason = self._unreadable(job, exc) or str(exc)
+            return self._fail(JobStatusError(reason, **self._context()), exc)
         if type(status) is not str:
             # Enum members (Qiskit's JobStatus, StrEnums) read through the vocabulary;
             # anything else gets an error that says how to map it.
@@ -486,9 +488,7 @@ class JobWaiter:
             except TypeError as exc:
                 # A fetch that returned the wrong kind of thing is named as such;
                 # a real job with an unmappable status gets the mapping advice.
-                reason = self._unreadable(job, None, status)
-                if reason.startswith("the job's status must be"):
-                    reason = str(exc)
+                reason = self._unreadable(job, None) or str(exc)
                 return self._fail(JobStatusError(reason, **self._context()))
         self._fetch_errors = 0
         if status != self._last_status:
@@ -546,12 +546,9 @@ class JobWaiter:
             JobCanceledError("job was canceled", **self._context()), reason=EndReason.DONE
         )
 
-    def _unreadable(self, job: Any, problem: Exception | None, status: object = None) -> str:
+    def _unreadable(self, job: Any, problem: Exception | None) -> str | None:
         return unreadable_status(
-            job,
-            problem=problem,
-            status=status,
-            default_reader=self._status_of is default_status_of,
+            job, problem=problem, default_reader=self._status_of is default_status_of
         )
 
     def _on_fetch_failed(self, event: FetchFailed) -> Sleep | Poll | Raise:
@@ -1027,34 +1024,6 @@ def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TypeError(f"expected a non-negative integer, got {value!r}")
     return value
-
-
-def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
-    """Whether ``value`` is plain JSON data that ``json.dumps(value, allow_nan=False)``
-    writes as is: ``None``, ``str``, ``bool``, ``int``, finite ``float``, ``list`` and
-    ``dict`` with ``str`` keys, nested at most 64 deep (``depth``: the nesting already
-    above ``value``; default 0).
-
-    Args:
-        tuples: Also accept ``tuple`` as an array (default ``False``: a snapshot must
-            restore exactly, and a tuple would come back as a list; the durable
-            adapters, which only store the JSON, pass ``True``).
-
-    Raises nothing: anything else is ``False``.
-    """
-    if depth > 64:
-        return False
-    if value is None or isinstance(value, str | bool | int):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
-        return all(is_json(v, depth + 1, tuples=tuples) for v in value)
-    if isinstance(value, dict):
-        return all(
-            isinstance(k, str) and is_json(v, depth + 1, tuples=tuples) for k, v in value.items()
-        )
-    return False
 
 
 def _http_context(error: BaseException) -> dict[str, Any]:

@@ -208,6 +208,8 @@ def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None
         (["--retry-http", "4O4"], "expected an HTTP status 100-599"),
         (["--on-unknown", "raise"], "invalid choice"),
         (["--pending", "x", "--success", "x"], "status 'x' is given to both"),
+        # Only the core's check sees these: the same status once case is folded.
+        (["--pending", "X", "--success", "x", "--case-insensitive"], "'x' is in both"),
     ]:
         code = main(["wait", "http://127.0.0.1:9/jobs/1", *args])
         _, err = capsys.readouterr()

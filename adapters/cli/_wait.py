@@ -233,7 +233,12 @@ def _statuses(args: argparse.Namespace, base: Statuses) -> Statuses:
         changes["case_sensitive"] = False
     if args.on_unknown is not None:
         changes["on_unknown"] = "raise" if args.on_unknown == "fail" else "wait"
-    return base.replace(**changes)
+    try:
+        return base.replace(**changes)
+    except ValueError as exc:
+        # The core's own check of the vocabulary (a status in two lists once case is
+        # folded, or one given here that the profile lists elsewhere) is a usage error.
+        raise CommandLineError(str(exc)) from None
 
 
 def _profile(args: argparse.Namespace) -> ApiProfile:

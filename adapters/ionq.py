@@ -168,7 +168,13 @@ def job_path(job_id: str | uuid.UUID) -> str:
         TypeError: ``job_id`` is neither a string nor a ``uuid.UUID``.
         ValueError: ``job_id`` is empty.
     """
-    return "/jobs/" + quote(_job_id(job_id), safe="").replace(".", "%2E")
+    return "/jobs/" + path_segment(_job_id(job_id))
+
+
+def path_segment(job_id: str) -> str:
+    """``job_id`` as one URL path segment: every character but letters, digits, ``-``,
+    ``_`` and ``~`` percent-encoded, dots included (see :func:`job_path` for why)."""
+    return quote(job_id, safe="").replace(".", "%2E")
 
 
 def _api_key(api_key: str | None) -> str:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import quote
 
 import httpx
 
@@ -23,7 +22,7 @@ from jobwait._statuses import default_failure_of, default_status_of
 
 from .. import httpx as _httpx
 from .. import ionq as _ionq
-from .._request import request
+from .._request import clean_secret, request
 from ..httpx import jobs_by_id
 from ..ionq import DEFAULT_BASE_URL
 
@@ -86,7 +85,7 @@ def _env(name: str | None) -> str | None:
     value = os.environ.get(name)
     if not value:
         raise LookupError(f"environment variable {name} is not set in this worker process")
-    return value
+    return clean_secret(value, name=name)
 
 
 def _batch_fetch(
@@ -156,10 +155,6 @@ def ionq_source(
     return _Factory(build, True)
 
 
-def _encode(job_id: str) -> str:
-    return quote(job_id, safe="").replace(".", "%2E")
-
-
 def http_source(
     url: str,
     *,
@@ -199,19 +194,21 @@ def http_source(
         raise ValueError(f"http_source(url={url!r}, batch={batch}) must contain {marker}")
 
     def build() -> Source:
-        headers = {name: _env(var) or "" for name, var in (headers_env or {}).items()}
+        headers = {name: _env(var) for name, var in (headers_env or {}).items()}
         options = {"timeout": _TIMEOUT, **client_options}
         options["headers"] = {**options.get("headers", {}), **headers}
         client = httpx.Client(**options)
         if batch:
             fetch = _batch_fetch(
                 client,
-                lambda ids: url.replace("{ids}", ",".join(_encode(i) for i in ids)),
+                lambda ids: url.replace("{ids}", ",".join(_ionq.path_segment(i) for i in ids)),
                 max_body_size,
                 jobs_of,
             )
         else:
-            fetch = _one_fetch(client, lambda i: url.replace("{id}", _encode(i)), max_body_size)
+            fetch = _one_fetch(
+                client, lambda i: url.replace("{id}", _ionq.path_segment(i)), max_body_size
+            )
         return Source(
             fetch_many=fetch,
             batch=batch,

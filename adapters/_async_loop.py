@@ -284,8 +284,9 @@ async def drive(
                     event = fetch_failed(exc, clock(), is_retryable, retry_after_of)
                 else:
                     event = observed(result, clock())
-                if bell is not None and bell.subscription.pending():
-                    w.handle(Nudged(now=event.now))  # came during the poll: one more
+                nudge = None if bell is None else bell.subscription.during_poll(event.now)
+                if nudge is not None:
+                    w.handle(nudge)
                 action = w.handle(event)
                 if on_status is not None and w.status_changed:
                     await _call(on_status, w.last_job, w.last_status or "")

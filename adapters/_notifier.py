@@ -153,7 +153,8 @@ class Notifier:
             except KeyError:  # a cancel for a job that does not exist: 404, no change
                 continue
             if status == "canceled":
-                self._cut[job_id] = at  # later changes are void: not sent
+                with self._cond:  # _run reads it under the lock
+                    self._cut[job_id] = at  # later changes are void: not sent
                 self._plan(job_id, [(at, status)])
 
     def _plan(self, job_id: str, changes: list[tuple[float, str]]) -> None:

@@ -90,6 +90,15 @@ class Subscription:
         taken.reverse()
         return taken
 
+    def during_poll(self, now: float) -> Nudged | None:
+        """The waiter event a wake that came while a poll was in flight means, or ``None``.
+
+        A single-wait driver hands it to the waiter right before that poll's own report
+        (``Observed`` / ``FetchFailed``, at the same ``now``), so the waiter polls once
+        more after it; the wake stays pending, and that next poll's :meth:`take` serves it.
+        """
+        return Nudged(now=now) if self._pending else None
+
     def nudges(self, now: float) -> list[Nudged]:
         """Consume the pending wakes as the fleet events they mean: one
         ``Nudged(now, job_id)`` per id woken (``job_id=None``: every job). A fleet

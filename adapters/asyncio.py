@@ -48,21 +48,51 @@ _background: set[asyncio.Task[None]] = set()
 
 
 class _TaskGroup:
-    def __init__(self, group: asyncio.TaskGroup) -> None:
-        self._group = group
+    """Children that end before the group does. Not ``asyncio.TaskGroup``: that one
+    forgets a finished child only in a done-callback, one loop step later, so a loop
+    that ends right after its last read would outlive its caller by a step (a task
+    left behind, seen by ``asyncio.all_tasks``). Here a child leaves the group as its
+    last statement runs. Children are jobwait's own and never raise but to be
+    cancelled; one that does anyway is re-raised when the group ends."""
+
+    __slots__ = ("_loop", "_tasks")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(
         self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any
     ) -> Callable[[], object]:
-        task = self._group.create_task(fn(*args))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+
+        async def child() -> None:
+            try:
+                await fn(*args)
+            finally:
+                tasks.discard(task)
+
+        task = self._loop.create_task(child())
+        tasks.add(task)
         return task.cancel
 
     def cancel(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+    async def join(self) -> None:
+        """Wait until every child has ended (cancelled, the rest wait on)."""
+        while self._tasks:
+            pending = set(self._tasks)
+            try:
+                await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                self.cancel()
+                await asyncio.wait(pending)
+                raise
+            for task in pending:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
 
 
 class _Asyncio:
@@ -89,8 +119,14 @@ class _Asyncio:
 
     @asynccontextmanager
     async def group(self) -> AsyncIterator[Group]:
-        async with asyncio.TaskGroup() as group:
-            yield _TaskGroup(group)
+        group = _TaskGroup()
+        try:
+            yield group
+        except BaseException:
+            group.cancel()
+            await group.join()
+            raise
+        await group.join()
 
     async def run_cancel(self, cancel: AsyncCancel, error: BaseException, grace: float) -> None:
         async def bounded() -> None:
@@ -306,14 +342,15 @@ async def wait_all(
             not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.wait_all"
     )
     now = clock or RUNTIME.clock
     fleet.add(job_ids, now=now())
     return await drive_fleet(
         fleet,
-        fetch,
+        read,
+        reads=reads,
         rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
@@ -396,7 +433,7 @@ def as_completed(
         ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`, at once.
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.as_completed"
     )
 
@@ -405,7 +442,8 @@ def as_completed(
         fleet.add(job_ids, now=now())
         return await drive_fleet(
             fleet,
-            fetch,
+            read,
+            reads=reads,
             rt=RUNTIME,
             is_retryable=is_retryable,
             retry_after_of=retry_after_of,

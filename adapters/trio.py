@@ -245,13 +245,14 @@ async def wait_all(
             not callable, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.wait_all"
     )
     fleet.add(job_ids, now=clock())
     return await drive_fleet(
         fleet,
-        fetch,
+        read,
+        reads=reads,
         rt=RUNTIME,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
@@ -300,7 +301,7 @@ async def as_completed(
         ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`.
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.as_completed"
     )
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
@@ -313,7 +314,8 @@ async def as_completed(
             try:
                 await drive_fleet(
                     fleet,
-                    fetch,
+                    read,
+                    reads=reads,
                     rt=RUNTIME,
                     is_retryable=is_retryable,
                     retry_after_of=retry_after_of,

@@ -166,7 +166,7 @@ import heapq
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Unpack
 
@@ -243,12 +243,17 @@ class BatchObserved:
         now: Monotonic seconds when the response arrived.
         retry_after: A server hint in seconds for every job of the batch: a floor for
             each one's next sleep, capped at ``max_retry_after``.
+        failures: Jobs of the batch whose own read failed, each with the
+            ``FetchFailed`` its waiter answers (a driver that re-reads the jobs a
+            batch answer left out, one by one, reports how each went here). An id
+            listed here and in ``jobs`` counts as read.
     """
 
     ids: tuple[str, ...]
     jobs: Mapping[str, Any]
     now: float
     retry_after: float | None = None
+    failures: Mapping[str, FetchFailed] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,7 +279,26 @@ class BatchFailed:
     retry_after: float | None = None
 
 
-FleetEvent = BatchObserved | BatchFailed | Nudged | Interrupted
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRefused:
+    """The source cannot read batches: a batch request came back with an answer that
+    is not a batch answer (the endpoint is missing, refuses the method or the query,
+    or answers another shape).
+
+    The fleet polls one job per request from then on (``max_batch`` becomes 1) and
+    asks for the jobs of this batch again at once, one by one. Their waiters are told
+    nothing: the refused request was not a poll of theirs.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported.
+        now: Monotonic seconds when the answer arrived.
+    """
+
+    ids: tuple[str, ...]
+    now: float
+
+
+FleetEvent = BatchObserved | BatchFailed | BatchRefused | Nudged | Interrupted
 
 
 # --- actions (the fleet decides) -------------------------------------------------------
@@ -287,9 +311,16 @@ class PollBatch:
 
     Attributes:
         ids: At most ``max_batch`` distinct job ids, oldest due first.
+        time_left: Seconds from now to the nearest deadline of these jobs (``None``
+            when none has one): bound the request by it, as a lone wait bounds its
+            own. With ``request_timeout`` set, a job nearer its deadline than that
+            goes out alone, so the bound is every job's own.
     """
 
     ids: tuple[str, ...]
+    # Advice derived from the ids' deadlines, not part of what the action is: two
+    # PollBatch actions for the same ids are equal.
+    time_left: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -508,6 +539,15 @@ def _limit(name: str, value: object) -> int | None:
     return value
 
 
+def _seconds_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    seconds = usable_seconds(value)
+    if seconds is None or seconds <= 0:
+        raise ValueError(f"JobFleet({name}={value!r}) must be a finite number > 0 or None")
+    return seconds
+
+
 def _seconds_until(now: float, target: float) -> float:
     # The driver computes now + seconds (a virtual clock does exactly that); make sure
     # it reaches target, or a float rounding would ask for the same sleep forever.
@@ -552,7 +592,11 @@ _FLEET_SLOTS: Final = {
     "max_batch_errors": "_max_batch_errors",
     "fail_fast": "_fail_fast",
     "use_predictions": "_use_predictions",
+    "request_timeout": "_request_timeout",
 }
+# Fleet options added after snapshots were first written: their value when a
+# snapshot lacks them.
+_FLEET_ADDED: Final[dict[str, Any]] = {"request_timeout": None}
 
 
 def _outcome_json(outcome: Any) -> dict[str, Any]:
@@ -626,6 +670,7 @@ _TABLE: Final[
         (),
         (FleetState.RUNNING, FleetState.STOPPING),
     ),
+    (FleetState.RUNNING, BatchRefused): ("_on_refused", (), (FleetState.RUNNING,)),
     (FleetState.RUNNING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPED, Interrupted): ("_on_late", (), (FleetState.STOPPED,)),
@@ -638,10 +683,12 @@ _TABLE: Final[
     (FleetState.STOPPING, "discard"): ("_on_discard", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchFailed): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPING, BatchRefused): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Nudged): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPED, "discard"): ("_on_discard", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchObserved): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchFailed): ("_on_late", (), (FleetState.STOPPED,)),
+    (FleetState.STOPPED, BatchRefused): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, Nudged): ("_on_late", (), (FleetState.STOPPED,)),
 }
 _ROWS: Final[dict[FleetState, dict[type[Any] | str, str]]] = {state: {} for state in FleetState}
@@ -747,6 +794,7 @@ class JobFleet:
         "_ready_deadlines",
         "_report_polls",
         "_report_status",
+        "_request_timeout",
         "_requests",
         "_results",
         "_row",
@@ -770,9 +818,10 @@ class JobFleet:
         batch_window: float = 1.0,
         max_polls_per_second: int | None = None,
         max_concurrency: int | None = 10,
-        max_batch_errors: int = 5,
+        max_batch_errors: int | None = 5,
         fail_fast: bool = False,
         use_predictions: bool = False,
+        request_timeout: float | None = None,
         report_status: bool = False,
         report_polls: bool = False,
         **job_options: Unpack[JobOptions],
@@ -815,7 +864,8 @@ class JobFleet:
         self._batch_window = float(batch_window)
         self._budget = _limit("max_polls_per_second", max_polls_per_second)
         self._max_concurrency = _limit("max_concurrency", max_concurrency)
-        self._max_batch_errors = _positive_int("max_batch_errors", max_batch_errors)
+        self._max_batch_errors = _limit("max_batch_errors", max_batch_errors)
+        self._request_timeout = _seconds_or_none("request_timeout", request_timeout)
         self._fail_fast = bool(fail_fast)
         self._use_predictions = bool(use_predictions)
         self._report_status = bool(report_status)
@@ -944,7 +994,7 @@ class JobFleet:
             raise self._refuse(event)
         # A batch report must name a batch in flight; other events (a push, Nudged;
         # Interrupted) name no batch, and their handlers check them.
-        batch = event.ids if isinstance(event, BatchObserved | BatchFailed) else None
+        batch = event.ids if isinstance(event, BatchObserved | BatchFailed | BatchRefused) else None
         if batch is not None and batch not in self._in_flight:
             raise UsageError(
                 f"{kind.__name__} reports ids {batch!r}, which are not a batch in "
@@ -1040,16 +1090,21 @@ class JobFleet:
         waiters = self._waiters
         self._batch_errors = 0
         factor = self._batch_factor(hint)
+        failures = event.failures
         for job_id in event.ids:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
             job = jobs.get(job_id, _MISSING)
             if job is _MISSING:
-                missing = JobMissingError(job_id)
-                action = waiter.handle(
-                    FetchFailed(error=missing, now=now, retryable=True, retry_after=hint)
-                )
+                failed = None if failures is None else failures.get(job_id)
+                if failed is None:
+                    failed = FetchFailed(
+                        error=JobMissingError(job_id), now=now, retryable=True, retry_after=hint
+                    )
+                elif failed.now != now:
+                    failed = replace(failed, now=now)
+                action = waiter.handle(failed)
             else:
                 action = waiter.handle(Observed(job=job, now=now, retry_after=hint))
                 if self._report_status and waiter.status_changed:
@@ -1065,20 +1120,24 @@ class JobFleet:
         # as a lone waiter answers the same FetchFailed.
         now = event.now
         hint = event.retry_after
-        if event.retryable:
+        failed: SharedFetchFailed | FetchFailed
+        budget = self._max_batch_errors
+        if event.retryable and budget is None:
+            # Every job keeps its own budget: the failed request was a failed poll of
+            # each job it carried, exactly as a failed GET of a lone wait.
+            failed = FetchFailed(error=event.error, now=now, retryable=True, retry_after=hint)
+        elif event.retryable:
             self._batch_errors += 1
             hold = usable_seconds(hint, self._max_retry_after)
             if hold is not None and now + hold > self._hold_until:
                 self._hold_until = now + hold
             spent = None
-            if self._batch_errors >= self._max_batch_errors:
+            if budget is not None and self._batch_errors >= budget:
                 spent = (
                     f"{self._batch_errors} batch requests in a row failed "
                     f"(max_batch_errors={self._max_batch_errors})"
                 )
-            failed: SharedFetchFailed | FetchFailed = SharedFetchFailed(
-                error=event.error, now=now, retry_after=hint, spent=spent
-            )
+            failed = SharedFetchFailed(error=event.error, now=now, retry_after=hint, spent=spent)
         else:
             failed = FetchFailed(error=event.error, now=now, retryable=False)
         factor = self._batch_factor(hint)
@@ -1089,6 +1148,14 @@ class JobFleet:
                 continue  # discarded while its batch was in flight
             self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
         self._check_fail_fast()
+
+    def _on_refused(self, event: BatchRefused) -> None:
+        # Not a poll of any job: the source cannot read batches. From now on one id per
+        # request; these jobs go out again at once (pushed), their waiters untouched.
+        self._max_batch = 1
+        for job_id in reversed(event.ids):
+            if job_id in self._waiters:
+                self._push(job_id, event.now)
 
     def _on_interrupted(self, event: Interrupted) -> None:
         reason = event.reason
@@ -1344,21 +1411,51 @@ class JobFleet:
             return None
         waiters = self._waiters
         pushed = self._pushed
-        ids: list[str] = []
-        for _ in range(min(len(ready), self._max_batch)):
-            job_id, _ = ready.popitem(last=False)
+        ids = self._pick(now) if self._request_timeout is not None else None
+        if ids is None:
+            ids = [ready.popitem(last=False)[0] for _ in range(min(len(ready), self._max_batch))]
+        nearest = math.inf
+        woke = None
+        for job_id in ids:
             waiter = waiters[job_id]
             if type(waiter.last_action) is Sleep:
-                waiter.handle(Woke(now=now))
+                if woke is None:
+                    woke = Woke(now=now)
+                waiter.handle(woke)
             if pushed:
                 pushed.discard(job_id)
-            ids.append(job_id)
+            deadline = waiter.deadline
+            if deadline is not None and deadline < nearest:
+                nearest = deadline
         batch = tuple(ids)
         self._in_flight[batch] = None
         if self._budget is not None:
             self._sent.append(now)
         self._requests += 1
-        return PollBatch(ids=batch)
+        time_left = None if nearest == math.inf else max(0.0, nearest - now)
+        return PollBatch(ids=batch, time_left=time_left)
+
+    def _pick(self, now: float) -> list[str]:
+        # With request_timeout: a job nearer its deadline than one request may take goes
+        # out alone, so the request can be bounded by its own time left; the others
+        # share a batch (their bounds are all request_timeout, the client's own).
+        ready = self._ready
+        waiters = self._waiters
+        near = now + self._request_timeout  # type: ignore[operator]
+        ids: list[str] = []
+        for job_id in ready:
+            deadline = waiters[job_id].deadline
+            if deadline is not None and deadline < near:
+                if ids:
+                    continue  # its own request comes next
+                ids.append(job_id)
+                break
+            ids.append(job_id)
+            if len(ids) >= self._max_batch:
+                break
+        for job_id in ids:
+            del ready[job_id]
+        return ids
 
     def _expire(self, now: float) -> bool:
         # A ready job at its deadline that could not go out (no request slot) ends now.
@@ -1415,6 +1512,18 @@ class JobFleet:
     def finished(self) -> int:
         """Jobs with an outcome (``len(results)``)."""
         return len(self._results)
+
+    @property
+    def max_batch(self) -> int:
+        """Ids per request at most: the ``max_batch`` option, or 1 after a
+        ``BatchRefused``."""
+        return self._max_batch
+
+    def time_left(self, job_id: str, now: float) -> float | None:
+        """Seconds from ``now`` to a waiting job's deadline (never negative); ``None``
+        without a deadline, or for a job that is not waiting."""
+        waiter = self._waiters.get(job_id)
+        return None if waiter is None else waiter.time_left(now)
 
     @property
     def in_flight(self) -> int:
@@ -1632,7 +1741,12 @@ class JobFleet:
         base = min(now, taken) if same_clock else now  # the snapshot's moment, here
         options = snapshot["options"]
         job_options = options_from_json(options, **given)
-        fleet_options = {name: options[name] for name in cls.FLEET_OPTIONS}
+        fleet_options = {
+            name: options[name]
+            if name in options or name not in _FLEET_ADDED
+            else _FLEET_ADDED[name]
+            for name in cls.FLEET_OPTIONS
+        }
         fleet = cls(**fleet_options, **job_options, **flags)
         fleet._now = base
         waiters = fleet._waiters

@@ -65,10 +65,9 @@ from jobwait import (
     FleetSleep,
     JobFleet,
     JobWaitError,
-    PollBatch,
     Statuses,
 )
-from jobwait._plumbing import batch_failed, batch_observed, make_fleet
+from jobwait._plumbing import FleetDriver, Read, make_fleet
 
 from ._fleetstate import new_snapshot, restore_fleet, snapshot_of
 from ._outcomes import RemoteError, encode_outcome, outcome_of
@@ -606,18 +605,14 @@ class DurableWaits:
                 "fail_fast is not supported by durable waits: read progress() or "
                 "as_completed() and call WaitGroup.cancel() when you want to stop"
             )
+        # Every option is checked now, in the caller's process, by the core's own rules.
+        make_fleet(options, one_by_one=not self._batch[source])
         options.pop("fail_fast", None)
         options.pop("max_concurrency", None)  # each shard runs one request at a time
+        # The request budget holds for the whole group, kept in Redis (not per shard).
         budget = options.pop("max_polls_per_second", None)
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-        ):
-            raise ValueError(f"max_polls_per_second={budget!r} must be an integer >= 1 or None")
         if not self._batch[source]:
-            if options.get("max_batch", 1) != 1:
-                raise TypeError(f"source {source!r} reads one job per request: max_batch must be 1")
             options["max_batch"] = 1
-        make_fleet(options)  # validates every option now, in the caller's process
         stored = _json_options(options)
         size = shard_size
         if size is None:
@@ -763,44 +758,44 @@ class DurableWaits:
         due: float | None = None
         token = f"{group}/{n}/{gen}"
         requests = 0
+        driver = FleetDriver(
+            fleet,
+            reads="batch",
+            is_retryable=source.is_retryable,
+            retry_after_of=source.retry_after_of,
+        )
         while True:
-            action = fleet.next_action(clock())
-            kind = type(action)
-            if kind is PollBatch:
-                ids = action.ids  # type: ignore[union-attr]
+            action = driver.step(clock())
+            if isinstance(action, Read):
                 if budget is not None:
                     wait = store.take_token(group, budget, f"{token}/{requests}")
                     while 0 < wait <= _BUDGET_INLINE_WAIT:
                         time.sleep(wait)
                         wait = store.take_token(group, budget, f"{token}/{requests}")
                     if wait > 0:
-                        due = clock() + wait  # the batch is restored as due next run
+                        due = clock() + wait  # the read is restored as due next run
                         break
                 requests += 1
                 try:
-                    result = source.fetch_many(ids)
-                except Exception as exc:  # noqa: BLE001 - classified into the fleet's event
-                    fleet.handle(
-                        batch_failed(ids, exc, clock(), source.is_retryable, source.retry_after_of)
-                    )
+                    result = source.fetch_many(action.ids)
+                except Exception as exc:  # noqa: BLE001 - classified by the core's step
+                    driver.read_failed(action, exc, clock())
                 else:
-                    fleet.handle(batch_observed(ids, result, clock()))
-            elif kind is Finished:
-                finished: Finished = action  # type: ignore[assignment]
+                    driver.read_done(action, result, clock())
+            elif isinstance(action, Finished):
                 job_kind, text = encode_outcome(
-                    finished.outcome, source.status_of, fleet.polls(finished.job_id)
+                    action.outcome, source.status_of, fleet.polls(action.job_id)
                 )
-                outcomes.append((finished.job_id, job_kind, text))
-                if finished.cancel_job:
-                    timed_out.append(finished.job_id)
-            elif kind is FleetSleep:
-                seconds = action.seconds  # type: ignore[union-attr]
-                due = clock() + (0.0 if seconds is None else seconds)
+                outcomes.append((action.job_id, job_kind, text))
+                if action.cancel_job:
+                    timed_out.append(action.job_id)
+            elif isinstance(action, FleetSleep):
+                due = clock() + (0.0 if action.seconds is None else action.seconds)
                 break
-            elif kind is AllDone:
+            elif isinstance(action, AllDone):
                 due = None
                 break
-            # StatusChanged is never returned (report_status is off); CancelJobs and
+            # StatusChanged and PollReport are never returned (no hooks); CancelJobs and
             # Raise need fail_fast, which submit refuses.
         now = clock()
         snapshot = pack(snapshot_of(fleet)) if fleet.waiting else None

@@ -490,7 +490,9 @@ def make_fleet(
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     if one_by_one:
         if options.get("max_batch", 1) != 1:
-            raise TypeError("fetch_one= polls one job per request: max_batch must be 1")
+            raise TypeError(
+                "this source reads one job per request (fetch_one=): max_batch must be 1"
+            )
         options = {**options, "max_batch": 1}
     return JobFleet(**options, report_status=report_status, report_polls=report_polls)
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ._drive import fetch_failed
@@ -118,7 +118,8 @@ class Read:
 
     ids: tuple[str, ...]
     batch: bool
-    time_left: float | None = None
+    # Advice, as PollBatch.time_left: two reads of the same ids the same way are equal.
+    time_left: float | None = field(default=None, compare=False)
 
 
 Step = Read | StatusChanged | PollReport | Finished | CancelJobs | FleetSleep | AllDone | Raise

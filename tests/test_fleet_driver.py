@@ -57,7 +57,8 @@ def test_a_job_due_alone_is_a_single_read_and_two_due_together_a_batch() -> None
     d = driver()
     d.fleet.add(["a"], now=0.0)
     first = d.step(0.0)
-    assert first == Read(ids=("a",), batch=False) and first.time_left == 300.0  # type: ignore[union-attr]
+    assert first == Read(ids=("a",), batch=False)
+    assert first.time_left == 300.0  # type: ignore[union-attr]
     d.read_done(first, RUNNING, 0.1)
     d.fleet.add(["b"], now=0.1)
     assert d.step(0.1) == Read(ids=("b",), batch=False, time_left=300.0)
@@ -65,7 +66,9 @@ def test_a_job_due_alone_is_a_single_read_and_two_due_together_a_batch() -> None
     # Both due at 1.1: one batch read.
     assert d.step(0.2) == FleetSleep(seconds=pytest.approx(0.9))
     read = d.step(1.1)
-    assert isinstance(read, Read) and read.batch and read.ids == ("a", "b")
+    assert isinstance(read, Read)
+    assert read.batch
+    assert read.ids == ("a", "b")
 
 
 @pytest.mark.parametrize(("reads", "batch"), [("batch", True), ("single", False)])
@@ -73,7 +76,8 @@ def test_a_source_that_reads_one_way_always_reads_that_way(reads: str, batch: bo
     d = driver(reads, max_batch=1 if reads == "single" else 100)
     d.fleet.add(["a"], now=0.0)
     read = d.step(0.0)
-    assert isinstance(read, Read) and read.batch is batch
+    assert isinstance(read, Read)
+    assert read.batch is batch
 
 
 def test_single_reads_need_a_fleet_that_reads_one_id_per_request() -> None:
@@ -90,7 +94,8 @@ def test_a_failed_request_is_a_failed_poll_of_each_job_it_carried() -> None:
     d = driver(max_fetch_errors=2)
     d.fleet.add(["a", "b"], now=0.0)
     read = d.step(0.0)
-    assert isinstance(read, Read) and read.batch
+    assert isinstance(read, Read)
+    assert read.batch
     d.read_failed(read, http_error(503), 0.1)
     assert (d.fleet.polls("a"), d.fleet.polls("b")) == (1, 1)
     read = d.step(1.1)
@@ -99,7 +104,8 @@ def test_a_failed_request_is_a_failed_poll_of_each_job_it_carried() -> None:
     outcomes = [d.step(1.2), d.step(1.2)]
     assert all(isinstance(o, Finished) and isinstance(o.error, JobFetchError) for o in outcomes)
     error = outcomes[0].error  # type: ignore[union-attr]
-    assert error is not None and error.polls == 2
+    assert error is not None
+    assert error.polls == 2
     assert "max_fetch_errors=2" in error.reason
 
 
@@ -123,7 +129,8 @@ def test_a_classifier_decides_retryable() -> None:
     assert isinstance(read, Read)
     d.read_failed(read, ConnectionError("reset"), 0.1)
     finished = d.step(0.1)
-    assert isinstance(finished, Finished) and isinstance(finished.error, JobFetchError)
+    assert isinstance(finished, Finished)
+    assert isinstance(finished.error, JobFetchError)
     assert isinstance(finished.error.__cause__, ConnectionError)
 
 
@@ -154,11 +161,13 @@ def test_a_refused_batch_switches_to_single_reads_and_is_no_poll(error: Exceptio
     d = driver()
     d.fleet.add(["a", "b"], now=0.0)
     read = d.step(0.0)
-    assert isinstance(read, Read) and read.batch
+    assert isinstance(read, Read)
+    assert read.batch
     d.read_failed(read, error, 0.1)
     assert (d.fleet.polls("a"), d.fleet.polls("b"), d.fleet.max_batch) == (0, 0, 1)
     first, second = d.step(0.1), d.step(0.1)
-    assert first == Read(ids=("a",), batch=False) and second == Read(ids=("b",), batch=False)
+    assert first == Read(ids=("a",), batch=False)
+    assert second == Read(ids=("b",), batch=False)
     d.read_done(first, DONE, 0.2)
     assert d.step(0.2) == Finished(job_id="a", outcome=DONE)
 
@@ -173,10 +182,12 @@ def test_a_refusal_of_a_single_read_is_that_jobs_error() -> None:
     d = driver()
     d.fleet.add(["a"], now=0.0)
     read = d.step(0.0)
-    assert isinstance(read, Read) and not read.batch
+    assert isinstance(read, Read)
+    assert not read.batch
     d.read_failed(read, http_error(404), 0.1)
     finished = d.step(0.1)
-    assert isinstance(finished, Finished) and isinstance(finished.error, JobFetchError)
+    assert isinstance(finished, Finished)
+    assert isinstance(finished.error, JobFetchError)
     assert finished.error.status_code == 404
 
 
@@ -197,7 +208,8 @@ def test_a_job_left_out_is_read_alone_before_the_batch_is_reported() -> None:
     d = driver()
     d.fleet.add(["a", "b", "c"], now=0.0)
     read = d.step(0.0)
-    assert isinstance(read, Read) and read.ids == ("a", "b", "c")
+    assert isinstance(read, Read)
+    assert read.ids == ("a", "b", "c")
     d.read_done(read, {"a": RUNNING}, 0.1)
     assert d.fleet.polls("a") == 0  # held until the single reads are back
     one, two = d.step(0.1), d.step(0.1)
@@ -206,8 +218,10 @@ def test_a_job_left_out_is_read_alone_before_the_batch_is_reported() -> None:
     d.read_failed(two, http_error(404), 0.3)
     actions = [d.step(0.3), d.step(0.3)]
     assert actions[0] == Finished(job_id="b", outcome=DONE)
-    assert isinstance(actions[1], Finished) and actions[1].job_id == "c"
-    assert isinstance(actions[1].error, JobFetchError) and actions[1].error.status_code == 404
+    assert isinstance(actions[1], Finished)
+    assert actions[1].job_id == "c"
+    assert isinstance(actions[1].error, JobFetchError)
+    assert actions[1].error.status_code == 404
     assert d.fleet.polls("a") == 1
 
 
@@ -228,7 +242,8 @@ def test_a_batch_read_that_returns_no_mapping_ends_its_jobs() -> None:
     assert isinstance(read, Read)
     d.read_done(read, ["not", "a", "mapping"], 0.1)
     finished = d.step(0.1)
-    assert isinstance(finished, Finished) and isinstance(finished.error, JobFetchError)
+    assert isinstance(finished, Finished)
+    assert isinstance(finished.error, JobFetchError)
 
 
 # --- the fleet rules the step relies on ---------------------------------------------------
@@ -239,9 +254,11 @@ def test_a_job_near_its_deadline_goes_out_alone_bounded_by_its_own_time_left() -
     fleet.add(["near"], now=0.0, options={"timeout": 3.0})
     fleet.add(["far", "far2"], now=0.0)
     first = fleet.next_action(0.0)
-    assert first == PollBatch(ids=("near",)) and first.time_left == 3.0  # type: ignore[union-attr]
+    assert first == PollBatch(ids=("near",))
+    assert first.time_left == 3.0
     second = fleet.next_action(0.0)
-    assert second == PollBatch(ids=("far", "far2")) and second.time_left == 300.0  # type: ignore[union-attr]
+    assert second == PollBatch(ids=("far", "far2"))
+    assert second.time_left == 300.0
 
 
 def test_without_request_timeout_jobs_share_and_the_nearest_deadline_bounds() -> None:
@@ -249,7 +266,8 @@ def test_without_request_timeout_jobs_share_and_the_nearest_deadline_bounds() ->
     fleet.add(["near"], now=0.0, options={"timeout": 3.0})
     fleet.add(["far"], now=0.0)
     batch = fleet.next_action(1.0)
-    assert batch == PollBatch(ids=("near", "far")) and batch.time_left == 2.0  # type: ignore[union-attr]
+    assert batch == PollBatch(ids=("near", "far"))
+    assert batch.time_left == 2.0
 
 
 def test_batch_refused_must_name_a_batch_in_flight() -> None:
@@ -269,7 +287,8 @@ def test_per_job_failures_in_a_batch_report_are_each_jobs_own() -> None:
     finished = [fleet.next_action(0.2), fleet.next_action(0.2)]
     assert finished[0] == Finished(job_id="a", outcome=DONE)
     error = finished[1].error  # type: ignore[union-attr]
-    assert isinstance(error, JobFetchError) and isinstance(error.__cause__, TimeoutError)
+    assert isinstance(error, JobFetchError)
+    assert isinstance(error.__cause__, TimeoutError)
 
 
 def test_per_job_accounting_ends_at_the_deadline_with_the_failure_as_cause() -> None:
@@ -282,13 +301,15 @@ def test_per_job_accounting_ends_at_the_deadline_with_the_failure_as_cause() -> 
     finished = fleet.next_action(1.0)
     assert isinstance(finished, Finished)
     error = finished.error
-    assert isinstance(error, JobTimeoutError) and error.polls == 1
+    assert isinstance(error, JobTimeoutError)
+    assert error.polls == 1
     assert isinstance(error.__cause__, TimeoutError)
     # The lone waiter given the same events ends alike.
     lone = JobWaiter(job_id="a", backoff=STEADY, timeout=1.0)
     lone.handle(Start(now=0.0))
     action = lone.handle(FetchFailed(error=TimeoutError("cut"), now=1.0, retryable=True))
-    assert type(action.error) is type(error) and action.error.polls == error.polls  # type: ignore[union-attr]
+    assert type(action.error) is type(error)
+    assert action.error.polls == error.polls
 
 
 def test_a_fleet_snapshot_keeps_the_new_options_and_reads_old_ones() -> None:

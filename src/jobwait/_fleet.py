@@ -84,6 +84,11 @@ out only when a request slot is free:
   ``now < t + 1.0`` (at most N requests in any one-second window);
 - ``now`` not before a fleet-wide Retry-After hold.
 
+With ``request_timeout`` set (the longest one request may take), a ready job nearer
+its deadline than that goes out in a request of its own, so that every request can be
+bounded by its jobs' own time left (``PollBatch.time_left``: the nearest deadline of
+the batch), as a lone wait bounds its own.
+
 A ready job that reaches its deadline while no slot is free is not polled: it ends at
 its deadline: its waiter gets ``Expired`` and answers ``JobTimeoutError``, so the budget never
 delays a timeout. A job in flight at its deadline ends when its batch reports (the
@@ -97,10 +102,25 @@ from ``jobs`` gets a retryable ``FetchFailed(JobMissingError)`` (its own
 ``max_fetch_errors`` counts it). The batch's ``retry_after`` goes to every job in it.
 Any ``BatchObserved`` resets the fleet's count of failed batches.
 
+``BatchObserved.failures``: a driver that re-reads the jobs a batch answer left out,
+one by one, reports each one's own failure there; that job's waiter gets it as is.
+
 ``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
 ``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
 
-``BatchFailed``, retryable: the fleet decides only what is fleet-wide. It counts the
+``BatchFailed``, retryable, with ``max_batch_errors=None``: each job of the batch gets
+the retryable ``FetchFailed`` itself, exactly as a lone wait's failed GET: a poll (in
+``polls``), counted against its own ``max_fetch_errors``, the hint a floor for its own
+next sleep only. No fleet-wide count and no fleet-wide hold: sharing a request changes
+nothing a job's waiter sees (shared per-job waits run so).
+
+``BatchRefused``: the source cannot read batches (the driver step sends it for a batch
+read the source answered with 400, 404, 405, 501 or another shape). Not a poll of any
+job: from then on ``max_batch`` is 1, and the batch's jobs go to the front of the ready
+queue, due at once, their waiters untouched.
+
+``BatchFailed``, retryable (``max_batch_errors`` set, the default 5): the fleet
+decides only what is fleet-wide. It counts the
 failure once against ``max_batch_errors`` (consecutive failed batches, fleet-wide;
 any ``BatchObserved`` resets the count), and a ``retry_after`` hint (capped at
 ``max_retry_after``) holds *every* request of the fleet until ``now + hint``. Then
@@ -754,6 +774,11 @@ class JobFleet:
             unlimited). A sync driver has at most one in flight anyway.
         max_batch_errors: The n-th consecutive retryable batch failure ends the jobs
             of that batch with ``JobFetchError``, chained to the real error (default 5).
+            ``None``: no fleet-wide budget; a failed request is a failed poll of each
+            job it carried, against its own ``max_fetch_errors`` (as a lone wait).
+        request_timeout: The longest one request may take (default ``None``: no
+            rule). A job nearer its deadline than this is polled alone, so each
+            request can be bounded by its jobs' own time left.
         fail_fast: Stop at the first job error with ``FleetFailedError`` (default
             ``False``: collect every outcome).
         use_predictions: Defer a job's poll by IonQ's predicted completion, once

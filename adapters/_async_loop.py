@@ -9,15 +9,16 @@ actions (``JobWaiter``'s for one job, ``JobFleet``'s for many) and nothing else.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from jobwait import (
     AllDone,
+    ApiProfile,
     CancelJobs,
     Done,
     Fetched,
@@ -35,6 +36,7 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+    is_retryable,
 )
 from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
@@ -47,7 +49,10 @@ from jobwait._plumbing import (
     cancel_failed,
     fetch_failed,
     make_fleet,
+    make_waiter,
     observed,
+    retry_after_of,
+    with_api,
 )
 from jobwait._report import poll_report
 
@@ -126,14 +131,29 @@ class Group(Protocol):
         ...
 
 
+class Parked(Protocol):
+    """A waiting call parked on one future of the running loop (asyncio): what the shared
+    scheduler hands a caller with no hooks, the cheapest way to wait."""
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any) -> None: ...
+
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
 class Runtime(Protocol):
     """What differs between asyncio and trio, and nothing else: adapters above this
-    seam (the loops below, :mod:`jobwait.adapters.httpx`) never ask which one runs."""
+    seam (the loops below, :mod:`jobwait.adapters.httpx`) never ask which one runs.
+
+    A runtime registers itself with :func:`register` when its module is imported;
+    :func:`current_runtime` finds it (and imports a built-in one by name the first time
+    its library is found running, as anyio finds its backends)."""
 
     name: str
     interrupts: tuple[type[BaseException], ...]
-
-    def event(self) -> Event: ...
 
     def clock(self) -> float:
         """The runtime's own monotonic seconds (``loop.time()``, ``trio.current_time()``,
@@ -161,16 +181,6 @@ class Runtime(Protocol):
         soon in the running loop; a no-op once the loop has closed."""
         ...
 
-    #: Whether a caller may await a bare ``asyncio.Future`` of the running loop
-    #: (asyncio: ``True``; trio: ``False``, use :meth:`signal` instead). The shared
-    #: scheduler hands a bare future to asyncio callers without hooks: the cheapest
-    #: waiting call.
-    bare_futures: bool
-
-    #: The runtime's adapter module (:mod:`jobwait.adapters.asyncio` or
-    #: :mod:`jobwait.adapters.trio`): its ``wait`` / ``wait_all`` run under this runtime.
-    adapter: ModuleType
-
     def loop_token(self) -> object:
         """An object that tells running event loops apart, alive as long as the loop
         (asyncio: the running loop; trio: the run's root task)."""
@@ -188,6 +198,61 @@ class Runtime(Protocol):
         Create it in the loop that awaits it."""
         ...
 
+    def park(self, leave: Callable[[str], object], key: str) -> Parked | None:
+        """A future a caller can await directly, calling ``leave(key)`` when the caller
+        is cancelled, or ``None`` where the runtime has none (trio: the caller awaits a
+        :meth:`signal` in a coroutine instead)."""
+        ...
+
+
+_RUNTIMES: dict[str, Runtime] = {}
+# The built-in runtimes: imported by name the first time their library is found running
+# (they register themselves on import), so this module imports neither.
+_BUILT_IN: Final = {"asyncio": "jobwait.adapters.asyncio", "trio": "jobwait.adapters.trio"}
+
+
+def register(runtime: Runtime) -> None:
+    """Make ``runtime`` the one :func:`current_runtime` returns while its library runs
+    (a runtime adapter calls this when it is imported)."""
+    _RUNTIMES[runtime.name] = runtime
+
+
+def running_library() -> str:
+    """``"asyncio"`` or ``"trio"``: the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of both.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    trio = sys.modules.get("trio")  # never imported here: if it is not loaded, it is not running
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
+
+
+def current_runtime() -> Runtime:
+    """The :class:`Runtime` of the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of asyncio and trio.
+    """
+    name = running_library()
+    runtime = _RUNTIMES.get(name)
+    if runtime is None:
+        importlib.import_module(_BUILT_IN[name])  # registers itself
+        runtime = _RUNTIMES[name]
+    return runtime
+
 
 class Bell:
     """A sleep that a :class:`~jobwait.Wakeup` can cut short, for one async wait."""
@@ -196,7 +261,7 @@ class Bell:
 
     def __init__(self, rt: Runtime, wakeup: Wakeup, job_id: str | None, fleet: bool) -> None:
         self._rt = rt
-        self.event = rt.event()
+        self.event = rt.signal()
         self.subscription: Subscription = wakeup.subscribe(
             rt.threadsafe(self.ring), job_id=job_id, fleet=fleet
         )
@@ -222,37 +287,10 @@ class Bell:
             # A ring whose wake an earlier take already served finds nothing pending:
             # then keep sleeping.
             while not slept and not pending():
-                self.event = event = self._rt.event()
+                self.event = event = self._rt.signal()
                 await event.wait()
             stop()
         return pending()
-
-
-def current_runtime() -> Runtime:
-    """The :class:`Runtime` of the async library running the current task.
-
-    Raises:
-        RuntimeError: Outside of asyncio and trio.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        from .asyncio import RUNTIME
-
-        return RUNTIME
-    trio = sys.modules.get("trio")  # never imported here: if it is not loaded, it is not running
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            from .trio import RUNTIME as TRIO
-
-            return TRIO
-    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
 
 
 async def _call(fn: Callable[..., object], *args: Any) -> None:
@@ -322,6 +360,87 @@ async def drive(
             bell.subscription.close()
 
 
+async def wait(
+    fetch: Callable[[], Awaitable[Any]],
+    *,
+    rt: Runtime,
+    where: str,
+    waiter: JobWaiter | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
+    cancel: AsyncCancel | None = None,
+    cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    api: ApiProfile | str | None = None,
+    **options: Any,
+) -> Any:
+    """One async wait under ``rt``: what ``asyncio.wait`` and ``trio.wait`` run (and the
+    IonQ adapter, under whichever runs); see :func:`jobwait.adapters.asyncio.wait`.
+    ``where`` names the caller in the messages of a misused ``fetch``."""
+    check_fetch(fetch, where=where, sync=False)
+    return await drive(
+        make_waiter(waiter, with_api(api, options)),
+        fetch,
+        rt=rt,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        on_poll=on_poll,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=clock or rt.clock,
+        sleep=sleep or rt.sleep,
+        wakeup=wakeup,
+    )
+
+
+async def wait_all(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    rt: Runtime,
+    where: str,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    api: ApiProfile | str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Many jobs with one fleet under ``rt``: what ``asyncio.wait_all`` and
+    ``trio.wait_all`` run; see :func:`jobwait.adapters.asyncio.wait_all`."""
+    fleet, read, reads = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), where
+    )
+    now = clock or rt.clock
+    fleet.add(job_ids, now=now())
+    return await drive_fleet(
+        fleet,
+        read,
+        reads=reads,
+        rt=rt,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        on_poll=on_poll,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=now,
+        sleep=sleep or rt.sleep,
+        wakeup=wakeup,
+    )
+
+
 def _cancel_each(
     cancel: Callable[[str], Awaitable[object]], ids: Iterable[str], error: BaseException
 ) -> AsyncCancel:
@@ -344,10 +463,10 @@ class Alarm:
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self.event: Event = rt.event()
+        self.event: Event = rt.signal()
 
     def arm(self) -> Event:
-        self.event = event = self._rt.event()
+        self.event = event = self._rt.signal()
         return event
 
     def set(self) -> None:

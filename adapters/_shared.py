@@ -48,7 +48,6 @@ another caller on this client already waits for, waits alone (:func:`shareable`)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator, Mapping
 from typing import Any, Final
 
@@ -73,7 +72,7 @@ from jobwait._plumbing import (
     retry_after_of,
 )
 
-from ._async_loop import Alarm, Event, Runtime, current_runtime, run_fleet
+from ._async_loop import Alarm, Event, Parked, Runtime, current_runtime, run_fleet
 
 __all__ = [
     "ALONE",
@@ -159,27 +158,6 @@ class _Caller:
         self.inbox: list[StatusChanged | PollReport | Finished | BaseException] = []
 
 
-class _Waiting(asyncio.Future[Any]):
-    """What a bare caller awaits (asyncio, no hooks, no push): resolved by the driver
-    with the job or its error; cancelled with the caller's task, it takes the job out
-    of the fleet. A future of its own kind, not a done-callback, because memory per
-    waiting call is a benchmark target (a callback costs a partial, a context and a list
-    per call)."""
-
-    __slots__ = ("_job_id", "_scheduler")
-
-    def __init__(self, scheduler: Scheduler, job_id: str) -> None:
-        super().__init__(loop=scheduler.loop)
-        self._scheduler = scheduler
-        self._job_id = job_id
-
-    def cancel(self, msg: Any = None) -> bool:
-        cancelled = super().cancel(msg=msg)
-        if cancelled:
-            self._scheduler.leave(self._job_id, self)
-        return cancelled
-
-
 class _Loop:
     """What the driver needs from the running event loop: its :class:`Runtime`, a token
     that tells loops apart, how to start a task that belongs to no caller, and the
@@ -213,6 +191,7 @@ class Scheduler:
         "_read_one",
         "_rung",
         "_task",
+        "_unpark",
     )
 
     def __init__(
@@ -239,10 +218,12 @@ class Scheduler:
         self._driver = FleetDriver(
             fleet, reads=reads, is_retryable=is_retryable, retry_after_of=retry_after_of
         )
-        self._callers: dict[str, _Caller | _Waiting] = {}
+        self._callers: dict[str, _Caller | Parked] = {}
         self._alarm = Alarm(loop.rt)
         self._rung: list[_Caller] = []  # callers whose Wakeup rang since the last round
         self._task: object = None
+        # One bound method for every parked caller (a new one per call costs memory).
+        self._unpark = self._leave_parked
 
     @property
     def fleet(self) -> JobFleet:
@@ -271,9 +252,9 @@ class Scheduler:
         job, or its error raised, exactly as a lone wait would end. :data:`ALONE` (nothing
         added) when a caller already waits for ``job_id`` here.
 
-        A caller under asyncio with no hooks and no push gets one bare future that
-        resolves to the job or its error, and leaves when it is cancelled: nothing else
-        is kept per waiting call. Others get :meth:`wait`.
+        A caller with no hooks and no push gets the runtime's parked future, where it
+        has one (asyncio): it resolves to the job or its error, and leaves when it is
+        cancelled; nothing else is kept per waiting call. Others get :meth:`wait`.
 
         Raises:
             ValueError, TypeError: Invalid waiter options (nothing is added).
@@ -289,16 +270,11 @@ class Scheduler:
             raise
         if own_read is not None:
             self._own_reads[job_id] = own_read
-        bare = (
-            on_status is None
-            and on_poll is None
-            and cancel is None
-            and wakeup is None
-            and loop.rt.bare_futures
-        )
-        caller: _Caller | _Waiting
-        if bare:
-            caller = _Waiting(self, job_id)
+        bare = on_status is None and on_poll is None and cancel is None and wakeup is None
+        parked = loop.rt.park(self._unpark, job_id) if bare else None
+        caller: _Caller | Parked
+        if parked is not None:
+            caller = parked
             self._callers[job_id] = caller
             result: Awaitable[Any] = caller
         else:
@@ -368,11 +344,17 @@ class Scheduler:
         finally:
             self._leave(caller.job_id, caller)
 
-    def leave(self, job_id: str, caller: _Caller | _Waiting) -> None:
+    def leave(self, job_id: str, caller: _Caller | Parked) -> None:
         """``caller`` stops waiting for ``job_id`` (cancelled, or done)."""
         self._leave(job_id, caller)
 
-    def _leave(self, job_id: str, caller: _Caller | _Waiting) -> None:
+    def _leave_parked(self, job_id: str) -> None:
+        # A parked caller was cancelled: its job leaves the fleet.
+        caller = self._callers.get(job_id)
+        if caller is not None and not isinstance(caller, _Caller):
+            self._leave(job_id, caller)
+
+    def _leave(self, job_id: str, caller: _Caller | Parked) -> None:
         # A job that finished is no longer in the fleet: discarding it is a no-op.
         if self._callers.get(job_id) is caller:
             del self._callers[job_id]
@@ -411,7 +393,7 @@ class Scheduler:
             raise TypeError(f"unexpected fleet action {action!r}")
 
     @staticmethod
-    def _resolve(caller: _Waiting, outcome: Any) -> None:
+    def _resolve(caller: Parked, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
             caller.set_exception(outcome)
         else:

@@ -18,24 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from types import ModuleType
 from typing import Any, TypeVar, Unpack
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetOptions,
     WaiterOptions,
     cancel_failed,
-    make_waiter,
     retry_after_of,
     with_api,
 )
 
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
+from . import _async_loop as _loop
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -98,7 +95,6 @@ class _TaskGroup:
 class _Asyncio:
     name = "asyncio"
     interrupts: tuple[type[BaseException], ...] = (asyncio.CancelledError, KeyboardInterrupt)
-    event = asyncio.Event
 
     def clock(self) -> float:
         return asyncio.get_running_loop().time()
@@ -161,9 +157,6 @@ class _Asyncio:
 
         return call
 
-    bare_futures = True
-    adapter: ModuleType = sys.modules[__name__]
-
     def loop_token(self) -> object:
         return asyncio.get_running_loop()
 
@@ -172,6 +165,30 @@ class _Asyncio:
 
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())
+
+    def park(self, leave: Callable[[str], object], key: str) -> _Parked:
+        return _Parked(leave, key)
+
+
+class _Parked(asyncio.Future[Any]):
+    """What a caller of the shared scheduler with no hooks awaits: resolved with the job
+    or its error; cancelled with the caller's task, it calls ``leave(key)`` (the job
+    leaves the fleet). A future of its own kind, not a done-callback, because memory per
+    waiting call is a benchmark target (a callback costs a partial, a context and a list
+    per call)."""
+
+    __slots__ = ("_key", "_leave")
+
+    def __init__(self, leave: Callable[[str], object], key: str) -> None:
+        super().__init__()
+        self._leave = leave
+        self._key = key
+
+    def cancel(self, msg: Any = None) -> bool:
+        cancelled = super().cancel(msg=msg)
+        if cancelled:
+            self._leave(self._key)
+        return cancelled
 
 
 class _Signal:
@@ -196,6 +213,7 @@ class _Signal:
 
 #: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.
 RUNTIME = _Asyncio()
+register(RUNTIME)
 
 
 async def wait(
@@ -259,20 +277,22 @@ async def wait(
             given together with options, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    check_fetch(fetch, where="asyncio.wait", sync=False)
-    job: J = await drive(
-        make_waiter(waiter, with_api(api, options)),
+    job: J = await _loop.wait(
         fetch,
         rt=RUNTIME,
+        where="asyncio.wait",
+        waiter=waiter,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        clock=clock or RUNTIME.clock,
-        sleep=sleep,
         wakeup=wakeup,
+        clock=clock,
+        sleep=sleep,
+        api=api,
+        **options,
     )
     return job
 
@@ -342,25 +362,23 @@ async def wait_all(
             not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, read, reads = fleet_for(
-        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.wait_all"
-    )
-    now = clock or RUNTIME.clock
-    fleet.add(job_ids, now=now())
-    return await drive_fleet(
-        fleet,
-        read,
-        reads=reads,
+    return await _loop.wait_all(
+        fetch_many,
+        job_ids,
         rt=RUNTIME,
+        where="asyncio.wait_all",
+        fetch_one=fetch_one,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        clock=now,
-        sleep=sleep,
         wakeup=wakeup,
+        clock=clock,
+        sleep=sleep,
+        api=api,
+        **options,
     )
 
 

@@ -50,6 +50,7 @@ from jobwait import Backoff, Fetched, JobWaitError
 from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
 
+from . import _async_loop as _loop
 from . import _ionq_core, _shared
 from . import httpx as _httpx
 from . import sync as _sync
@@ -326,10 +327,6 @@ def _core_reader(options: dict[str, Any], single: bool) -> _ionq_core.Reader:
     return _ionq_core.Reader(**read)
 
 
-def _runner() -> Any:
-    return current_runtime().adapter
-
-
 def _cancel_callback(cancel: Any, cancel_on_timeout: bool, default: Any) -> Any:
     if cancel is not None and cancel_on_timeout:
         raise TypeError("pass either cancel= or cancel_on_timeout=True, not both")
@@ -490,7 +487,9 @@ async def async_wait_for_job(
     try:
         if _ionq_core.is_core_client(client):
             fetch = _ionq_core.async_job_fetcher(client, job_id, _core_reader(merged, True))
-            return await _runner().wait(fetch, **merged)
+            return await _loop.wait(
+                fetch, rt=current_runtime(), where="ionq.async_wait_for_job", **merged
+            )
         http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
         return Job(await _httpx.async_wait_for_url(http, job_path(job_id), shared=False, **merged))
     except JobWaitError as error:
@@ -777,7 +776,9 @@ async def async_wait_for_jobs(
     try:
         if _ionq_core.is_core_client(client):
             fetch = _ionq_core.async_jobs_fetcher(client, _core_reader(merged, False))
-            results = await _runner().wait_all(fetch, ids, **merged)
+            results = await _loop.wait_all(
+                fetch, ids, rt=current_runtime(), where="ionq.async_wait_for_jobs", **merged
+            )
         else:
             http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
             results = await _httpx.async_wait_for_batch(http, ids, url_for=batch_url, **merged)

@@ -33,7 +33,7 @@ from celery.signals import before_task_publish
 from jobwait.adapters.celery import DurableWaits, http_source, ionq_source
 
 from ._paths import Caller, Seen, _Record
-from ._server import BASE_URL, ScriptedServer
+from ._server import BASE_URL, ScriptedServer, job
 
 __all__ = ["CeleryPath"]
 
@@ -52,6 +52,12 @@ class CeleryPath:
         )
         self._sent: list[tuple[float, int, tuple[Any, ...]]] = []
         self._seq = itertools.count()
+
+    def warm_up(self) -> None:
+        """One durable wait before the cells: the broker connection and the Lua
+        scripts are set up here, not inside the first cell's timing."""
+        done = Caller("warm-up", (job("completed"),), {"timeout": 5.0})
+        self.run("httpx", [done], window=0.1)
 
     @contextmanager
     def recording(self) -> Iterator[None]:

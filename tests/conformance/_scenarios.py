@@ -113,7 +113,7 @@ SCENARIOS: list[Scenario] = [
         "completed",
         4,
     ),
-    Scenario("times-out", _s(RUNNING), "JobTimeoutError", 5, {"timeout": 1.5}, celery=True),
+    Scenario("times-out", _s(RUNNING), "JobTimeoutError", 4, {"timeout": 1.0}, celery=True),
     Scenario("timeout-0-pending", _s(RUNNING), "JobTimeoutError", 1, {"timeout": 0}),
     Scenario("timeout-0-done", _s(DONE), "completed", 1, {"timeout": 0}),
     # --- 429 and 5xx runs -----------------------------------------------------------------

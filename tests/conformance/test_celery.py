@@ -23,9 +23,11 @@ from ._scenarios import SCENARIOS, Scenario
 
 pytestmark = [pytest.mark.durable, pytest.mark.realtime]
 
-#: Real time: the shard's requests are timed by the worker's clock, and each run goes
-#: through Redis (load, compare-and-set save, re-send).
-REAL_TOLERANCE = 0.1
+#: Real time: the shard's requests are timed by the worker's clock, each run goes
+#: through Redis (load, compare-and-set save, re-send), and the machine may be busy.
+#: The subset keeps every deadline at least 0.4 s from a poll, so a late run cannot
+#: change what happens, only when.
+REAL_TOLERANCE = 0.25
 WINDOW = 0.1
 
 
@@ -35,6 +37,7 @@ def celery_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryPath
         redis_server = procs.redis()
         path = CeleryPath(redis_server.url)
         try:
+            path.warm_up()
             yield path
         finally:
             path.waits.store.client.close()

@@ -111,14 +111,15 @@ def test_a_failed_request_is_a_failed_poll_of_each_job_it_carried() -> None:
 
 def test_the_fleet_api_keeps_its_own_budget_of_failed_batches() -> None:
     # The documented difference: JobFleet(max_batch_errors=5) counts failed batches
-    # fleet-wide and not as polls; shared per-job waits run with None (above).
+    # fleet-wide, not against max_fetch_errors; shared per-job waits run with None.
     fleet = JobFleet(backoff=STEADY, max_fetch_errors=2)
     d = FleetDriver(fleet, reads="batch")
     fleet.add(["a"], now=0.0)
-    read = d.step(0.0)
-    assert isinstance(read, Read)
-    d.read_failed(read, http_error(503), 0.1)
-    assert fleet.polls("a") == 0
+    for now in (0.0, 1.1, 2.2):
+        read = d.step(now)
+        assert isinstance(read, Read)
+        d.read_failed(read, http_error(503), now + 0.1)
+    assert fleet.polls("a") == 3  # a poll each, and still waiting past max_fetch_errors
 
 
 def test_a_classifier_decides_retryable() -> None:
@@ -204,14 +205,16 @@ def test_a_source_that_only_reads_batches_is_never_switched() -> None:
 # --- jobs a batch answer left out --------------------------------------------------------
 
 
-def test_a_job_left_out_is_read_alone_before_the_batch_is_reported() -> None:
+def test_a_job_left_out_is_read_alone_and_the_rest_reported_at_once() -> None:
     d = driver()
     d.fleet.add(["a", "b", "c"], now=0.0)
     read = d.step(0.0)
     assert isinstance(read, Read)
     assert read.ids == ("a", "b", "c")
     d.read_done(read, {"a": RUNNING}, 0.1)
-    assert d.fleet.polls("a") == 0  # held until the single reads are back
+    assert d.fleet.polls("a") == 1  # reported at once: its neighbours' reads wait for no one
+    assert d.fleet.in_flight == 2  # b and c, each read alone
+    assert d.fleet.requests == 3
     one, two = d.step(0.1), d.step(0.1)
     assert (one, two) == (Read(ids=("b",), batch=False), Read(ids=("c",), batch=False))
     d.read_done(one, DONE, 0.2)
@@ -221,8 +224,19 @@ def test_a_job_left_out_is_read_alone_before_the_batch_is_reported() -> None:
     assert isinstance(actions[1], Finished)
     assert actions[1].job_id == "c"
     assert isinstance(actions[1].error, JobFetchError)
-    assert actions[1].error.status_code == 404
-    assert d.fleet.polls("a") == 1
+    assert actions[1].error.status_code == 404  # the lone wait's own error
+    assert actions[1].error.polls == 1
+
+
+def test_a_job_left_out_whose_caller_left_is_not_read() -> None:
+    d = driver()
+    d.fleet.add(["a", "b"], now=0.0)
+    read = d.step(0.0)
+    assert isinstance(read, Read)
+    d.fleet.discard(["b"], now=0.05)
+    d.read_done(read, {"a": RUNNING}, 0.1)
+    assert d.fleet.in_flight == 0
+    assert isinstance(d.step(0.1), FleetSleep)
 
 
 def test_without_single_reads_a_job_left_out_is_a_retryable_miss() -> None:
@@ -277,16 +291,19 @@ def test_batch_refused_must_name_a_batch_in_flight() -> None:
         fleet.handle(BatchRefused(ids=("a",), now=0.0))
 
 
-def test_per_job_failures_in_a_batch_report_are_each_jobs_own() -> None:
+def test_unanswered_jobs_stay_in_flight_each_as_its_own_read() -> None:
     fleet = JobFleet(backoff=STEADY, batch_window=0.0)
     fleet.add(["a", "b"], now=0.0)
     batch = fleet.next_action(0.0)
     assert isinstance(batch, PollBatch)
-    failed = FetchFailed(error=TimeoutError("slow"), now=0.1, retryable=False)
-    fleet.handle(BatchObserved(ids=batch.ids, jobs={"a": DONE}, now=0.2, failures={"b": failed}))
-    finished = [fleet.next_action(0.2), fleet.next_action(0.2)]
-    assert finished[0] == Finished(job_id="a", outcome=DONE)
-    error = finished[1].error  # type: ignore[union-attr]
+    fleet.handle(BatchObserved(ids=batch.ids, jobs={"a": DONE}, now=0.2, unanswered=("b",)))
+    assert fleet.next_action(0.2) == Finished(job_id="a", outcome=DONE)
+    with pytest.raises(UsageError, match="not a batch in flight"):
+        fleet.handle(BatchObserved(ids=("a", "b"), jobs={}, now=0.3))
+    fleet.handle(BatchFailed(ids=("b",), error=TimeoutError("slow"), now=0.3, retryable=False))
+    finished = fleet.next_action(0.3)
+    assert isinstance(finished, Finished)
+    error = finished.error
     assert isinstance(error, JobFetchError)
     assert isinstance(error.__cause__, TimeoutError)
 

@@ -100,22 +100,23 @@ def lone_replay(caller: Caller, job_id: str, added: float, polls: list[tuple[flo
         backoff=backoff,
         raise_on_failure=caller.raise_on_failure,
     )
+    # The lone wait polls on its own schedule (the transport answers at once); a shared
+    # poll may be held back to share a request, never earlier, and a hold does not push
+    # the rest of the schedule back: the lone waiter is fed at its own poll times.
     action: Any = waiter.handle(Start(now=added))
-    last = added
+    due = added
     for when, view in polls:
-        assert when >= added
         if isinstance(action, Sleep):
-            asked = last + action.seconds
-            assert when >= asked - 1e-9, f"{job_id} polled at {when}, its waiter asked {asked}"
-            action = waiter.handle(Woke(now=when))
+            due += action.seconds
+            action = waiter.handle(Woke(now=due))
+        assert when >= due - 1e-9, f"{job_id} polled at {when}, a lone wait at {due}"
         assert isinstance(action, Poll), action
         if view is None:
             action = waiter.handle(
-                FetchFailed(error=JobMissingError(job_id), now=when, retryable=True)
+                FetchFailed(error=JobMissingError(job_id), now=due, retryable=True)
             )
         else:
-            action = waiter.handle(Observed(job=view, now=when))
-        last = when
+            action = waiter.handle(Observed(job=view, now=due))
     return action
 
 

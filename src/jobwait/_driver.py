@@ -39,11 +39,11 @@ What the step decides, so that no driver does:
   A batch answer the source cannot give (:func:`refuses_batch`: HTTP 400, 404, 405 or
   501, or a body that is not a batch answer) is not a poll of anyone: the fleet gets
   ``BatchRefused``, reads one job per request from then on and asks again at once.
-- **A job a batch answer left out.** With ``"both"``, each such job is read alone
-  (``Read(batch=False)``, handed out by the next ``step``) before the batch is reported:
-  the lone read's answer joins the batch's, and its failure is that job's own
-  (``BatchObserved.failures``), so an unknown id ends as a lone wait for it ends. With
-  ``"batch"`` it is a retryable miss of that job (``JobMissingError``).
+- **A job a batch answer left out.** With ``"both"``, the batch is reported at once for
+  the jobs it holds, and each job it left out is read alone (``Read(batch=False)``,
+  handed out by the next ``step``; ``BatchObserved.unanswered`` keeps it in flight), so
+  its own answer decides for it: an unknown id ends with the very error a lone wait
+  gets. With ``"batch"`` it is a retryable miss of that job (``JobMissingError``).
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from ._drive import fetch_failed
 from ._drive import is_retryable as default_is_retryable
 from ._drive import retry_after_of as default_retry_after_of
 from ._errors import JobStatusError
@@ -72,7 +71,7 @@ from ._fleet import (
     batch_observed,
     single_job,
 )
-from ._protocol import Fetched, FetchFailed, Nudged, Raise
+from ._protocol import Nudged, Raise
 from ._report import PollReport
 
 __all__ = [
@@ -125,18 +124,6 @@ class Read:
 Step = Read | StatusChanged | PollReport | Finished | CancelJobs | FleetSleep | AllDone | Raise
 
 
-class _Held:
-    """A batch answer held back while the jobs it left out are read one by one."""
-
-    __slots__ = ("failures", "jobs", "left", "retry_after")
-
-    def __init__(self, jobs: dict[str, Any], left: int, retry_after: float | None) -> None:
-        self.jobs = jobs
-        self.failures: dict[str, FetchFailed] = {}
-        self.left = left
-        self.retry_after = retry_after
-
-
 class FleetDriver:
     """Drive a :class:`~jobwait.JobFleet`: the one step every fleet driver runs.
 
@@ -155,7 +142,7 @@ class FleetDriver:
         ValueError: An unknown ``reads``, or ``"single"`` with a fleet that batches.
     """
 
-    __slots__ = ("_confirms", "_fleet", "_held", "_is_retryable", "_queue", "_reads", "_retry")
+    __slots__ = ("_fleet", "_is_retryable", "_queue", "_reads", "_retry")
 
     def __init__(
         self,
@@ -173,11 +160,8 @@ class FleetDriver:
         self._reads = reads
         self._is_retryable = is_retryable
         self._retry = retry_after_of
-        # Single reads of jobs a batch answer left out: to hand out, and whose batch
-        # each belongs to (its answer is held until they are all back).
+        # Single reads of jobs a batch answer left out, to hand out next.
         self._queue: deque[Read] = deque()
-        self._confirms: dict[str, tuple[str, ...]] = {}
-        self._held: dict[tuple[str, ...], _Held] = {}
 
     @property
     def fleet(self) -> JobFleet:
@@ -210,24 +194,23 @@ class FleetDriver:
         """
         ids = read.ids
         if not read.batch:
-            batch = self._confirms.pop(ids[0], None)
-            if batch is not None:
-                self._confirmed(batch, ids[0], result, None, now)
-                return
             self._fleet.handle(batch_observed(ids, single_job(ids[0], result), now))
             return
         event = batch_observed(ids, result, now)
         if self._reads == "both" and type(event) is BatchObserved:
             jobs = event.jobs
-            missing = [job_id for job_id in ids if job_id not in jobs]
+            missing = tuple(job_id for job_id in ids if job_id not in jobs)
             if missing:
-                self._held[ids] = _Held(dict(jobs), len(missing), event.retry_after)
+                # Reported at once for the jobs it holds; each job it left out is read
+                # alone, so its own answer (an unknown id's 404) decides for it.
+                event = replace(event, unanswered=missing)
+                self._fleet.handle(event)
                 fleet = self._fleet
-                for job_id in missing:
-                    self._confirms[job_id] = ids
-                    self._queue.append(
-                        Read(ids=(job_id,), batch=False, time_left=fleet.time_left(job_id, now))
-                    )
+                self._queue.extend(
+                    Read(ids=(job_id,), batch=False, time_left=fleet.time_left(job_id, now))
+                    for job_id in missing
+                    if fleet.is_waiting(job_id)
+                )
                 return
         self._fleet.handle(event)
 
@@ -239,13 +222,7 @@ class FleetDriver:
             UsageError: From the fleet: ``read`` is not out, or ``now`` went backwards.
         """
         ids = read.ids
-        if not read.batch:
-            batch = self._confirms.pop(ids[0], None)
-            if batch is not None:
-                failed = fetch_failed(error, now, self._is_retryable, self._retry)
-                self._confirmed(batch, ids[0], None, failed, now)
-                return
-        elif self._reads == "both" and refuses_batch(error):
+        if read.batch and self._reads == "both" and refuses_batch(error):
             log.debug(
                 "jobwait: a batch read was refused (%s: %s); reading one job per request "
                 "from now on",
@@ -255,33 +232,6 @@ class FleetDriver:
             self._fleet.handle(BatchRefused(ids=ids, now=now))
             return
         self._fleet.handle(batch_failed(ids, error, now, self._is_retryable, self._retry))
-
-    def _confirmed(
-        self,
-        batch: tuple[str, ...],
-        job_id: str,
-        result: Any,
-        failed: FetchFailed | None,
-        now: float,
-    ) -> None:
-        held = self._held[batch]
-        if failed is not None:
-            held.failures[job_id] = failed
-        else:
-            held.jobs[job_id] = result.job if type(result) is Fetched else result
-        held.left -= 1
-        if held.left:
-            return
-        del self._held[batch]
-        self._fleet.handle(
-            BatchObserved(
-                ids=batch,
-                jobs=held.jobs,
-                now=now,
-                retry_after=held.retry_after,
-                failures=held.failures or None,
-            )
-        )
 
     def nudge(self, job_id: str | None, now: float) -> None:
         """A push concerns ``job_id`` (``None``: every job still waiting): hand it to

@@ -102,8 +102,17 @@ from ``jobs`` gets a retryable ``FetchFailed(JobMissingError)`` (its own
 ``max_fetch_errors`` counts it). The batch's ``retry_after`` goes to every job in it.
 Any ``BatchObserved`` resets the fleet's count of failed batches.
 
-``BatchObserved.failures``: a driver that re-reads the jobs a batch answer left out,
-one by one, reports each one's own failure there; that job's waiter gets it as is.
+``BatchObserved.unanswered``: a driver that reads the jobs a batch answer left out one
+by one (the driver step does, when the source reads single jobs too) names them here:
+they stay in flight, each as a read of its own, and are reported one by one, so an
+unknown id ends with the single read's own error, as a lone wait's does.
+
+A job held back past its due time (to share a request, or by the budget) has its next
+poll scheduled as if it had not been held: holding polls back never accumulates (a
+sleep clamped to the deadline, or floored by a server hint, stays as it is). A job
+whose deadline has come goes out before the other ready jobs, and through a
+``Retry-After`` hold (not through the budget or the concurrency limit): it has one poll
+left, as a lone wait does.
 
 ``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
 ``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
@@ -127,8 +136,9 @@ any ``BatchObserved`` resets the count), and a ``retry_after`` hint (capped at
 each job of the batch is asked, with ``SharedFetchFailed(error, now, retry_after)``,
 and answers exactly as a lone waiter answers a retryable failure: ``Sleep`` for its own
 next backoff interval (the hint as a floor, clamped to its deadline), or
-``JobTimeoutError`` at its deadline (cause: the error). The failure counts neither
-against the job's ``max_fetch_errors`` nor as its poll. If this failure spent the
+``JobTimeoutError`` at its deadline (cause: the error). The failure counts as the
+job's poll (every fetch attempt that carried it does), but not against its
+``max_fetch_errors``. If this failure spent the
 budget (the ``max_batch_errors``-th in a row), the event carries ``spent`` and every
 job of the batch ends with ``JobFetchError`` chained to the error, with a note naming
 the budget. The count stays spent until a batch is observed, so every later failed
@@ -263,17 +273,17 @@ class BatchObserved:
         now: Monotonic seconds when the response arrived.
         retry_after: A server hint in seconds for every job of the batch: a floor for
             each one's next sleep, capped at ``max_retry_after``.
-        failures: Jobs of the batch whose own read failed, each with the
-            ``FetchFailed`` its waiter answers (a driver that re-reads the jobs a
-            batch answer left out, one by one, reports how each went here). An id
-            listed here and in ``jobs`` counts as read.
+        unanswered: Ids of the batch the answer left out that the driver now reads
+            one by one: they stay in flight, each as a read of its own (counted in
+            ``requests``), to be reported by itself (a one-id ``BatchObserved`` or
+            ``BatchFailed``). The other ids left out are missing (see ``jobs``).
     """
 
     ids: tuple[str, ...]
     jobs: Mapping[str, Any]
     now: float
     retry_after: float | None = None
-    failures: Mapping[str, FetchFailed] | None = None
+    unanswered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -789,8 +799,8 @@ class JobFleet:
             batch reported (default ``False``), for drivers given ``on_poll``: after
             the job's ``StatusChanged``, before its ``Finished``. Its ``next_sleep`` is
             the fleet's schedule (batching, jitter and predictions included). A failed
-            batch the fleet retries is reported with ``error`` set but, as in
-            :meth:`polls`, not counted in ``polls``.
+            batch the fleet retries is reported with ``error`` set and, as in
+            :meth:`polls`, counted in ``polls``.
 
     Raises:
         ValueError, TypeError: For an invalid option (the message names it).
@@ -805,6 +815,7 @@ class JobFleet:
         "_fail_fast",
         "_failure",
         "_final_polls",
+        "_held",
         "_hold_until",
         "_in_flight",
         "_kept",
@@ -917,6 +928,9 @@ class JobFleet:
         # poll's answer adds none.
         self._pushed: set[str] = set()
         self._kept: set[str] = set()
+        # How long each job in flight was held back past its due time (to share a
+        # request, or by the budget): its next poll is scheduled as if it had not been.
+        self._held: dict[str, float] = {}
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
         self._state = FleetState.RUNNING
@@ -1062,6 +1076,7 @@ class JobFleet:
                 self._deferred.discard(job_id)
                 self._pushed.discard(job_id)
                 self._kept.discard(job_id)
+                self._held.pop(job_id, None)
                 discarded.append(job_id)
         return tuple(discarded)
 
@@ -1117,28 +1132,28 @@ class JobFleet:
         waiters = self._waiters
         self._batch_errors = 0
         factor = self._batch_factor(hint)
-        failures = event.failures
+        unanswered = event.unanswered
+        if unanswered:
+            self._read_alone(unanswered, now)
         for job_id in event.ids:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
             job = jobs.get(job_id, _MISSING)
             if job is _MISSING:
-                failed = None if failures is None else failures.get(job_id)
-                if failed is None:
-                    failed = FetchFailed(
-                        error=JobMissingError(job_id), now=now, retryable=True, retry_after=hint
-                    )
-                elif failed.now != now:
-                    failed = replace(failed, now=now)
-                action = waiter.handle(failed)
+                if unanswered and job_id in unanswered:
+                    continue  # still in flight, read alone
+                missing = JobMissingError(job_id)
+                action = waiter.handle(
+                    FetchFailed(error=missing, now=now, retryable=True, retry_after=hint)
+                )
             else:
                 action = waiter.handle(Observed(job=job, now=now, retry_after=hint))
                 if self._report_status and waiter.status_changed:
                     status = waiter.last_status
                     assert status is not None  # a change is always to a read status
                     self._outbox.append(StatusChanged(job_id=job_id, job=job, status=status))
-            self._answer(job_id, waiter, action, now, job, factor)
+            self._answer(job_id, waiter, action, now, job, factor, hint)
         self._check_fail_fast()
 
     def _on_failed(self, event: BatchFailed) -> None:
@@ -1173,8 +1188,18 @@ class JobFleet:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
-            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
+            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor, hint)
         self._check_fail_fast()
+
+    def _read_alone(self, ids: tuple[str, ...], now: float) -> None:
+        # Jobs a batch answer left out, read one by one by the driver: each its own read
+        # in flight (and request), reported by itself.
+        for job_id in ids:
+            if job_id in self._waiters:
+                self._in_flight[(job_id,)] = None
+                self._requests += 1
+                if self._budget is not None:
+                    self._sent.append(now)
 
     def _on_refused(self, event: BatchRefused) -> None:
         # Not a poll of any job: the source cannot read batches. From now on one id per
@@ -1204,6 +1229,7 @@ class JobFleet:
         self._deferred.clear()
         self._pushed.clear()
         self._kept.clear()
+        self._held.clear()
 
     def _on_late(self, event: FleetEvent) -> None:
         """A batch reported (or a push came) after fail_fast settled its jobs."""
@@ -1257,7 +1283,9 @@ class JobFleet:
         now: float,
         job: Any,
         factor: float | None,
+        hint: float | None = None,
     ) -> None:
+        lag = self._held.pop(job_id, 0.0) if self._held else 0.0
         if type(action) is Sleep:
             if self._kept and job_id in self._kept:
                 # After a push's extra poll: the timer entry that stood for the due poll
@@ -1266,7 +1294,14 @@ class JobFleet:
                 if self._report_polls:
                     self._outbox.append(poll_report(waiter))
                 return
-            due = self._schedule(job_id, waiter, now, action.seconds, job, factor)
+            seconds = action.seconds
+            if lag and hint is None:
+                # Held back to share a request: the rest of the schedule is not pushed
+                # back with it (a sleep clamped to the deadline stays as it is).
+                deadline = waiter.deadline
+                if deadline is None or now + seconds < deadline:
+                    seconds = max(0.0, seconds - lag)
+            due = self._schedule(job_id, waiter, now, seconds, job, factor)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter, next_sleep=due - now))
         elif type(action) is Poll:  # a push came while this poll was in flight
@@ -1434,16 +1469,43 @@ class JobFleet:
 
     def _dispatch(self, now: float) -> PollBatch | None:
         ready = self._ready
-        if not ready or now < self._flush_at() or not self._slot_free(now):
+        if not ready or now < self._flush_at():
+            return None
+        dues: dict[str, float] = {}
+        if self._slot_free(now):
+            # A job whose deadline has come goes first: it has one poll left.
+            deadline = self._min_ready_deadline()
+            if deadline is not None and deadline <= now:
+                self._to_front(now)
+            ids = [] if self._request_timeout is None else self._pick(now, dues)
+            if not ids:
+                for _ in range(min(len(ready), self._max_batch)):
+                    job_id, due = ready.popitem(last=False)
+                    ids.append(job_id)
+                    dues[job_id] = due
+        elif (
+            now < self._hold_until
+            and not self._concurrency_full()
+            and now >= self._budget_free_at(now)
+        ):
+            # Only the server's Retry-After holds the fleet: a job at its deadline still
+            # makes its last poll, as a lone wait does (its sleep never passes the
+            # deadline, whatever the hint). The budget and concurrency are ours: those
+            # end it at its deadline instead (_expire).
+            ids = self._at_deadline(now, dues)
+            if not ids:
+                return None
+        else:
             return None
         waiters = self._waiters
         pushed = self._pushed
-        ids = self._pick(now) if self._request_timeout is not None else None
-        if ids is None:
-            ids = [ready.popitem(last=False)[0] for _ in range(min(len(ready), self._max_batch))]
+        held = self._held
         nearest = math.inf
         woke = None
         for job_id in ids:
+            lag = now - dues[job_id]
+            if lag > 0:
+                held[job_id] = lag
             waiter = waiters[job_id]
             if type(waiter.last_action) is Sleep:
                 if woke is None:
@@ -1462,26 +1524,57 @@ class JobFleet:
         time_left = None if nearest == math.inf else max(0.0, nearest - now)
         return PollBatch(ids=batch, time_left=time_left)
 
-    def _pick(self, now: float) -> list[str]:
-        # With request_timeout: a job nearer its deadline than one request may take goes
-        # out alone, so the request can be bounded by its own time left; the others
-        # share a batch (their bounds are all request_timeout, the client's own).
+    def _to_front(self, now: float) -> None:
+        # The ready jobs whose deadline has come move to the front of the queue.
+        ready = self._ready
+        deadlines = sorted(
+            (deadline, job_id)
+            for deadline, job_id in self._ready_deadlines
+            if deadline <= now and job_id in ready
+        )
+        for _, job_id in reversed(deadlines):
+            ready.move_to_end(job_id, last=False)
+
+    def _at_deadline(self, now: float, dues: dict[str, float]) -> list[str]:
+        # The ready jobs whose deadline has come, at most max_batch, out of the queue.
+        deadlines = self._ready_deadlines
+        ready = self._ready
+        ids: list[str] = []
+        while deadlines and deadlines[0][0] <= now and len(ids) < self._max_batch:
+            _, job_id = heapq.heappop(deadlines)
+            if job_id in ready:
+                dues[job_id] = ready.pop(job_id)
+                ids.append(job_id)
+        return ids
+
+    def _pick(self, now: float, dues: dict[str, float]) -> list[str]:
+        # With request_timeout: a request is bounded by the nearest deadline among its
+        # jobs (PollBatch.time_left). Jobs further from their deadline than one request
+        # may take share a batch (their bounds are all request_timeout, the client's
+        # own); a job nearer its deadline shares only with jobs whose deadlines are
+        # within batch_window of its own, so no job's request is cut more than one
+        # batch window before its own bound.
         ready = self._ready
         waiters = self._waiters
         near = now + self._request_timeout  # type: ignore[operator]
+        window = self._batch_window
+        limit = self._max_batch
         ids: list[str] = []
+        group: float | None = None  # the first job's deadline when it is near; None: far
         for job_id in ready:
             deadline = waiters[job_id].deadline
             if deadline is not None and deadline < near:
-                if ids:
-                    continue  # its own request comes next
-                ids.append(job_id)
-                break
+                if ids and (group is None or abs(deadline - group) > window):
+                    continue  # a request of its own (or of its own group) comes next
+                if not ids:
+                    group = deadline
+            elif group is not None:
+                continue  # a far job does not join a near group
             ids.append(job_id)
-            if len(ids) >= self._max_batch:
+            if len(ids) >= limit:
                 break
         for job_id in ids:
-            del ready[job_id]
+            dues[job_id] = ready.pop(job_id)
         return ids
 
     def _expire(self, now: float) -> bool:
@@ -1546,6 +1639,10 @@ class JobFleet:
         ``BatchRefused``."""
         return self._max_batch
 
+    def is_waiting(self, job_id: str) -> bool:
+        """Whether ``job_id`` was added and has no outcome yet."""
+        return job_id in self._waiters
+
     def time_left(self, job_id: str, now: float) -> float | None:
         """Seconds from ``now`` to a waiting job's deadline (never negative); ``None``
         without a deadline, or for a job that is not waiting."""
@@ -1573,8 +1670,8 @@ class JobFleet:
         return self._state is not FleetState.RUNNING
 
     def polls(self, job_id: str) -> int:
-        """Fetch attempts reported for one job (as ``JobWaiter.polls``); whole-batch
-        retryable failures are not counted, as the job's waiter never sees them.
+        """Fetch attempts reported for one job, failed or not (as ``JobWaiter.polls``):
+        every request that carried it counts.
 
         Raises:
             KeyError: The id was never added (or was unfinished when the fleet stopped).

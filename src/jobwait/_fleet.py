@@ -76,22 +76,29 @@ heap; ``seq`` breaks ties first-in, first-out. A job whose ``due`` has come move
 when the ready queue holds ``max_batch`` ids, or the oldest has been held
 ``batch_window`` seconds, or a ready job reaches its deadline, or no other job comes
 due before then (holding back would gain nothing). Polls are only ever *held back*,
-never brought forward: no job is polled earlier than its own waiter asks. A batch goes
-out only when a request slot is free:
+never brought forward: no job is polled earlier than a lone wait would poll it. A poll
+held back does not push the rest of the job's schedule back: its next poll is due when
+its waiter's sleep says, counted from when the held poll was due (a sleep clamped to
+the deadline or floored by a server hint stays as it is), so holds never accumulate. A
+ready job whose deadline has come goes first. A batch goes out only when a request slot
+is free:
 
 - fewer than ``max_concurrency`` batches in flight;
 - fewer than ``max_polls_per_second`` requests sent at times ``t`` with
   ``now < t + 1.0`` (at most N requests in any one-second window);
-- ``now`` not before a fleet-wide Retry-After hold.
+- ``now`` not before a fleet-wide Retry-After hold, except for jobs whose deadline has
+  come: they make their last poll, as a lone wait does (its sleep never passes the
+  deadline, whatever the hint).
 
 With ``request_timeout`` set (the longest one request may take), a ready job nearer
-its deadline than that goes out in a request of its own, so that every request can be
-bounded by its jobs' own time left (``PollBatch.time_left``: the nearest deadline of
-the batch), as a lone wait bounds its own.
+its deadline than that shares a request only with jobs whose deadlines are within
+``batch_window`` of its own, so that every request can be bounded by its jobs' own time
+left (``PollBatch.time_left``: the nearest deadline of the batch), as a lone wait
+bounds its own; the jobs further from their deadlines share freely.
 
-A ready job that reaches its deadline while no slot is free is not polled: it ends at
-its deadline: its waiter gets ``Expired`` and answers ``JobTimeoutError``, so the budget never
-delays a timeout. A job in flight at its deadline ends when its batch reports (the
+A ready job that reaches its deadline while no slot is free (the budget or the
+concurrency limit) is not polled: it ends at its deadline: its waiter gets ``Expired``
+and answers ``JobTimeoutError``, so the budget never delays a timeout. A job in flight at its deadline ends when its batch reports (the
 waiter then sees ``now >= deadline``), as a lone wait does.
 
 Reports

@@ -20,9 +20,11 @@ from ._drive import is_retryable_status as is_retryable_status
 from ._drive import make_waiter as make_waiter
 from ._drive import observed as observed
 from ._drive import retry_after_of as retry_after_of
+from ._errors import RemoteError as RemoteError
 from ._errors import error_from_json as error_from_json
 from ._errors import error_to_json as error_to_json
 from ._errors import is_json as is_json
+from ._errors import shown as shown
 from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
@@ -74,6 +76,7 @@ __all__ = [
     "JobMissingError",
     "JobOptions",
     "Nudged",
+    "RemoteError",
     "ResponseError",
     "Subscription",
     "Transition",
@@ -97,6 +100,7 @@ __all__ = [
     "read_response",
     "request_timeout",
     "retry_after_of",
+    "shown",
     "single_job",
     "transitions",
     "usable_seconds",

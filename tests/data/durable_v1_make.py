@@ -9,9 +9,9 @@ values as base64).
 
 Groups:
 
-- ``v1-done``: finished. Completed, failed and canceled jobs (``raise_on_failure`` off), a job the API does not
-  know (``JobFetchError`` from a 404, with its cause), jobs that timed out
-  (``JobTimeoutError``).
+- ``v1-done``: finished. Completed, failed and canceled jobs (``raise_on_failure``
+  off), a job the API does not know (``JobFetchError`` after two missing reads), jobs
+  that timed out (``JobTimeoutError``).
 - ``v1-raise``: finished, ``raise_on_failure`` and ``raise_on_cancel`` on
   (``JobFailedError`` with its failure, ``JobCanceledError``).
 - ``v1-open``: still waiting: one shard with a snapshot, jobs running for an hour (their
@@ -83,7 +83,8 @@ def main() -> None:
         ids.append("no-such-job")
         group = waits.submit(
             "board", ids, group_id="v1-done", backoff=FAST, timeout=1.0, max_batch=4,
-            shard_size=4, raise_on_failure=False, max_fetch_errors=2, on_done=app.signature("durable_app.record_done"),
+            shard_size=4, raise_on_failure=False, max_fetch_errors=2,
+            on_done=app.signature("durable_app.record_done"),
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while not group.progress().done and time.monotonic() < deadline:

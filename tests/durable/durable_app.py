@@ -43,7 +43,7 @@ def make(redis_url: str) -> tuple[Celery, DurableWaits]:
         ionq_source(base_url_env="JOBWAIT_DURABLE_API", api_key_env="JOBWAIT_DURABLE_KEY"),
     )
 
-    @app.task(name="durable_app.record_done", ignore_result=True)
+    @app.task(name="durable_app.record_done", ignore_result=True, shared=False)
     def record_done(group: str, job_id: str, record: dict[str, object]) -> None:
         # Counts on_done calls per job, to prove each runs once.
         waits.store.client.hincrby(f"test:{group}:on_done", job_id, 1)

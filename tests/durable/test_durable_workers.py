@@ -47,8 +47,7 @@ def _kind(outcome: Any) -> str:
 def _recorded_polls(cluster: Cluster, group: str) -> dict[str, int]:
     out = {}
     for job_id, text in cluster.waits.store.results(group).items():
-        record = json.loads(text)
-        out[job_id] = record["polls"] if "job" in record else record["context"]["polls"]
+        out[job_id] = json.loads(text)["polls"]
     return out
 
 

@@ -133,6 +133,8 @@ logger = logging.getLogger("jobwait.celery")
 
 _DEFAULT_VISIBILITY: Final = 3600.0  # kombu's Redis transport default
 _BUDGET_INLINE_WAIT: Final = 0.5
+_RESEND_MAX: Final = 10_000
+_NOTIFY_BATCH: Final = 1000
 
 
 _STORE_ERRORS_CACHE: list[tuple[type[BaseException], ...]] = []
@@ -955,8 +957,11 @@ class DurableWaits:
         ``ids`` still pending, in this process, and strike each off only after its call
         returned (or raised: a callback's own failure is logged, not retried).
 
-        A worker killed in between leaves the job pending: the sweeper sends it again,
-        and the callback runs a second time. Never raises for bad state (logged);
+        Each job is claimed for ``sweep_grace`` seconds first, so a second run holding
+        it (the sweeper's re-send, a redelivery) skips it rather than call it at the same
+        time. A worker killed between the call and the strike-off leaves the job
+        pending: the sweeper sends it again once the claim ran out, and the callback
+        runs a second time. Never raises for bad state (logged);
         Redis connection errors propagate (the message comes back, or the sweeper
         re-sends).
 
@@ -990,8 +995,8 @@ class DurableWaits:
             return 0
         ran = 0
         for job_id in ids:
-            if not store.is_pending(group, job_id):
-                continue  # confirmed by another run already
+            if store.claim(group, job_id, self.sweep_grace) != 1:
+                continue  # confirmed by another run already, or another run holds it
             text = store.result(group, job_id)
             record = None
             if text is not None:
@@ -1063,13 +1068,16 @@ class DurableWaits:
                     )  # fmt: skip
                     self._send(group, n, new_gen, 0.0)
                     resent += 1
-        while late := store.resend_notifications(group, now - grace, now):
+        # At most _RESEND_MAX per sweep (the rest at the next), _NOTIFY_BATCH per task.
+        late = store.resend_notifications(group, now - grace, now, limit=_RESEND_MAX)
+        if late:
             logger.warning(
                 "jobwait sweep: %d on_done call(s) of group %s unconfirmed after %.0fs; "
                 "re-sent",
                 len(late), shown(group), grace,
             )  # fmt: skip
-            self._send_notify(group, late)
+        for i in range(0, len(late), _NOTIFY_BATCH):
+            self._send_notify(group, late[i : i + _NOTIFY_BATCH])
         if meta.canceled and store.pending_count(group) == 0:
             store.forget(group)
         return resent

@@ -16,7 +16,8 @@ Keys of a group ``G`` (``{G}`` is a Redis Cluster hash tag: one group, one slot)
     <prefix>:{G}:counts         hash: outcome kind -> count
     <prefix>:{G}:stream         stream of finished jobs: fields id, kind
     <prefix>:{G}:notify         zset: finished ids whose on_done has not been confirmed
-                                (run to its end) yet -> when last sent
+                                (run to its end) yet -> when last sent, or until when
+                                a notify run holds it (a claim)
     <prefix>:{G}:budget         zset: the group's requests in the last second
     <prefix>:groups             zset: groups the sweeper visits (still waiting, or with
                                 on_done not confirmed) -> creation time
@@ -179,6 +180,22 @@ _RESEND: Final = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
 return ids
+"""
+
+# claim(): a notify run takes one pending job for ARGV[2] seconds (its score moves that
+# far into the future, on the Redis clock), so a second run holding the same job (the
+# sweeper's re-send, a redelivery) skips it instead of calling the callback at the same
+# time. A run that dies leaves the claim to run out: the sweeper re-sends the job once
+# it is older than its grace. KEYS: notify.  ARGV: job id, lease seconds.
+# Returns 1 (claimed), 0 (confirmed already), -1 (claimed by another run).
+_CLAIM: Final = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if tonumber(score) > now then return -1 end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+return 1
 """
 
 # cancel(): mark the group canceled, stop its shards; it stays on the sweeper's list
@@ -374,6 +391,7 @@ class Store:
         self._take_token = client.register_script(_TAKE_TOKEN)
         self._confirm = client.register_script(_CONFIRM)
         self._resend = client.register_script(_RESEND)
+        self._claim = client.register_script(_CLAIM)
         self._cancel = client.register_script(_CANCEL)
 
     def keys(self, group: str) -> Keys:
@@ -664,10 +682,15 @@ class Store:
             raw = self._resend(keys=[self.keys(group).notify], args=[before, now, limit])
         return [_text(group, "a pending on_done id", i) for i in raw]
 
-    def is_pending(self, group: str, job_id: str) -> bool:
-        """Whether ``job_id``'s ``on_done`` has not been confirmed yet."""
+    def claim(self, group: str, job_id: str, lease: float) -> int:
+        """Take ``job_id``'s pending ``on_done`` call for ``lease`` seconds.
+
+        Returns:
+            ``1``: claimed, call it; ``0``: confirmed already; ``-1``: another run holds
+            it (skip it: if that run dies, the sweeper re-sends it after the lease).
+        """
         with self._reading(group, "the notify key"):
-            return self.client.zscore(self.keys(group).notify, job_id) is not None
+            return int(self._claim(keys=[self.keys(group).notify], args=[job_id, lease]))
 
     def pending_count(self, group: str) -> int:
         with self._reading(group, "the notify key"):

@@ -140,7 +140,7 @@ READERS = [
     Case("counts-not-a-number", _set("counts", "completed", "x"), "progress",
          "ValueError: int()"),
     Case("counts-past-total", _set("counts", "completed", "99"), "progress",
-         "no error: Progress(waiting=-97)"),
+         "no error: Progress(waiting=-96)"),
     Case("result-nested-100000-deep", _set("results", "quick-0", "[" * 100_000), "results",
          "RecursionError"),
     Case("result-huge-elapsed", _set("results", "quick-0", _error_record(elapsed=HUGE)), "results",

@@ -174,9 +174,12 @@ def _client_options(
 
 @dataclass(frozen=True, slots=True)
 class _Reading:
-    # How every answer of one spec is read: the profile's rules, then the batch shape.
+    # What the sync and async sources of one spec share: their URLs, how every answer
+    # is read (the profile's rules, then the batch shape) and their readers.
     spec: SourceSpec
     jobs_of: Callable[[Any], Mapping[str, Any]]
+    status_of: Callable[[Any], Any]
+    failure_of: Callable[[Any], Any]
 
     def url(self, ids: tuple[str, ...]) -> str:
         if self.spec.batch_url is not None:
@@ -184,6 +187,10 @@ class _Reading:
         (job_id,) = ids  # a one-by-one source runs with max_batch=1
         assert self.spec.url is not None
         return expand(self.spec.url, (job_id,))
+
+    def cancel(self, job_id: str) -> tuple[str, str]:
+        assert self.spec.cancel_url is not None
+        return expand(self.spec.cancel_url, (job_id,)), self.spec.cancel_method
 
     def read(self, answer: Answer, ids: tuple[str, ...]) -> Any:
         profile = self.spec.profile
@@ -193,12 +200,31 @@ class _Reading:
             return _httpx._batch(fetched, self.jobs_of, True)
         return single_job(ids[0], answer.read(reader=reader, wall_now=time.time(), job_id=ids[0]))
 
+    def fields(self) -> dict[str, Any]:
+        return {
+            "batch": self.spec.batch,
+            "is_retryable": _httpx.is_retryable,
+            "status_of": self.status_of,
+            "failure_of": self.failure_of,
+            "spec": self.spec,
+        }
 
-def _reading(spec: SourceSpec, jobs_of: Callable[[Any], Mapping[str, Any]] | None) -> _Reading:
+
+def _reading(
+    spec: SourceSpec,
+    jobs_of: Callable[[Any], Mapping[str, Any]] | None,
+    status_of: Callable[[Any], Any] | None,
+    failure_of: Callable[[Any], Any] | None,
+) -> _Reading:
     profile = spec.profile
     if jobs_of is None and profile is not None:
         jobs_of = profile.jobs_of
-    return _Reading(spec, jobs_of or _httpx.jobs_by_id)
+    return _Reading(
+        spec,
+        jobs_of or _httpx.jobs_by_id,
+        status_of or spec.status_of,
+        failure_of or spec.failure_of,
+    )
 
 
 def _cancelled(answer: Answer, job_id: str) -> Any:
@@ -231,29 +257,21 @@ def build_source(
         ValueError: A secret with a control or non-ASCII character inside.
     """
     client = httpx.Client(**_client_options(spec, resolve, client_options))
-    reading = _reading(spec, jobs_of)
+    reading = _reading(spec, jobs_of, status_of, failure_of)
 
     def fetch_many(ids: tuple[str, ...]) -> Any:
         answer = request(client, "GET", reading.url(ids), max_body_size=spec.max_body_size)
         return reading.read(answer, ids)
 
-    cancel = None
-    if spec.cancel_url is not None:
-        template, method = spec.cancel_url, spec.cancel_method
-
-        def cancel(job_id: str) -> Any:
-            url = expand(template, (job_id,))
-            return _cancelled(request(client, method, url, timeout=_CANCEL_TIMEOUT), job_id)
+    def cancel(job_id: str) -> Any:
+        url, method = reading.cancel(job_id)
+        return _cancelled(request(client, method, url, timeout=_CANCEL_TIMEOUT), job_id)
 
     return Source(
         fetch_many=fetch_many,
-        batch=spec.batch,
-        is_retryable=_httpx.is_retryable,
-        status_of=status_of or spec.status_of,
-        failure_of=failure_of or spec.failure_of,
-        cancel=cancel,
+        cancel=None if spec.cancel_url is None else cancel,
         close=client.close,
-        spec=spec,
+        **reading.fields(),
     )
 
 
@@ -270,30 +288,22 @@ def build_async_source(
     (asyncio or trio); same arguments and errors as :func:`build_source`. Await
     ``aclose()`` when done."""
     client = httpx.AsyncClient(**_client_options(spec, resolve, client_options))
-    reading = _reading(spec, jobs_of)
+    reading = _reading(spec, jobs_of, status_of, failure_of)
 
     async def fetch_many(ids: tuple[str, ...]) -> Any:
         answer = await arequest(client, "GET", reading.url(ids), max_body_size=spec.max_body_size)
         return reading.read(answer, ids)
 
-    cancel = None
-    if spec.cancel_url is not None:
-        template, method = spec.cancel_url, spec.cancel_method
-
-        async def cancel(job_id: str) -> Any:
-            url = expand(template, (job_id,))
-            answer = await arequest(client, method, url, timeout=_CANCEL_TIMEOUT)
-            return _cancelled(answer, job_id)
+    async def cancel(job_id: str) -> Any:
+        url, method = reading.cancel(job_id)
+        answer = await arequest(client, method, url, timeout=_CANCEL_TIMEOUT)
+        return _cancelled(answer, job_id)
 
     return AsyncSource(
         fetch_many=fetch_many,
-        batch=spec.batch,
-        is_retryable=_httpx.is_retryable,
-        status_of=status_of or spec.status_of,
-        failure_of=failure_of or spec.failure_of,
-        cancel=cancel,
+        cancel=None if spec.cancel_url is None else cancel,
         aclose=client.aclose,
-        spec=spec,
+        **reading.fields(),
     )
 
 

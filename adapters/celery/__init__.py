@@ -74,6 +74,7 @@ from jobwait import (
 )
 from jobwait._advice import missing_extra
 from jobwait._durable import (
+    Credential,
     SourceSpec,
     fleet_options_to_json,
     fleet_snapshot,
@@ -109,6 +110,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "CorruptGroupError",
+    "Credential",
     "DurableWaitError",
     "DurableWaits",
     "ForeignFormatError",
@@ -266,9 +268,10 @@ class WaitGroup:
         """Counts per outcome and jobs still waiting.
 
         Raises:
-            GroupNotFoundError, ForeignFormatError, CorruptGroupError,
-                StoreUnavailableError: As :meth:`from_id`; ``CorruptGroupError`` also
-                for counts that are not what jobwait wrote.
+            GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
+                :meth:`from_id`.
+            CorruptGroupError: As :meth:`from_id`, and for counts that are not what
+                jobwait wrote.
         """
         meta = self._meta()
         try:
@@ -386,8 +389,9 @@ class WaitGroup:
                 ``cancel`` in a worker (default ``False``: they keep running).
 
         Raises:
-            GroupNotFoundError, ForeignFormatError, CorruptGroupError,
-                StoreUnavailableError: As :meth:`from_id`.
+            GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
+                :meth:`from_id`.
+            CorruptGroupError: As :meth:`from_id`.
             RuntimeError: ``remote=True`` on a group built without a Celery app.
         """
         self._meta()
@@ -759,8 +763,9 @@ class DurableWaits:
         """The :class:`WaitGroup` of an id (from ``submit``, maybe in another process).
 
         Raises:
-            GroupNotFoundError, ForeignFormatError, CorruptGroupError,
-                StoreUnavailableError: As :meth:`WaitGroup.from_id`.
+            GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
+                :meth:`WaitGroup.from_id`.
+            CorruptGroupError: As :meth:`WaitGroup.from_id`.
         """
         group = WaitGroup(
             group_id,
@@ -853,7 +858,10 @@ class DurableWaits:
                 exc,
             )
             return
-        self._drive(group, n, gen, meta, fleet, source, clock)
+        try:
+            self._drive(group, n, gen, meta, fleet, source, clock)
+        except (CorruptGroupError, ForeignFormatError) as exc:  # a key changed meanwhile
+            _refused("jobwait shard %s/%d: %s; shard left as is", shown(group), n, exc)
 
     def _drive(
         self,

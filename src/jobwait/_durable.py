@@ -47,6 +47,7 @@ from typing import Any, Final
 
 from ._backoff import Backoff
 from ._errors import (
+    CORE_ERROR_NAMES,
     JobWaitError,
     checked_count,
     error_from_json,
@@ -165,27 +166,13 @@ def _legacy_error(record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(context, dict) or not isinstance(extra, dict):
         raise TypeError("context and extra must be objects")
     return {
-        "type": name if name in _CORE_NAMES else "JobWaitError",
+        "type": name if name in CORE_ERROR_NAMES else "JobWaitError",
         "class": record.get("class"),
         "reason": record["reason"],
         "context": {**context, **extra},
         "notes": record.get("notes") or [],
         "cause": record.get("cause"),
     }
-
-
-_CORE_NAMES: Final = frozenset(
-    {
-        "JobWaitError",
-        "UsageError",
-        "JobFailedError",
-        "JobCanceledError",
-        "JobTimeoutError",
-        "JobFetchError",
-        "JobStatusError",
-        "FleetFailedError",
-    }
-)
 
 
 def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:

@@ -283,6 +283,8 @@ _CLASSES: dict[str, type[JobWaitError]] = {
         FleetFailedError,
     )
 }
+#: The names of this tree's classes (what ``"type"`` may say in the JSON form).
+CORE_ERROR_NAMES = frozenset(_CLASSES)
 # The context every error carries, and its type rule (see _context_value).
 _CONTEXT = ("job_id", "last_status", "last_job", "polls", "elapsed")
 _EXTRAS: dict[type[JobWaitError], frozenset[str]] = {}

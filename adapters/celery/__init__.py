@@ -617,8 +617,9 @@ class DurableWaits:
         The group is written in one Redis script, whole or not at all. A submit that
         failed (``StoreUnavailableError``, a broker error while sending) may be retried
         with the same ``group_id`` and the same arguments: if the first try was written
-        after all, the retry finds it, sends its first shard tasks again (a duplicate
-        is dropped unread) and returns it.
+        after all, the retry finds it, sends the tasks of its shards that have not run
+        yet again (a duplicate costs at most one status request: one run per
+        generation writes) and returns it.
 
         Args:
             source: A registered source name.

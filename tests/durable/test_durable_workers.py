@@ -192,8 +192,9 @@ def test_durable_on_done_arrives_for_every_job_across_kills_at_notification_time
     them), the sweeper runs every half second as beat would: every job's callback runs
     at least once, and the group leaves the sweeper's list only when all are confirmed.
 
-    Before (``on_done`` struck off when *sent*): in about half of such runs one or two
-    jobs never got their call."""
+    Before (``on_done`` struck off when *sent*, commit 3ee20f2, three runs of this test
+    with 25 s of sweeping after the kills): 2, 4 and 4 of the 600 callbacks never ran to
+    their end."""
     server = cluster.server
     rng = random.Random(13)
     ids = [server.submit(**_script(rng, 1.5)) for _ in range(600)]

@@ -98,8 +98,9 @@ bounds its own; the jobs further from their deadlines share freely.
 
 A ready job that reaches its deadline while no slot is free (the budget or the
 concurrency limit) is not polled: it ends at its deadline: its waiter gets ``Expired``
-and answers ``JobTimeoutError``, so the budget never delays a timeout. A job in flight at its deadline ends when its batch reports (the
-waiter then sees ``now >= deadline``), as a lone wait does.
+and answers ``JobTimeoutError``, so the budget never delays a timeout. A job in flight
+at its deadline ends when its batch reports (the waiter then sees ``now >= deadline``),
+as a lone wait does.
 
 Reports
 -------

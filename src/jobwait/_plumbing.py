@@ -26,9 +26,11 @@ from ._driver import Read as Read
 from ._driver import Reads as Reads
 from ._driver import Step as Step
 from ._driver import refuses_batch as refuses_batch
+from ._errors import RemoteError as RemoteError
 from ._errors import error_from_json as error_from_json
 from ._errors import error_to_json as error_to_json
 from ._errors import is_json as is_json
+from ._errors import shown as shown
 from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._fleet import BatchRefused as BatchRefused
 from ._fleet import FleetAction as FleetAction
@@ -86,6 +88,7 @@ __all__ = [
     "Nudged",
     "Read",
     "Reads",
+    "RemoteError",
     "ResponseError",
     "Step",
     "Subscription",
@@ -111,6 +114,7 @@ __all__ = [
     "refuses_batch",
     "request_timeout",
     "retry_after_of",
+    "shown",
     "single_job",
     "transitions",
     "usable_seconds",

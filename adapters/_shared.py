@@ -561,5 +561,6 @@ def join_url(
     )
     key = options.get("job_id") or url
     scheduler = _scheduler("url", client, fleet_options, None, is_retryable, retry_after_of)
-    job_options = {name: value for name, value in options.items() if name in JOB_OPTIONS}
+    # A caller's profile (api=) goes with its options: the fleet merges it per job.
+    job_options = {k: v for k, v in options.items() if k in JOB_OPTIONS or k == "api"}
     return scheduler.enter(key, job_options, fetch, on_status, cancel, cancel_grace)

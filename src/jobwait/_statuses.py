@@ -6,9 +6,17 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-__all__ = ["Phase", "Statuses", "default_failure_of", "default_status_of", "field_reader"]
+__all__ = [
+    "MISSING",
+    "Phase",
+    "Statuses",
+    "default_failure_of",
+    "default_status_of",
+    "field_reader",
+    "read_field",
+]
 
 
 class Phase(enum.Enum):
@@ -222,36 +230,52 @@ class Statuses:
     @classmethod
     def braket(cls) -> Statuses:
         """Amazon Braket: ``CREATED``, ``QUEUED``, ``RUNNING``, ``CANCELLING`` pending;
-        ``COMPLETED``; ``FAILED``; ``CANCELLED``."""
-        return cls(
-            pending={"CREATED", "QUEUED", "RUNNING", "CANCELLING"},
-            succeeded={"COMPLETED"},
-            failed={"FAILED"},
-            canceled={"CANCELLED"},
-        )
+        ``COMPLETED``; ``FAILED``; ``CANCELLED`` (the ``braket`` profile's vocabulary)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("braket")
 
     @classmethod
     def qiskit(cls) -> Statuses:
-        """IBM Qiskit Runtime: ``Queued``, ``Running`` pending; ``Completed``; ``Failed``;
-        ``Cancelled`` (matched case-insensitively, as the API's casing has varied)."""
-        return cls(
-            pending={"Queued", "Running", "Initializing", "Validating"},
-            succeeded={"Completed", "Done"},
-            failed={"Failed", "Error"},
-            canceled={"Cancelled"},
-            case_sensitive=False,
-        )
+        """IBM Qiskit Runtime: ``Queued``, ``Running``, ``Initializing``, ``Validating``
+        pending; ``Completed``, ``Done``; ``Failed``, ``Error``; ``Cancelled`` (matched
+        case-insensitively, as the API's casing has varied; the ``qiskit`` profile's
+        vocabulary, less the status its reader derives)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("qiskit")
 
 
-_MISSING = object()
+#: What :func:`read_field` returns for a field that is not there (when no default is given).
+MISSING: Final[Any] = object()
+_MISSING = MISSING
+
+
+def read_field(obj: Any, path: str, default: Any = MISSING) -> Any:
+    """The one field reader: ``obj``'s value at a dotted ``path`` (``"state.status"``).
+
+    Each step reads a mapping's key, else an object's attribute (so a parsed JSON
+    answer and an SDK's model read alike); a step that is not there gives
+    ``default`` (:data:`MISSING` when none is given). Only a property of ``obj``
+    that raises makes it raise.
+    """
+    value = obj
+    for step in path.split(".") if "." in path else (path,):
+        if type(value) is dict:  # the common case, without the slower ABC check
+            value = value.get(step, MISSING)
+        elif isinstance(value, Mapping):
+            value = value.get(step, MISSING)
+        else:
+            value = getattr(value, step, MISSING)
+        if value is MISSING:
+            return default
+    return value
 
 
 def _get(job: Any, name: str) -> Any:
-    if type(job) is dict:  # the common case, without the slower ABC check
-        return job.get(name, _MISSING)
-    if isinstance(job, Mapping):
-        return job.get(name, _MISSING)
-    return getattr(job, name, _MISSING)
+    if type(job) is dict:  # the hot path of default_status_of
+        return job.get(name, MISSING)
+    return read_field(job, name)
 
 
 def default_status_of(job: Any) -> Any:
@@ -288,13 +312,11 @@ def field_reader(path: str, *, default: Any = _MISSING) -> Callable[[Any], Any]:
         raise ValueError(f"field path {path!r} must be dotted names, like 'state.status'")
 
     def read(job: Any) -> Any:
-        value = job
-        for step in steps:
-            value = _get(value, step)
-            if value is _MISSING:
-                if default is not _MISSING:
-                    return default
-                raise LookupError(f"the job has no {path!r} field")
+        value = read_field(job, path)
+        if value is MISSING:
+            if default is not MISSING:
+                return default
+            raise LookupError(f"the job has no {path!r} field")
         return value
 
     read.__name__ = f"field_reader({path!r})"

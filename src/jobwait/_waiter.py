@@ -110,7 +110,7 @@ import enum
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, Unpack, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack, cast
 
 from ._advice import unreadable_status
 from ._backoff import Backoff, usable_seconds
@@ -148,6 +148,9 @@ from ._protocol import (
     Woke,
 )
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+
+if TYPE_CHECKING:
+    from ._profiles import ApiProfile
 
 __all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
 
@@ -262,6 +265,11 @@ class JobWaiter:
 
     Args:
         job_id: The job's id, carried into logs and errors. Optional.
+        api: An :class:`~jobwait.ApiProfile`, a built-in profile's name
+            (``"prefect"``), or ``"auto"`` to find the status and its meaning in any
+            job API's answer: the profile's ``statuses``, ``status_of``, ``failure_of``
+            and ``raise_on_cancel``, under the options given here (which win).
+            Default ``None``: the options alone.
         timeout: Seconds from ``Start`` to the deadline (default 300). ``0`` polls
             exactly once; ``None`` never times out.
         backoff: The poll schedule (default ``Backoff()``: 1 s, x1.5, capped at 30 s).
@@ -280,8 +288,9 @@ class JobWaiter:
 
     Raises:
         ValueError: For a negative or NaN timeout, ``max_fetch_errors < 1``, a negative
-            or non-finite ``max_retry_after`` (the message names the option).
-        TypeError: For a ``backoff`` or ``statuses`` of the wrong type.
+            or non-finite ``max_retry_after`` (the message names the option), or an
+            unknown profile name (the message lists the known ones).
+        TypeError: For a ``backoff``, ``statuses`` or ``api`` of the wrong type.
     """
 
     __slots__ = (
@@ -323,7 +332,17 @@ class JobWaiter:
     #: ``job_id`` and the per-job options of ``JobOptions``, their one definition.
     OPTIONS: ClassVar[tuple[str, ...]] = ("job_id", *JOB_OPTIONS)
 
-    def __init__(self, *, job_id: str | None = None, **options: Unpack[JobOptions]) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        api: ApiProfile | str | None = None,
+        **options: Unpack[JobOptions],
+    ) -> None:
+        if api is not None:
+            from ._profiles import merged  # profiles read HTTP answers: imported on use
+
+            options = cast(JobOptions, merged(api, options))
         unknown = [name for name in options if name not in JOB_DEFAULTS]
         if unknown:
             raise TypeError(f"JobWaiter() got an unexpected keyword argument {unknown[0]!r}")

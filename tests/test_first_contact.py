@@ -223,9 +223,10 @@ def test_a_coroutine_returned_by_a_lambda_is_named_and_closed() -> None:
         (
             {"id": "j1", "state": "done"},
             (
-                "could not read the job's status: the job has no 'status' field (its keys: "
-                "'id', 'state'); pass status_of=jobwait.field_reader('path.to.status') (or any "
-                "function of the job) to read it from elsewhere"
+                "could not read the job's status: the job has no 'status' field (its fields: "
+                "'id', 'state'); pass status_of=jobwait.field_reader('state') (or any "
+                "function of the job) to read it from there, or api='auto' to let jobwait "
+                "find it"
             ),
         ),
         (
@@ -253,7 +254,9 @@ def test_status_of_given_drops_the_status_of_hint() -> None:
     with pytest.raises(JobStatusError) as info:
         _sync_wait(lambda: {"state": {}}, status_of=status_of)
     assert (
-        info.value.reason == "could not read the job's status: status_of raised KeyError: 'status'"
+        info.value.reason
+        == "could not read the job's status: status_of raised KeyError: 'status' (its fields: "
+        "'state')"
     )
     with pytest.raises(JobStatusError) as info:
         _sync_wait(lambda: "completed", status_of=lambda job: 1)

@@ -104,16 +104,38 @@ def test_celery_flower(
 
 
 @realtime
-def test_without_the_profile_the_same_answers_go_wrong(
+def test_without_the_profile_zero_config_reads_all_but_the_http_quirk(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Only the profile knows that Flower's 404 means "not there yet".
     with scripted([NOT_YET, flower("SUCCESS")]) as (url, _):
         code, _, err = run(capsys, f"{url}/api/task/info/{TASK}")
     assert code == 5, err
+    # With no option at all, --api auto reads Flower's `state` and what it means.
     with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
-        code, _, err = run(capsys, f"{url}/t", "--status-field", "state", "--timeout", "0.1")
+        code, _, err = run(capsys, f"{url}/api/task/info/{TASK}")
+    assert code == 0, err
+    assert f"status 'STARTED' after 0.0s, 1 poll (read from state)" in err
+    # A partial vocabulary times out on the status it never recognised, and says so.
+    with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
+        code, _, err = run(
+            capsys,
+            f"{url}/t",
+            "--status-field",
+            "state",
+            "--pending",
+            "STARTED",
+            "--timeout",
+            "0.1",
+        )
     assert code == 3, err
     assert "not a known status" in err
+    assert (
+        "did not finish within the timeout of 0.1s; its last status 'SUCCESS' was never "
+        "recognised: if it means the job ended, say so with --success completed --success "
+        "SUCCESS (or the same with --failure / --canceled), or name its API with --api NAME "
+        "(job 't', last status 'SUCCESS'"
+    ) in err
 
 
 @realtime
@@ -224,6 +246,10 @@ def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None
         ("http://h/jobs/a%2Fb/", "a/b"),
         ("http://h/jobs/abc?token=secret", "abc"),
         ("http://h", None),
+        ("http://h/api/2.0/mlflow/runs/get?run_id=6617df86", "6617df86"),
+        ("http://h/api/2.2/jobs/runs/get?run_id=455644833&include_history=true", "455644833"),
+        ("http://h/apis/batch/v1/namespaces/default/jobs/pi/status", "pi"),
+        ("http://h/runs/get", "runs"),
     ],
 )
 def test_job_name_from_the_url(url: str, name: str | None) -> None:

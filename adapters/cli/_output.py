@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import IO, Final
 
 from jobwait import JobStatusError, Phase
-from jobwait._advice import server_message
+from jobwait._advice import server_message, status_hint
 from jobwait._plumbing import ResponseError
 
 _MASK: Final = "***"
@@ -138,13 +138,15 @@ def plural(count: int, word: str) -> str:
 
 def describe_failure(error: BaseException) -> str:
     """A short description of a failed poll, for progress lines and final lines: for
-    an HTTP error, its status, the server's message and its Retry-After hint."""
+    an HTTP error, its status, the server's message (never its raw JSON), its
+    Retry-After hint and, for a status the caller can fix, what to check."""
     if isinstance(error, ResponseError):
         hint = "" if error.retry_after is None else f", Retry-After {error.retry_after:g}s"
         message = server_message(error.body_excerpt or "")
         if message is None:  # no words from the server: the library's reason says it
             return f"{error}{hint}"
-        return f"HTTP {error.status_code}: {message}{hint}"
+        check = status_hint(error.status_code)
+        return f"HTTP {error.status_code}: {message}{hint}" + (f"; {check}" if check else "")
     if isinstance(error, JobStatusError):
         return "the response body is not a JSON object"
     text = str(error)

@@ -642,7 +642,7 @@ BUILT_IN: Final[dict[str, ApiProfile]] = {
             status_of=field_reader("state"),
             failure_of=field_reader("error", default=None),
             raise_on_cancel=True,
-            source="google-cloud-aiplatform 2.7.0: google/cloud/aiplatform_v1/types/job_state.py:31",
+            source="google-cloud-aiplatform 2.7.0: aiplatform_v1/types/job_state.py:31 JobState",
         ),
     )
 }

@@ -45,7 +45,6 @@ __all__ = [
     "UNIVERSAL",
     "Reading",
     "reading",
-    "status_candidates",
 ]
 
 #: Where a status is looked for when no signature matched, in this order.
@@ -247,12 +246,25 @@ def _settle(job: Any) -> tuple[Reading, ApiProfile | None]:
     for signature in SIGNATURES:
         if signature.carries(job):
             return Reading(signature.field, signature.profile), BUILT_IN[signature.profile]
+    odd = ""  # the first well-known field holding something else
     for path in STATUS_PATHS:
-        if _is_status(read_field(job, path, None)):
+        value = read_field(job, path)
+        if _is_status(value):
             return Reading(path), None
+        if not odd and value is not MISSING and not isinstance(value, Mapping):
+            odd = f"; its {path!r} field holds {_kind(value)}, not a status"
     raise LookupError(
-        f"none of the fields jobwait looks for holds a status ({', '.join(STATUS_PATHS[:6])}, ...)"
+        "none of the fields jobwait looks for holds a status "
+        f"({', '.join(STATUS_PATHS[:6])}, ...){odd}"
     )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool | int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
 
 
 def reading(job: Any) -> Reading | None:
@@ -294,32 +306,6 @@ def auto_failure(job: Any) -> Any:
         if _is_set(value):
             return value
     return None
-
-
-_STATUS_WORDS: Final = ("status", "state", "phase", "conclusion")
-
-
-def status_candidates(job: Any, *, limit: int = 4) -> list[str]:
-    """Dotted paths inside ``job`` (a mapping, up to four levels deep) whose last key
-    names a status (``status``, ``state``, ``phase``, ``conclusion``, or contains one
-    of them) and whose value is a string: what to suggest for ``--status-field`` or
-    ``field_reader(...)`` when the status was not found. At most ``limit``, shallowest
-    first."""
-    found: list[tuple[int, str]] = []
-
-    def walk(value: Any, prefix: str, depth: int) -> None:
-        if depth > 4 or not isinstance(value, Mapping):
-            return
-        for key, child in value.items():
-            if not isinstance(key, str):
-                continue
-            path = f"{prefix}{key}"
-            if isinstance(child, str) and any(w in key.lower() for w in _STATUS_WORDS):
-                found.append((depth, path))
-            walk(child, f"{path}.", depth + 1)
-
-    walk(job, "", 1)
-    return [path for _, path in sorted(found, key=lambda item: item[0])[:limit]]
 
 
 AUTO: Final = ApiProfile(

@@ -11,6 +11,9 @@ one import line is all an adapter needs, and a new runtime or job API written in
 public API's stability: import them at your own risk.
 """
 
+from ._advice import job_fields as job_fields
+from ._advice import status_candidates as status_candidates
+from ._auto import reading as auto_reading
 from ._backoff import Jitter as Jitter
 from ._backoff import usable_seconds as usable_seconds
 from ._drive import RETRYABLE_STATUS_CODES as RETRYABLE_STATUS_CODES
@@ -38,6 +41,7 @@ from ._fleet import single_job as single_job
 from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
 from ._http import ResponseError as ResponseError
 from ._http import body_excerpt as body_excerpt
+from ._http import job_name as job_name
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
@@ -79,6 +83,7 @@ __all__ = [
     "Transition",
     "WaiterOptions",
     "api_profile",
+    "auto_reading",
     "batch_failed",
     "batch_observed",
     "body_excerpt",
@@ -90,6 +95,8 @@ __all__ = [
     "ionq_predicted_seconds",
     "is_json",
     "is_retryable_status",
+    "job_fields",
+    "job_name",
     "make_fleet",
     "make_waiter",
     "observed",
@@ -98,6 +105,7 @@ __all__ = [
     "request_timeout",
     "retry_after_of",
     "single_job",
+    "status_candidates",
     "transitions",
     "usable_seconds",
     "with_api",

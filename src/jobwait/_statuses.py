@@ -261,9 +261,9 @@ def read_field(obj: Any, path: str, default: Any = MISSING) -> Any:
     """
     value = obj
     for step in path.split(".") if "." in path else (path,):
-        if type(value) is dict:  # the common case, without the slower ABC check
-            value = value.get(step, MISSING)
-        elif isinstance(value, Mapping):
+        if type(value) is dict or isinstance(
+            value, Mapping
+        ):  # the common case, without the slower ABC check
             value = value.get(step, MISSING)
         else:
             value = getattr(value, step, MISSING)

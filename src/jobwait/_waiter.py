@@ -553,10 +553,14 @@ class JobWaiter:
                     ),
                     exc,
                 )
+            reason = (
+                "job failed, giving no reason (to read it from another field, pass "
+                "failure_of=jobwait.field_reader('path.to.reason'))"
+                if failure is None
+                else f"job failed: {_short(failure)}"
+            )
             return self._fail(
-                JobFailedError(
-                    f"job failed: {_short(failure)}", failure=failure, **self._context()
-                ),
+                JobFailedError(reason, failure=failure, **self._context()),
                 reason=EndReason.DONE,
             )
         if not self._raise_on_cancel:
@@ -715,9 +719,16 @@ class JobWaiter:
         return sleep
 
     def _timed_out(self, cause: BaseException | None) -> Raise:
+        unknown = ""
+        if self._phase is Phase.UNKNOWN:
+            # A finished job in a status nobody listed looks like a slow one: say so.
+            unknown = (
+                f"; its last status {shown(self._last_status)} was never recognised (if it "
+                "means the job ended, list it in Statuses, or pass api= for its API)"
+            )
         return self._fail(
             JobTimeoutError(
-                f"job did not finish within the timeout of {self._timeout:g}s",
+                f"job did not finish within the timeout of {self._timeout:g}s{unknown}",
                 timeout=self._timeout,
                 **self._context(),
             ),

@@ -115,7 +115,7 @@ def test_without_the_profile_zero_config_reads_all_but_the_http_quirk(
     with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
         code, _, err = run(capsys, f"{url}/api/task/info/{TASK}")
     assert code == 0, err
-    assert f"status 'STARTED' after 0.0s, 1 poll (read from state)" in err
+    assert "status 'STARTED' after 0.0s, 1 poll (read from state)" in err
     # A partial vocabulary times out on the status it never recognised, and says so.
     with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
         code, _, err = run(

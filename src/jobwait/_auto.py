@@ -109,8 +109,9 @@ CONFLICTS: Final[Mapping[str, Conflict]] = {
     ),
     "deleting": Conflict(
         Phase.PENDING,
-        "azure's provisioning state (pending), sagemaker-training's cancel; a word "
-        "for something still happening stays pending, as cancelling and stopping do",
+        "azure's and azure-location's provisioning state (pending), "
+        "sagemaker-training's cancel; a word for something still happening stays "
+        "pending, as cancelling and stopping do",
     ),
     "skipped": Conflict(
         Phase.CANCELED,
@@ -175,6 +176,16 @@ def _is_a(kind: str) -> Callable[[Any], bool]:
     return lambda job: read_field(job, "kind", None) == kind
 
 
+def _workflow(job: Any) -> bool:
+    # The Argo server's answer may leave out `kind`; a workflow's spec names its
+    # entry point (or the template it runs), and its status is {} at first.
+    return (
+        read_field(job, "kind", None) == "Workflow"
+        or read_field(job, "spec.entrypoint") is not MISSING
+        or read_field(job, "spec.workflowTemplateRef") is not MISSING
+    )
+
+
 def _vertex(job: Any) -> bool:
     state = read_field(job, "state", None)
     state = state.name if isinstance(state, enum.Enum) else state
@@ -208,7 +219,7 @@ SIGNATURES: Final = (
     Signature("prefect", "state.type", _carries("state.type")),
     Signature("mlflow", "run.info.status", _carries("run.info.status")),
     Signature("dagster-run", "data.runOrError.status", _carries("data.runOrError")),
-    Signature("argo-workflows", "status.phase", _is_a("Workflow")),
+    Signature("argo-workflows", "status.phase", _workflow),
     Signature("vertex-ai", "state", _vertex),
     Signature("aws-step-functions", "status", _carries("executionArn", "status")),
     Signature("ray-jobs", "status", _carries("submission_id", "entrypoint", "status")),

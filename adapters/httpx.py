@@ -34,7 +34,6 @@ from jobwait._plumbing import (
     FleetOptions,
     WaiterOptions,
     api_profile,
-    job_name,
     make_waiter,
     read_response,
     retry_after_of,
@@ -45,7 +44,7 @@ from . import _shared
 from . import sync as _sync
 from ._async_loop import current_runtime as _current_runtime
 from ._async_loop import drive, drive_fleet, fleet_for
-from ._request import arequest, request
+from ._request import arequest, job_name, request
 
 __all__ = [
     "async_wait_for_batch",

@@ -84,8 +84,9 @@ def test_server_message_reads_common_error_shapes(body: bytes, said: str | None)
 def test_server_message_is_bounded_one_line_and_without_control_characters() -> None:
     said = server_message(b'{"message": "line one\\n\\u001b[31mred\\u001b[0m ' + b"x" * 500 + b'"}')
     assert said is not None
-    assert len(said) == 100
-    assert said.endswith("...")
+    # The one preview: 99 characters, an ellipsis and the full length.
+    assert said.endswith("\u2026 (521 characters)")
+    assert len(said.partition("\u2026")[0]) == 99
     assert "\n" not in said
     assert "\x1b" not in said
     assert said.startswith("line one [31mred [0m x")

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from jobwait.adapters._request import job_name
 from jobwait.adapters.cli import main
-from jobwait.adapters.cli._wait import job_name
 
 realtime = pytest.mark.realtime
 FAST = ["--interval", "0.01", "--max-interval", "0.02", "--timeout", "10"]

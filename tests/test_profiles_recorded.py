@@ -148,7 +148,8 @@ def test_mlflow_400_shows_the_servers_message_and_what_to_check(
     with scripted(answers(MLFLOW["answers"]["malformed"])) as (url, _):
         code, _, err = run(capsys, f"{url}/api/2.0/mlflow/runs/get?run_id=")
     assert code == 5, err
-    # The server's message (cut at 100 characters), then what to check.
-    assert "HTTP 400: Missing value for required parameter 'run_id'. See the API" in err
-    assert "...; check the URL and its query parameters (job 'runs'," in err
+    # The server's message (its first 99 characters and its length), then what to check.
+    assert "HTTP 400: Missing value for required parameter 'run_id'. See the API docs" in err
+    assert "request \u2026 (110 characters); check the URL and its query parameters" in err
+    assert "(job 'runs', no status read" in err
     assert "error_code" not in err  # never the raw JSON

@@ -20,7 +20,7 @@ from jobwait import (
     Statuses,
     field_reader,
 )
-from jobwait._plumbing import auto_reading, job_name
+from jobwait._plumbing import auto_reading, secret_values
 
 from ._base import (
     EXIT_INTERRUPTED,
@@ -302,14 +302,14 @@ def _reading(
     return where
 
 
-def _waiter(args: argparse.Namespace, profile: ApiProfile) -> JobWaiter:
+def _waiter(args: argparse.Namespace, profile: ApiProfile, name: str | None) -> JobWaiter:
     backoff = Backoff(
         initial=args.interval,
         factor=args.factor,
         max=max(args.max_interval, args.interval),  # the cap follows a larger interval
     )
     options = profile.options(
-        job_id=job_name(args.url),
+        job_id=name,
         timeout=args.timeout,
         backoff=backoff,
         max_fetch_errors=args.max_fetch_errors,
@@ -343,20 +343,23 @@ def wait_command(
 ) -> int:
     headers = _resolve_headers(args, environ)
     profile = _profile(args)
-    waiter = _waiter(args, profile)
     try:
         import httpx
 
         from .. import httpx as http_adapter
+        from .._request import job_name
     except ImportError:
         stderr.write(f"jobwait: error: {MISSING_HTTPX}\n")
         return EXIT_SOFTWARE
+    waiter = _waiter(args, profile, job_name(args.url))
     try:
         httpx.URL(args.url)
     except httpx.InvalidURL:
         raise CommandLineError("the URL is not valid (not shown)") from None
     password = urlsplit(args.url).password
-    redact = Redactor([h.value for h in headers] + ([password] if password else []))
+    # Every header given on the command line is the user's: all are treated as secret.
+    sent = [(h.name, h.value) for h in headers]
+    redact = Redactor(secret_values(sent, password=password, every_header=True))
     mode = "off" if args.quiet else "live" if live(stderr, environ) else "lines"
     progress = _WaitProgress(stderr, mode=mode, colour=colour_on(stderr, environ), redact=redact)
     watch = _Watch(progress.event, reading=_reading(args, profile, waiter))

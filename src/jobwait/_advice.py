@@ -27,6 +27,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._text import SERVER_LIMIT, mask_secrets, preview
+
 __all__ = [
     "awaitable",
     "check_fetch",
@@ -40,8 +42,6 @@ __all__ = [
     "unreadable_status",
 ]
 
-#: Longest server message quoted in an error (characters, after masking).
-SERVER_MESSAGE_LIMIT: Final = 100
 # Bodies larger than this are not parsed as JSON for a message: the excerpt is used.
 _PARSE_LIMIT: Final = 64 * 1024
 # The fields job APIs put their human explanation in, most specific first
@@ -59,36 +59,16 @@ _STATUS_HINTS: Final[Mapping[int, str]] = {
     410: "the job is gone from the server",
 }
 
-_WORD: Final = r"[A-Za-z0-9._~+/=\-]"
-# An auth scheme followed by its credential ("Bearer abc", "apiKey abc", "Basic abc").
-_SCHEME: Final = re.compile(rf"(?i)\b(bearer|basic|apikey|api-key|token)(\s+)({_WORD}{{6,}})")
-# A named secret followed by a value ("api_key=abc", '"password": "abc"', "token: abc").
-_NAMED: Final = re.compile(
-    r"(?i)\b(authorization|x-api-key|api[-_ ]?key|access[-_ ]?token|refresh[-_ ]?token"
-    r"|client[-_ ]?secret|secret|token|password|passwd)"
-    r"(\s*[\"']?\s*[:=]\s*[\"']?)"
-    r"([^\s\"',;&}]{3,})"
-)
 _TITLE: Final = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
 
 
-def mask_secrets(text: str) -> str:
-    """``text`` with credential-looking values replaced by ``***``.
-
-    Masks the value after an auth scheme (``Bearer``, ``Basic``, ``apiKey``) and after
-    a named secret (``api_key=``, ``"password": ...``, ``Authorization:``, ``token=``).
-    A pattern cannot know every secret: the CLI also masks the exact values it sent.
-    """
-    text = _SCHEME.sub(r"\1\2***", text)
-    return _NAMED.sub(r"\1\2***", text)
-
-
-def _clean(text: str, limit: int = SERVER_MESSAGE_LIMIT) -> str:
+def _clean(text: str) -> str:
     # Control characters (a hostile server's terminal escapes, newlines that would
     # forge log lines) become spaces; runs of whitespace become one.
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = mask_secrets(" ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    # Only the start is ever shown: masking a window ten times as long as what is shown
+    # costs little and cannot leave part of a key in what is.
+    text = "".join(c if c.isprintable() else " " for c in text[: 10 * SERVER_LIMIT])
+    return preview(mask_secrets(" ".join(text.split())), SERVER_LIMIT, quote=False)
 
 
 def _message_in(value: Any, depth: int = 0) -> str | None:
@@ -135,8 +115,9 @@ def server_message(body: bytes | str) -> str | None:
     searched; a body cut short, as an excerpt is, gives the first such string field
     it still holds, never its raw JSON); an HTML page gives its ``<title>``; plain
     text gives its first line.
-    The result is at most 100 characters, on one line, with control characters removed
-    and secrets masked (:func:`mask_secrets`); ``None`` when the body says nothing.
+    The result is on one line, with control characters removed, secrets masked
+    (:func:`~jobwait._text.mask_secrets`) and at most 100 characters shown
+    (:func:`~jobwait._text.preview`); ``None`` when the body says nothing.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = text.strip()
@@ -196,11 +177,6 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _preview(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _is_http_response(value: object) -> bool:
     # httpx.Response, requests.Response, aiohttp's ClientResponse: all carry a status
     # code and a json() method. Duck-typed: the core imports no HTTP library.
@@ -249,7 +225,7 @@ def unreadable_status(
         return "fetch returned None, not the job: make the fetch return the job it read"
     if isinstance(job, str | bytes):
         fix = "; if it is the status itself, pass status_of=str" if default_reader else ""
-        return f"fetch returned {_a(kind)} ({_preview(job)}), not the job: return the job{fix}"
+        return f"fetch returned {_a(kind)} ({preview(job)}), not the job: return the job{fix}"
     if isinstance(job, list | tuple):
         return (
             f"fetch returned a {kind} of {len(job)} item{'s' if len(job) != 1 else ''}, not "
@@ -314,7 +290,7 @@ def job_fields(job: Any) -> str:
         return ""
     if not job:
         return "it is an empty object"
-    keys = [_preview(key, 30) for key in list(job)[:_KEYS_SHOWN]]
+    keys = [preview(key) for key in list(job)[:_KEYS_SHOWN]]
     more = f", ... ({len(job)} in all)" if len(job) > _KEYS_SHOWN else ""
     text = f"its fields: {', '.join(keys)}{more}"
     nested = [path for path in status_candidates(job) if "." in path]
@@ -347,7 +323,7 @@ def check_fetch(fetch: object, *, where: str, sync: bool, name: str = "fetch") -
         example = _FETCH_EXAMPLES.get(name, _FETCH_EXAMPLES["fetch"])
         raise TypeError(
             f"{where}({name}=...) must be a function, got {_a(_type_name(fetch))} "
-            f"({_preview(fetch)}); pass a callable, for example {name}={example}"
+            f"({preview(fetch)}); pass a callable, for example {name}={example}"
         )
     if sync and inspect.iscoroutinefunction(fetch):
         raise TypeError(

@@ -31,6 +31,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._text import ID_LIMIT, STATUS_LIMIT, VALUE_LIMIT, preview
+
 __all__ = [
     "FleetFailedError",
     "JobCanceledError",
@@ -43,20 +45,6 @@ __all__ = [
     "error_from_json",
     "error_to_json",
 ]
-
-
-# A message names the job id and the last status, but a server may send a status (or an
-# id) of any length: the message shows at most this many characters of each; the
-# attributes keep them whole.
-_SHOWN_MAX = 120
-
-
-def shown(value: object, limit: int = _SHOWN_MAX) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the full length named."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}\u2026 ({len(text)} characters)"
 
 
 class JobWaitError(Exception):
@@ -94,9 +82,11 @@ class JobWaitError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        job = "job" if self.job_id is None else f"job {shown(self.job_id)}"
+        # A server may send an id or a status of any length: the message shows the
+        # start of each (preview), the attributes keep them whole.
+        job = "job" if self.job_id is None else f"job {preview(self.job_id, ID_LIMIT)}"
         return (
-            f"{self.reason} ({job}, last status {shown(self.last_status)}, "
+            f"{self.reason} ({job}, last status {preview(self.last_status, STATUS_LIMIT)}, "
             f"{self.polls} poll{'s' if self.polls != 1 else ''}, {self.elapsed:.3f}s elapsed)"
         )
 
@@ -302,7 +292,9 @@ def error_to_json(error: JobWaitError) -> dict[str, Any]:
         "reason": error.reason,
         "context": context,
         "notes": list(getattr(error, "__notes__", ())),
-        "cause": None if cause is None else f"{type(cause).__name__}: {cause}"[:300],
+        "cause": None
+        if cause is None
+        else preview(f"{type(cause).__name__}: {cause}", VALUE_LIMIT, quote=False),
     }
 
 

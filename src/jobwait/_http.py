@@ -21,20 +21,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any
 
 from ._advice import http_error_reason
 from ._backoff import usable_seconds
 from ._drive import is_retryable_status
 from ._errors import JobStatusError
 from ._protocol import Fetched
+from ._text import SERVER_LIMIT, preview
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "ResponseError",
     "body_excerpt",
-    "job_name",
+    "body_too_large",
     "parse_retry_after",
     "read_response",
     "request_timeout",
@@ -135,35 +135,22 @@ def parse_retry_after(value: str | None, *, wall_now: float) -> float | None:
     return max(0.0, when.timestamp() - wall_now)
 
 
+def body_too_large(status_code: int, limit: int, *, request_id: str | None) -> ResponseError:
+    """The error of an answer whose body passed ``limit`` bytes (after decompression):
+    not retryable (the same answer would come again), the wait ends with
+    ``JobFetchError`` naming the setting (``max_body_size``)."""
+    return ResponseError(
+        f"HTTP {status_code} response body is larger than max_body_size={limit} "
+        "(after decompression)",
+        status_code=status_code,
+        request_id=request_id,
+        retryable=False,
+    )
+
+
 def body_excerpt(body: bytes) -> str:
     """At most 200 characters of a response body, decoded leniently."""
     return body[: _EXCERPT * 4].decode("utf-8", "replace")[:_EXCERPT]
-
-
-# Query parameters that carry a job's id (MLflow's runs/get?run_id=, Databricks'
-# runs/get?run_id=, ...), in the order they are tried.
-_ID_PARAMETERS: Final = ("run_id", "runId", "job_id", "jobId", "task_id", "taskId", "id")
-# Path segments that name an operation, not a job (".../runs/get", ".../jobs/42/status").
-_VERBS: Final = frozenset({"get", "status", "state", "info", "details", "describe", "show"})
-
-
-def job_name(url: str) -> str | None:
-    """The job's name for messages, read from its URL: an id-like query parameter
-    (``run_id``, ``job_id``, ``id``, ...: ``.../runs/get?run_id=42`` -> ``42``), else the
-    last path segment that is not an operation's name (``get``, ``status``, ``info``,
-    ...), percent-decoded (``.../api/task/info/9139`` -> ``9139``); ``None`` for a
-    bare host. Characters that are not printable become ``?``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    query = dict(parse_qsl(parts.query))
-    name = next((query[p] for p in _ID_PARAMETERS if query.get(p)), None)
-    if name is None:
-        segments = [unquote(s) for s in parts.path.split("/") if s]
-        meaningful = [s for s in segments if s.lower() not in _VERBS] or segments
-        name = meaningful[-1] if meaningful else None
-    return None if name is None else "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _header(headers: Iterable[tuple[str, str]] | Mapping[str, str], name: str) -> str | None:
@@ -221,7 +208,8 @@ def read_response(
             return Fetched(job, retry_after=hint)
         what = f"is JSON {type(job).__name__}, not an object"
     error = JobStatusError(
-        f"HTTP {status_code} response body {what}; starts {body_excerpt(body)[:80]!r}",
+        f"HTTP {status_code} response body {what}; starts "
+        f"{preview(body_excerpt(body), SERVER_LIMIT)}",
         job_id=job_id,
     )
     error.retryable = retry_invalid_body

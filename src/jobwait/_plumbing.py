@@ -41,7 +41,7 @@ from ._fleet import single_job as single_job
 from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
 from ._http import ResponseError as ResponseError
 from ._http import body_excerpt as body_excerpt
-from ._http import job_name as job_name
+from ._http import body_too_large as body_too_large
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
@@ -55,6 +55,9 @@ from ._profiles import with_api as with_api
 from ._protocol import Action as Action
 from ._protocol import Event as Event
 from ._protocol import Nudged as Nudged
+from ._text import Redactor as Redactor
+from ._text import preview as preview
+from ._text import secret_values as secret_values
 from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._waiter import Transition as Transition
 from ._waiter import transitions as transitions
@@ -78,6 +81,7 @@ __all__ = [
     "JobMissingError",
     "JobOptions",
     "Nudged",
+    "Redactor",
     "ResponseError",
     "Subscription",
     "Transition",
@@ -87,6 +91,7 @@ __all__ = [
     "batch_failed",
     "batch_observed",
     "body_excerpt",
+    "body_too_large",
     "cancel_failed",
     "error_from_json",
     "error_to_json",
@@ -96,14 +101,15 @@ __all__ = [
     "is_json",
     "is_retryable_status",
     "job_fields",
-    "job_name",
     "make_fleet",
     "make_waiter",
     "observed",
     "parse_retry_after",
+    "preview",
     "read_response",
     "request_timeout",
     "retry_after_of",
+    "secret_values",
     "single_job",
     "status_candidates",
     "transitions",

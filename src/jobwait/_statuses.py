@@ -8,6 +8,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from ._text import STATUS_LIMIT, preview
+
 __all__ = [
     "MISSING",
     "Phase",
@@ -151,10 +153,9 @@ class Statuses:
             return str.__str__(value) if isinstance(value, str) else name
         if isinstance(status, str):
             return str.__str__(status)
-        shown = repr(status)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise TypeError(
-            f"the job's status must be a string, got {shown} ({type(status).__name__}); "
+            f"the job's status must be a string, got {preview(status)} "
+            f"({type(status).__name__}); "
             "map it to a status listed in Statuses with status_of=, e.g. "
             "status_of=lambda job: {0: 'queued', 1: 'completed'}[job['status']], "
             "or use an ApiProfile that reads this API"
@@ -176,11 +177,10 @@ class Statuses:
     def unknown_message(self, status: str) -> str:
         """What strict mode (``on_unknown="raise"``) says about an unlisted status:
         the status, every known one, and what to do."""
-        shown = status if len(status) <= 60 else status[:57] + "..."
         case = "" if self.case_sensitive else ", compared case-insensitively"
         return (
-            f"unknown status {shown!r} (known{case}: {self.known()}); list it "
-            "(Statuses(pending=...) in Python, --pending/--success/--failure/--canceled "
+            f"unknown status {preview(status, STATUS_LIMIT)} (known{case}: {self.known()}); "
+            "list it (Statuses(pending=...) in Python, --pending/--success/--failure/--canceled "
             "on the command line), or keep waiting on unlisted statuses "
             "(on_unknown='wait', --on-unknown wait)"
         )

@@ -123,7 +123,6 @@ from ._errors import (
     JobWaitError,
     UsageError,
     is_json,
-    shown,
 )
 from ._options import (
     JOB_DEFAULTS,
@@ -148,6 +147,7 @@ from ._protocol import (
     Woke,
 )
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+from ._text import ID_LIMIT, STATUS_LIMIT, VALUE_LIMIT, preview
 
 if TYPE_CHECKING:
     from ._profiles import ApiProfile
@@ -232,7 +232,7 @@ def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
         number = _as_float(value)
         if math.isfinite(number) and number >= minimum:
             return number
-    raise ValueError(f"JobWaiter({name}={_short(value)}) must be a finite number >= {minimum:g}")
+    raise ValueError(f"JobWaiter({name}={preview(value)}) must be a finite number >= {minimum:g}")
 
 
 def _as_float(value: float) -> float:
@@ -244,17 +244,12 @@ def _as_float(value: float) -> float:
         return math.nan
 
 
-def _short(value: object, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _describe(error: BaseException) -> str:
     # A JobWaitError raised by a fetch (a body that is not a job) carries an empty wait
     # context of its own; the error being built will carry the real one.
     detail = error.reason if isinstance(error, JobWaitError) else str(error)
     text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    return preview(text, VALUE_LIMIT, quote=False)
 
 
 class JobWaiter:
@@ -360,7 +355,7 @@ class JobWaiter:
                 raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
             number = _as_float(timeout)
             if math.isnan(number) or number < 0:
-                raise ValueError(f"JobWaiter(timeout={_short(timeout)}) must be >= 0 (or None)")
+                raise ValueError(f"JobWaiter(timeout={preview(timeout)}) must be >= 0 (or None)")
             timeout = None if math.isinf(number) else number
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
@@ -557,7 +552,7 @@ class JobWaiter:
                 "job failed, giving no reason (to read it from another field, pass "
                 "failure_of=jobwait.field_reader('path.to.reason'))"
                 if failure is None
-                else f"job failed: {_short(failure)}"
+                else f"job failed: {preview(failure)}"
             )
             return self._fail(
                 JobFailedError(reason, failure=failure, **self._context()),
@@ -723,7 +718,8 @@ class JobWaiter:
         if self._phase is Phase.UNKNOWN:
             # A finished job in a status nobody listed looks like a slow one: say so.
             unknown = (
-                f"; its last status {shown(self._last_status)} was never recognised (if it "
+                f"; its last status {preview(self._last_status, STATUS_LIMIT)} was never "
+                "recognised (if it "
                 "means the job ended, list it in Statuses, or pass api= for its API)"
             )
         return self._fail(
@@ -861,8 +857,8 @@ class JobWaiter:
 
     def __repr__(self) -> str:
         return (
-            f"<JobWaiter job_id={shown(self.job_id)} state={self._state.name} "
-            f"polls={self._polls} last_status={shown(self._last_status)}>"
+            f"<JobWaiter job_id={preview(self.job_id, ID_LIMIT)} state={self._state.name} "
+            f"polls={self._polls} last_status={preview(self._last_status, STATUS_LIMIT)}>"
         )
 
     # --- snapshot / restore ----------------------------------------------------------

@@ -224,8 +224,10 @@ class Statuses:
 
     @classmethod
     def ionq(cls) -> Statuses:
-        """IonQ v0.4 (the default)."""
-        return cls()
+        """IonQ v0.4 (the default; the ``ionq`` profile's vocabulary)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("ionq")
 
     @classmethod
     def braket(cls) -> Statuses:

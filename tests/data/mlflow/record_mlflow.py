@@ -16,41 +16,16 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+from pathlib import Path
 
 import mlflow
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
-
-
-def answer(status, ctype, text):
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = text
-    return {"status_code": status, "content_type": ctype, "body": body}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from recording import answer, call, free_port
 
 
 def main(out):

@@ -9,6 +9,7 @@ the status and the failure's reason in answers of APIs nobody wrote a profile fo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from jobwait import (
     ApiProfile,
+    Backoff,
     JobFailedError,
     JobFleet,
     JobStatusError,
@@ -32,7 +34,7 @@ from jobwait._apis import BUILT_IN
 from jobwait._auto import CONFLICTS, FAILURE_PATHS, STATUS_PATHS, UNIVERSAL, reading
 from jobwait._plumbing import make_waiter
 from jobwait.adapters import sync
-from jobwait.adapters.httpx import wait_for_url
+from jobwait.adapters.httpx import async_wait_for_url, wait_for_url
 from jobwait.testing import VirtualClock
 from test_profiles import CASES
 
@@ -279,3 +281,34 @@ def test_wait_for_url_names_the_job_by_its_url() -> None:
         wait_for_url(c, "/runs/get?run_id=6617df86", api="auto", clock=vc.now, sleep=vc.sleep)
     assert caught.value.job_id == "6617df86"
     assert "(job '6617df86', last status 'FAILED'" in str(caught.value)
+
+
+def test_shared_async_waits_read_with_their_own_profile() -> None:
+    # Concurrent waits on one client share a scheduler; each keeps its own api=.
+    answers = {
+        "/api/flow_runs/a": [{"state": {"type": "RUNNING"}}, {"state": {"type": "COMPLETED"}}],
+        "/runs/get": [
+            {"run": {"info": {"status": "RUNNING"}}},
+            {"run": {"info": {"status": "KILLED"}}},
+        ],
+    }
+    seen: dict[str, int] = {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        n = seen[request.url.path] = seen.get(request.url.path, -1) + 1
+        bodies = answers[request.url.path]
+        return httpx.Response(200, json=bodies[min(n, len(bodies) - 1)])
+
+    async def main() -> list[Any]:
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(base_url="http://x", transport=transport) as client:
+            fast = {"backoff": Backoff(initial=0.01, max=0.01)}
+            return await asyncio.gather(
+                async_wait_for_url(client, "/api/flow_runs/a", api="prefect", **fast),
+                async_wait_for_url(client, "/runs/get?run_id=b", api="auto", **fast),
+            )
+
+    prefect_run, mlflow_run = asyncio.run(main())
+    assert prefect_run["state"]["type"] == "COMPLETED"
+    assert mlflow_run["run"]["info"]["status"] == "KILLED"
+    assert seen == {"/api/flow_runs/a": 1, "/runs/get": 1}  # two polls each

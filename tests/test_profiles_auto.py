@@ -312,3 +312,14 @@ def test_shared_async_waits_read_with_their_own_profile() -> None:
     assert prefect_run["state"]["type"] == "COMPLETED"
     assert mlflow_run["run"]["info"]["status"] == "KILLED"
     assert seen == {"/api/flow_runs/a": 1, "/runs/get": 1}  # two polls each
+
+
+def test_the_unknown_status_warning_names_the_job_or_no_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    vc = VirtualClock()
+    answers = iter([{"status": "WARMING"}, {"status": "DONE"}])
+    with caplog.at_level("WARNING", logger="jobwait"):
+        sync.wait(lambda: next(answers), api="auto", clock=vc.now, sleep=vc.sleep)
+    assert "job: unknown status 'WARMING'; still waiting" in caplog.text
+    assert "None" not in caplog.text

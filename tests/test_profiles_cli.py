@@ -194,6 +194,8 @@ def test_retry_http_makes_a_404_pending_until_the_timeout(
     assert code == 3, err
     assert len(paths) > 5  # far beyond the five-failure budget
     assert "job 'abc'" in err
+    # No --api: the sentence names no API (before: "which job answers").
+    assert "HTTP 404, which the API answers while the job is not there yet" in err
 
 
 @realtime

@@ -244,6 +244,11 @@ def _as_float(value: float) -> float:
         return math.nan
 
 
+def _named(job_id: str | None) -> str:
+    # Log lines name the job ("job j1"), or say "job" when it has no id (not "job None").
+    return "job" if job_id is None else f"job {job_id}"
+
+
 def _describe(error: BaseException) -> str:
     # A JobWaitError raised by a fetch (a body that is not a job) carries an empty wait
     # context of its own; the error being built will carry the real one.
@@ -507,7 +512,7 @@ class JobWaiter:
         self._fetch_errors = 0
         if status != self._last_status:
             self._status_changed = True
-            log.info("job %s: status %r -> %r", self.job_id, self._last_status, status)
+            log.info("%s: status %r -> %r", _named(self.job_id), self._last_status, status)
             self._last_status = status
         phase = self._lookup.get(status if self._statuses.case_sensitive else status.casefold())
         if phase is None:
@@ -519,14 +524,14 @@ class JobWaiter:
                 seen.add(status)
                 if self._statuses.on_unknown == "wait":
                     log.warning(
-                        "job %s: unknown status %r; still waiting (list it in Statuses "
+                        "%s: unknown status %r; still waiting (list it in Statuses "
                         "to silence this)",
-                        self.job_id,
+                        _named(self.job_id),
                         status,
                     )
         self._phase = phase
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("job %s: poll %d saw status %r", self.job_id, self._polls, status)
+            log.debug("%s: poll %d saw status %r", _named(self.job_id), self._polls, status)
         if phase is Phase.PENDING or phase is Phase.UNKNOWN:
             if phase is Phase.UNKNOWN and self._statuses.on_unknown == "raise":
                 return self._fail(
@@ -576,8 +581,8 @@ class JobWaiter:
         self._status_changed = False
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "job %s: poll %d failed (%s): %s",
-                self.job_id,
+                "%s: poll %d failed (%s): %s",
+                _named(self.job_id),
                 self._polls,
                 "retryable" if event.retryable else "not retryable",
                 _describe(error),

@@ -171,7 +171,9 @@ class Statuses:
         for name in ("pending", "succeeded", "failed", "canceled"):
             values: AbstractSet[str] = getattr(self, name)
             if values:
-                groups.append(f"{name}: {', '.join(sorted(values))}")
+                # An empty status (Argo's phase before a workflow is picked up) shows.
+                shown = ", ".join(value or '""' for value in sorted(values))
+                groups.append(f"{name}: {shown}")
         return "; ".join(groups) or "none"
 
     def unknown_message(self, status: str) -> str:

@@ -36,6 +36,14 @@ pytestmark = pytest.mark.realtime
 
 START_TIMEOUT = 90.0  # a loaded CI machine: the migrations alone take seconds
 WAIT = ["--interval", "0.1", "--max-interval", "0.3", "--timeout", "60", "--json"]
+# The options a Prefect flow run needed before profiles (issue 21: eleven), and now.
+BEFORE = [
+    *("--status-field", "state.type", "--failure-field", "state.message"),
+    *("--pending", "SCHEDULED", "--pending", "PENDING", "--pending", "RUNNING"),
+    *("--pending", "PAUSED", "--pending", "CANCELLING", "--success", "COMPLETED"),
+    *("--failure", "FAILED", "--failure", "CRASHED", "--canceled", "CANCELLED"),
+]
+WAYS = [[], ["--api", "prefect"], BEFORE]
 
 # Each flow runs until the test has seen both waits read it RUNNING (a file says so).
 RUNNER = """
@@ -200,9 +208,9 @@ def test_flow_runs_that_succeed_and_fail(server: Prefect) -> None:
             assert line, "the flow runner ended before both flows started"
             word, name, run_id = line.split()
             assert word == "RUN"
-            # While the flow runs: zero-config, and with the profile.
+            # While the flow runs: zero-config, with the profile, and as before.
             url = server.url(run_id)
-            waits[name] = [jobwait(url), jobwait(url, "--api", "prefect")]
+            waits[name] = [jobwait(url, *way) for way in WAYS]
             ids[name] = run_id
         for name, procs in waits.items():
             early = [seen(proc, "status 'RUNNING'") for proc in procs]
@@ -248,7 +256,7 @@ def _set_state(server: Prefect, run_id: str, kind: str) -> None:
 
 def test_a_cancelled_flow_run_and_an_unknown_id(server: Prefect) -> None:
     run_id = _create_run(server)
-    procs = [jobwait(server.url(run_id)), jobwait(server.url(run_id), "--api", "prefect")]
+    procs = [jobwait(server.url(run_id), *way) for way in WAYS]
     early = [seen(proc, "status 'SCHEDULED'") for proc in procs]  # the stop comes after
     # What `prefect flow-run cancel` does; a run with no infrastructure is cancelled at
     # once by the server, else its worker reports CANCELLED.
@@ -258,8 +266,8 @@ def test_a_cancelled_flow_run_and_an_unknown_id(server: Prefect) -> None:
         assert code == 4, err
         assert f"job was canceled (job '{run_id}', last status 'CANCELLED'" in err
     missing = str(uuid.uuid4())
-    for args in ([], ["--api", "prefect"]):
-        code, out, err = finish(jobwait(server.url(missing), *args))
+    for way in WAYS:
+        code, out, err = finish(jobwait(server.url(missing), *way))
         assert code == 5, err
         assert "HTTP 404: Flow run not found; check the job id and the URL" in err
         assert out.strip() == "null"

@@ -53,12 +53,12 @@ from ._errors import (
     error_from_json,
     error_to_json,
     is_json,
-    shown,
 )
 from ._fleet import JobFleet
 from ._options import JOB_OPTIONS, options_from_json
 from ._profiles import ApiProfile
 from ._statuses import Statuses, default_failure_of, default_status_of
+from ._text import ID_LIMIT, preview
 
 __all__ = [
     "MAX_SNAPSHOT_SIZE",
@@ -232,7 +232,7 @@ def template_markers(template: str) -> list[str]:
     """
     rest = _MARKER.sub("", template)
     if "{" in rest or "}" in rest:
-        raise ValueError(f"unbalanced braces in the URL template {shown(template)}")
+        raise ValueError(f"unbalanced braces in the URL template {preview(template, ID_LIMIT)}")
     return _MARKER.findall(template)
 
 
@@ -247,7 +247,7 @@ def _check_template(name: str, template: object, batch: bool) -> None:
         ok = bool(markers) and all(m == "id" for m in markers)
         want = "{id} (and no other marker)"
     if not ok:
-        raise ValueError(f"SourceSpec({name}={shown(template)}) must contain {want}")
+        raise ValueError(f"SourceSpec({name}={preview(template, ID_LIMIT)}) must contain {want}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,19 +280,27 @@ class Credential:
         if (self.env is None) == (self.conn_id is None):
             raise ValueError("Credential needs exactly one of env= and conn_id=")
         if not isinstance(self.header, str) or not _HEADER.fullmatch(self.header):
-            raise ValueError(f"Credential(header={shown(self.header)}) is not an HTTP header")
+            raise ValueError(
+                f"Credential(header={preview(self.header, ID_LIMIT)}) is not an HTTP header"
+            )
         if not isinstance(self.scheme, str) or not all(33 <= ord(c) < 127 for c in self.scheme):
-            raise ValueError(f"Credential(scheme={shown(self.scheme)}) must be one ASCII word")
+            raise ValueError(
+                f"Credential(scheme={preview(self.scheme, ID_LIMIT)}) must be one ASCII word"
+            )
         if self.env is not None and (
             not isinstance(self.env, str) or not _ENV_NAME.fullmatch(self.env)
         ):
-            raise ValueError(f"Credential(env={shown(self.env)}) is not a variable name")
+            raise ValueError(
+                f"Credential(env={preview(self.env, ID_LIMIT)}) is not a variable name"
+            )
         if self.conn_id is not None and (
             not isinstance(self.conn_id, str)
             or not 0 < len(self.conn_id) <= 250
             or not all(32 < ord(c) < 127 for c in self.conn_id)
         ):
-            raise ValueError(f"Credential(conn_id={shown(self.conn_id)}) is not a connection id")
+            raise ValueError(
+                f"Credential(conn_id={preview(self.conn_id, ID_LIMIT)}) is not a connection id"
+            )
 
     @property
     def where(self) -> str:
@@ -375,13 +383,13 @@ class SourceSpec:
         if self.cancel_url is not None:
             _check_template("cancel_url", self.cancel_url, batch=False)
         if self.cancel_method not in ("PUT", "POST", "DELETE"):
-            raise ValueError(f"SourceSpec(cancel_method={shown(self.cancel_method)})")
+            raise ValueError(f"SourceSpec(cancel_method={preview(self.cancel_method, ID_LIMIT)})")
         if not isinstance(self.base_url, str) or len(self.base_url) > 4096:
             raise ValueError("SourceSpec(base_url=...) must be a string")
         if self.base_url_env is not None and not (
             isinstance(self.base_url_env, str) and _ENV_NAME.fullmatch(self.base_url_env)
         ):
-            raise ValueError(f"SourceSpec(base_url_env={shown(self.base_url_env)})")
+            raise ValueError(f"SourceSpec(base_url_env={preview(self.base_url_env, ID_LIMIT)})")
         credentials = tuple(self.credentials)
         if not all(isinstance(c, Credential) for c in credentials):
             raise TypeError("SourceSpec(credentials=...) takes Credential objects")
@@ -393,7 +401,7 @@ class SourceSpec:
         for name in ("timeout", "connect_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"SourceSpec({name}={shown(value, 40)}) must be > 0")
+                raise ValueError(f"SourceSpec({name}={preview(value, 40)}) must be > 0")
             if not value < 86400:
                 raise ValueError(f"SourceSpec({name}=...) must be under a day")
 
@@ -457,7 +465,7 @@ class SourceSpec:
                 raise TypeError(f"a source description is an object, not {type(data).__name__}")
             unknown = set(data) - set(_SPEC_FIELDS)
             if unknown:
-                raise ValueError(f"unknown field(s) {shown(sorted(unknown))}")
+                raise ValueError(f"unknown field(s) {preview(sorted(unknown), ID_LIMIT)}")
             entries = data.get("credentials") or []
             if not isinstance(entries, list):
                 raise TypeError("credentials must be a list")
@@ -604,7 +612,7 @@ def fleet_options_to_json(options: Mapping[str, Any]) -> dict[str, Any]:
                 "ApiProfile, or the reader overrides of the process that builds it)"
             )
         elif not is_json(value):
-            raise ValueError(f"{name}={shown(value)} is not plain JSON")
+            raise ValueError(f"{name}={preview(value, ID_LIMIT)} is not plain JSON")
         else:
             out[name] = value
     return out

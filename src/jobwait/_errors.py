@@ -31,6 +31,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._text import ID_LIMIT, STATUS_LIMIT, preview
+
 __all__ = [
     "FleetFailedError",
     "JobCanceledError",
@@ -44,20 +46,6 @@ __all__ = [
     "error_from_json",
     "error_to_json",
 ]
-
-
-# A message names the job id and the last status, but a server may send a status (or an
-# id) of any length: the message shows at most this many characters of each; the
-# attributes keep them whole.
-_SHOWN_MAX = 120
-
-
-def shown(value: object, limit: int = _SHOWN_MAX) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the full length named."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}\u2026 ({len(text)} characters)"
 
 
 class JobWaitError(Exception):
@@ -95,9 +83,11 @@ class JobWaitError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        job = "job" if self.job_id is None else f"job {shown(self.job_id)}"
+        # A server may send an id or a status of any length: the message shows the
+        # start of each (preview), the attributes keep them whole.
+        job = "job" if self.job_id is None else f"job {preview(self.job_id, ID_LIMIT)}"
         return (
-            f"{self.reason} ({job}, last status {shown(self.last_status)}, "
+            f"{self.reason} ({job}, last status {preview(self.last_status, STATUS_LIMIT)}, "
             f"{self.polls} poll{'s' if self.polls != 1 else ''}, {self.elapsed:.3f}s elapsed)"
         )
 
@@ -496,7 +486,7 @@ def _number_shown(value: object) -> str:
     # repr() of an int past 4,300 digits raises ValueError itself: say its size instead.
     if isinstance(value, int) and value.bit_length() > 64:
         return f"an integer of {value.bit_length()} bits"
-    return shown(value, 40)
+    return preview(value, 40)
 
 
 # --- end of local checks ---------------------------------------------------------------

@@ -221,6 +221,7 @@ from ._errors import (
     is_json,
 )
 from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
+from ._profiles import ApiProfile, merged
 from ._protocol import (
     Done,
     EndReason,
@@ -238,7 +239,7 @@ from ._protocol import (
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase, default_failure_of, default_status_of
+from ._statuses import Phase, default_failure_of, default_status_of, read_field
 from ._waiter import JobWaiter, State
 
 __all__ = [
@@ -522,7 +523,7 @@ def make_fleet(
         TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
         ValueError: An invalid option value (from ``JobFleet``).
     """
-    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS} - {"job_id"}
+    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS, "api"} - {"job_id"}
     unknown = [name for name in options if name not in allowed]
     if unknown:
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
@@ -560,7 +561,8 @@ def batch_failed(
 
 _ALL_DONE: Final = AllDone()
 _MISSING: Final = object()
-_JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"}  # what add(options=) takes
+# What add(options=) takes: the per-job options and a job's own profile (api=).
+_JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"} | {"api"}
 # A deferred poll goes out when this share of the predicted time has passed.
 _PREDICTION_SHARE: Final = 0.9
 
@@ -597,12 +599,6 @@ def _seconds_until(now: float, target: float) -> float:
     return seconds
 
 
-def _field(job: Any, name: str) -> Any:
-    if isinstance(job, Mapping):
-        return job.get(name)
-    return getattr(job, name, None)
-
-
 def ionq_predicted_seconds(job: Any) -> float | None:
     """Seconds until IonQ predicts ``job`` completes: ``(predicted_wait_time_ms +
     predicted_execution_duration_ms) / 1000``, a missing or invalid field counting 0;
@@ -610,7 +606,7 @@ def ionq_predicted_seconds(job: Any) -> float | None:
     total = 0.0
     found = False
     for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
-        value = _field(job, name)
+        value = read_field(job, name, None)
         if (
             isinstance(value, int | float)
             and not isinstance(value, bool)
@@ -775,6 +771,9 @@ class JobFleet:
             applied per batch, not per job. Each job retries a failed batch on its
             own schedule, as a lone waiter would.
         statuses: As ``JobWaiter``, per job.
+        api: As ``JobWaiter``: a profile (or its name, or ``"auto"``) for every job,
+            under the options given here; a job added with its own ``api`` in
+            ``add(options=)`` reads with that one instead.
         raise_on_failure: As ``JobWaiter``, per job.
         raise_on_cancel: As ``JobWaiter``, per job.
         max_fetch_errors: As ``JobWaiter``, per job (a job missing from a batch
@@ -870,8 +869,11 @@ class JobFleet:
         request_timeout: float | None = None,
         report_status: bool = False,
         report_polls: bool = False,
+        api: ApiProfile | str | None = None,
         **job_options: Unpack[JobOptions],
     ) -> None:
+        if api is not None:
+            job_options = merged(api, job_options)  # type: ignore[assignment]
         unknown = [name for name in job_options if name not in JOB_DEFAULTS]
         if unknown:
             raise TypeError(f"JobFleet() got an unexpected keyword argument {unknown[0]!r}")
@@ -896,11 +898,14 @@ class JobFleet:
         def new_waiter(job_id: str, own: Mapping[str, Any] | None = None) -> JobWaiter:
             if not own:
                 return JobWaiter(job_id=job_id, **options)
-            merged = {**options, **own}
-            backoff = merged["backoff"]
+            # A job's own profile comes between the fleet's options and its own.
+            mixed = merged(
+                own.get("api"), {k: v for k, v in own.items() if k != "api"}, base=options
+            )
+            backoff = mixed["backoff"]
             if isinstance(backoff, Backoff) and backoff.jitter is not None:
-                merged["backoff"] = replace(backoff, jitter=None)  # the fleet jitters batches
-            return JobWaiter(job_id=job_id, **merged)
+                mixed["backoff"] = replace(backoff, jitter=None)  # the fleet jitters batches
+            return JobWaiter(job_id=job_id, **mixed)
 
         self._new_waiter = new_waiter
         self._prototype = prototype

@@ -110,7 +110,7 @@ import enum
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, Unpack, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack, cast
 
 from ._advice import unreadable_status
 from ._backoff import Backoff, usable_seconds
@@ -123,7 +123,6 @@ from ._errors import (
     JobWaitError,
     UsageError,
     is_json,
-    shown,
 )
 from ._options import (
     JOB_DEFAULTS,
@@ -148,6 +147,10 @@ from ._protocol import (
     Woke,
 )
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+from ._text import ID_LIMIT, STATUS_LIMIT, VALUE_LIMIT, preview
+
+if TYPE_CHECKING:
+    from ._profiles import ApiProfile
 
 __all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
 
@@ -229,7 +232,7 @@ def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
         number = _as_float(value)
         if math.isfinite(number) and number >= minimum:
             return number
-    raise ValueError(f"JobWaiter({name}={_short(value)}) must be a finite number >= {minimum:g}")
+    raise ValueError(f"JobWaiter({name}={preview(value)}) must be a finite number >= {minimum:g}")
 
 
 def _as_float(value: float) -> float:
@@ -241,9 +244,9 @@ def _as_float(value: float) -> float:
         return math.nan
 
 
-def _short(value: object, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _named(job_id: str | None) -> str:
+    # Log lines name the job ("job j1"), or say "job" when it has no id (not "job None").
+    return "job" if job_id is None else f"job {job_id}"
 
 
 def _describe(error: BaseException) -> str:
@@ -251,7 +254,7 @@ def _describe(error: BaseException) -> str:
     # context of its own; the error being built will carry the real one.
     detail = error.reason if isinstance(error, JobWaitError) else str(error)
     text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    return preview(text, VALUE_LIMIT, quote=False)
 
 
 class JobWaiter:
@@ -262,6 +265,11 @@ class JobWaiter:
 
     Args:
         job_id: The job's id, carried into logs and errors. Optional.
+        api: An :class:`~jobwait.ApiProfile`, a built-in profile's name
+            (``"prefect"``), or ``"auto"`` to find the status and its meaning in any
+            job API's answer: the profile's ``statuses``, ``status_of``, ``failure_of``
+            and ``raise_on_cancel``, under the options given here (which win).
+            Default ``None``: the options alone.
         timeout: Seconds from ``Start`` to the deadline (default 300). ``0`` polls
             exactly once; ``None`` never times out.
         backoff: The poll schedule (default ``Backoff()``: 1 s, x1.5, capped at 30 s).
@@ -280,8 +288,9 @@ class JobWaiter:
 
     Raises:
         ValueError: For a negative or NaN timeout, ``max_fetch_errors < 1``, a negative
-            or non-finite ``max_retry_after`` (the message names the option).
-        TypeError: For a ``backoff`` or ``statuses`` of the wrong type.
+            or non-finite ``max_retry_after`` (the message names the option), or an
+            unknown profile name (the message lists the known ones).
+        TypeError: For a ``backoff``, ``statuses`` or ``api`` of the wrong type.
     """
 
     __slots__ = (
@@ -323,7 +332,17 @@ class JobWaiter:
     #: ``job_id`` and the per-job options of ``JobOptions``, their one definition.
     OPTIONS: ClassVar[tuple[str, ...]] = ("job_id", *JOB_OPTIONS)
 
-    def __init__(self, *, job_id: str | None = None, **options: Unpack[JobOptions]) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        api: ApiProfile | str | None = None,
+        **options: Unpack[JobOptions],
+    ) -> None:
+        if api is not None:
+            from ._profiles import merged  # profiles read HTTP answers: imported on use
+
+            options = cast(JobOptions, merged(api, options))
         unknown = [name for name in options if name not in JOB_DEFAULTS]
         if unknown:
             raise TypeError(f"JobWaiter() got an unexpected keyword argument {unknown[0]!r}")
@@ -341,7 +360,7 @@ class JobWaiter:
                 raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
             number = _as_float(timeout)
             if math.isnan(number) or number < 0:
-                raise ValueError(f"JobWaiter(timeout={_short(timeout)}) must be >= 0 (or None)")
+                raise ValueError(f"JobWaiter(timeout={preview(timeout)}) must be >= 0 (or None)")
             timeout = None if math.isinf(number) else number
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
@@ -493,7 +512,7 @@ class JobWaiter:
         self._fetch_errors = 0
         if status != self._last_status:
             self._status_changed = True
-            log.info("job %s: status %r -> %r", self.job_id, self._last_status, status)
+            log.info("%s: status %r -> %r", _named(self.job_id), self._last_status, status)
             self._last_status = status
         phase = self._lookup.get(status if self._statuses.case_sensitive else status.casefold())
         if phase is None:
@@ -505,14 +524,14 @@ class JobWaiter:
                 seen.add(status)
                 if self._statuses.on_unknown == "wait":
                     log.warning(
-                        "job %s: unknown status %r; still waiting (list it in Statuses "
+                        "%s: unknown status %r; still waiting (list it in Statuses "
                         "to silence this)",
-                        self.job_id,
+                        _named(self.job_id),
                         status,
                     )
         self._phase = phase
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("job %s: poll %d saw status %r", self.job_id, self._polls, status)
+            log.debug("%s: poll %d saw status %r", _named(self.job_id), self._polls, status)
         if phase is Phase.PENDING or phase is Phase.UNKNOWN:
             if phase is Phase.UNKNOWN and self._statuses.on_unknown == "raise":
                 return self._fail(
@@ -534,10 +553,14 @@ class JobWaiter:
                     ),
                     exc,
                 )
+            reason = (
+                "job failed, giving no reason (to read it from another field, pass "
+                "failure_of=jobwait.field_reader('path.to.reason'))"
+                if failure is None
+                else f"job failed: {preview(failure)}"
+            )
             return self._fail(
-                JobFailedError(
-                    f"job failed: {_short(failure)}", failure=failure, **self._context()
-                ),
+                JobFailedError(reason, failure=failure, **self._context()),
                 reason=EndReason.DONE,
             )
         if not self._raise_on_cancel:
@@ -558,8 +581,8 @@ class JobWaiter:
         self._status_changed = False
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "job %s: poll %d failed (%s): %s",
-                self.job_id,
+                "%s: poll %d failed (%s): %s",
+                _named(self.job_id),
                 self._polls,
                 "retryable" if event.retryable else "not retryable",
                 _describe(error),
@@ -696,9 +719,17 @@ class JobWaiter:
         return sleep
 
     def _timed_out(self, cause: BaseException | None) -> Raise:
+        unknown = ""
+        if self._phase is Phase.UNKNOWN:
+            # A finished job in a status nobody listed looks like a slow one: say so.
+            unknown = (
+                f"; its last status {preview(self._last_status, STATUS_LIMIT)} was never "
+                "recognised (if it "
+                "means the job ended, list it in Statuses, or pass api= for its API)"
+            )
         return self._fail(
             JobTimeoutError(
-                f"job did not finish within the timeout of {self._timeout:g}s",
+                f"job did not finish within the timeout of {self._timeout:g}s{unknown}",
                 timeout=self._timeout,
                 **self._context(),
             ),
@@ -831,8 +862,8 @@ class JobWaiter:
 
     def __repr__(self) -> str:
         return (
-            f"<JobWaiter job_id={shown(self.job_id)} state={self._state.name} "
-            f"polls={self._polls} last_status={shown(self._last_status)}>"
+            f"<JobWaiter job_id={preview(self.job_id, ID_LIMIT)} state={self._state.name} "
+            f"polls={self._polls} last_status={preview(self._last_status, STATUS_LIMIT)}>"
         )
 
     # --- snapshot / restore ----------------------------------------------------------

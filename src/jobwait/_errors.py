@@ -31,6 +31,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._numbers import check_count, check_number
+
 __all__ = [
     "FleetFailedError",
     "JobCanceledError",
@@ -314,10 +316,14 @@ def error_from_json(data: Any) -> JobWaitError:
         ValueError: ``data`` is not such a description (the message says why).
     """
     try:
+        if not is_json(data):
+            raise ValueError("not plain JSON data nested at most 64 deep")
         cls = _CLASSES[data["type"]]
         context = data["context"]
         if not isinstance(context, dict) or not isinstance(data["reason"], str):
             raise TypeError("context must be an object and reason a string")
+        check_count("polls", context.get("polls", 0))
+        check_number("elapsed", context.get("elapsed", 0.0))
         error = cls(data["reason"], **context)
         for note in data["notes"]:
             error.add_note(str(note))

@@ -27,6 +27,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._json import loads
+
 __all__ = [
     "awaitable",
     "check_fetch",
@@ -119,8 +121,8 @@ def server_message(body: bytes | str) -> str | None:
         return None
     if text[0] in "{[" and len(text) <= _PARSE_LIMIT:
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):
+            parsed = loads(text)
+        except ValueError:  # not JSON, or nested too deep
             parsed = None
         else:
             found = _message_in(parsed)

@@ -41,6 +41,9 @@ from ._http import body_excerpt as body_excerpt
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
+from ._json import loads as loads_json
+from ._numbers import check_count as check_count
+from ._numbers import check_number as check_number
 from ._options import JOB_DEFAULTS as JOB_DEFAULTS
 from ._options import JOB_OPTIONS as JOB_OPTIONS
 from ._options import FleetOptions as FleetOptions
@@ -83,6 +86,8 @@ __all__ = [
     "batch_observed",
     "body_excerpt",
     "cancel_failed",
+    "check_count",
+    "check_number",
     "error_from_json",
     "error_to_json",
     "fetch_failed",
@@ -90,6 +95,7 @@ __all__ = [
     "ionq_predicted_seconds",
     "is_json",
     "is_retryable_status",
+    "loads_json",
     "make_fleet",
     "make_waiter",
     "observed",

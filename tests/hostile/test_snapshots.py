@@ -383,7 +383,8 @@ def test_a_restored_waiter_never_sleeps_past_its_rules(
     moment = again._now
     deadline = again.deadline
     if timeout is not None:
-        assert deadline is not None and _near(deadline, moment + timeout)
+        assert deadline is not None
+        assert _near(deadline, moment + timeout)
     longest = max(again.backoff.max, CAP)
     now = moment
     action = again.last_action
@@ -468,7 +469,9 @@ def test_the_busy_snapshot_holds_every_place_and_restores_whole() -> None:
     places = {job["id"]: job["where"] for job in BUSY["jobs"]}
     assert places == {"a": "ready", "d": "timer", "e": "timer", "f": "timer", "g": "flight"}
     assert "kept" in _entry(BUSY, "a")
-    assert BUSY["hold"] > 0 and BUSY["sent"] and len(BUSY["pending"]) == 2
+    assert BUSY["hold"] > 0
+    assert BUSY["sent"]
+    assert len(BUSY["pending"]) == 2
     fleet = JobFleet.restore(copy.deepcopy(BUSY), now=BUSY["now"])
     assert sorted(fleet._waiters) == ["a", "d", "e", "f", "g"]
     assert all(w.state in (State.SLEEPING, State.POLLING) for w in fleet._waiters.values())

@@ -187,7 +187,7 @@ def test_many_clients_at_once_are_all_answered(server: JobServer) -> None:
     job_id = server.submit()
     answers: list[list[int]] = []
     lock = threading.Lock()
-    start = threading.Barrier(100)
+    start = threading.Barrier(100, timeout=10)
 
     def client() -> None:
         start.wait()

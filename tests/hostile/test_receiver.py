@@ -264,7 +264,7 @@ def test_connections_served_at_once_are_bounded_and_stalls_cannot_lock_it(
         assert answer.statuses == [202], answer
     finally:
         done.set()
-        watcher.join()
+        watcher.join(10)
         for sock in idle:
             sock.close()
     assert 0 < most <= CONNECTIONS
@@ -274,7 +274,7 @@ def test_a_burst_of_senders_is_served_at_once(hooks: Hooks) -> None:
     # A listen backlog of 5 dropped SYNs from a burst: the senders it dropped waited
     # for the kernel's 1 s retransmit. 30 senders at once must all get in first time.
     senders = 30
-    start = threading.Barrier(senders)
+    start = threading.Barrier(senders, timeout=10)
     answers: list[Exchange] = []
     lock = threading.Lock()
 

@@ -182,7 +182,7 @@ from ._errors import (
     error_to_json,
     is_json,
 )
-from ._numbers import check_count, check_number, held_to
+from ._numbers import check_count, check_number, finite, held_to
 from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
 from ._protocol import (
     Done,
@@ -525,16 +525,11 @@ def ionq_predicted_seconds(job: Any) -> float | None:
     total = 0.0
     found = False
     for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
-        value = _field(job, name)
-        if (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value >= 0
-        ):
+        value = finite(_field(job, name))
+        if value is not None and value >= 0:
             total += value
             found = True
-    return total / 1000.0 if found and total > 0 else None
+    return total / 1000.0 if found and 0 < total < math.inf else None
 
 
 FLEET_SNAPSHOT_FORMAT: Final = "jobwait.JobFleet/1"

@@ -130,6 +130,7 @@ from ._numbers import (
     check_count,
     check_number,
     describe,
+    finite,
     held_to,
     usable_seconds,
 )
@@ -407,7 +408,7 @@ class JobWaiter:
         now = event.now
         # Also catches NaN. Before Start there is no previous event: any finite reading
         # is valid (a monotonic clock's reference point is undefined, may be negative).
-        if not now >= self._now and (self._state is not State.IDLE or not math.isfinite(now)):
+        if not now >= self._now and (self._state is not State.IDLE or finite(now) is None):
             raise UsageError(
                 f"{type(event).__name__}(now={now!r}) is earlier than the previous "
                 f"event's now={self._now!r}; now must come from a monotonic clock",

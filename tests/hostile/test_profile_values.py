@@ -26,7 +26,7 @@ from jobwait import (
     Start,
     Statuses,
 )
-from jobwait._plumbing import ResponseError
+from jobwait._plumbing import ResponseError, ionq_predicted_seconds
 
 NAMES = ApiProfile.names()
 WALL = 1_700_000_000.0
@@ -136,3 +136,18 @@ def test_a_wait_with_the_profile_turns_any_job_into_an_action(name: str) -> None
         assert isinstance(action, Poll | Sleep | Done | Raise)
         if isinstance(action, Raise):
             assert len(str(action.error)) < 2000
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"predicted_wait_time_ms": 10**400},
+        {"predicted_wait_time_ms": 1e308, "predicted_execution_duration_ms": 1e308},
+        {"predicted_wait_time_ms": float("nan"), "predicted_execution_duration_ms": True},
+        {"predicted_wait_time_ms": -5, "predicted_execution_duration_ms": "9"},
+    ],
+    ids=["huge-int", "sum-overflows", "nan-and-bool", "negative-and-text"],
+)
+def test_an_ionq_prediction_out_of_range_is_no_prediction(job: dict[str, Any]) -> None:
+    # The fleet's use_predictions reads these from the API's job JSON.
+    assert ionq_predicted_seconds(job) is None

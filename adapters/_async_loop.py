@@ -9,14 +9,16 @@ actions (``JobWaiter``'s for one job, ``JobFleet``'s for many) and nothing else.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from jobwait import (
+    AllDone,
+    ApiProfile,
     CancelJobs,
     Done,
     Fetched,
@@ -27,7 +29,6 @@ from jobwait import (
     JobWaiter,
     Observed,
     Poll,
-    PollBatch,
     PollReport,
     Raise,
     Sleep,
@@ -35,18 +36,23 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+    is_retryable,
 )
 from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
+    FleetDriver,
     Nudged,
+    Read,
+    Reads,
+    Step,
     Subscription,
-    batch_failed,
-    batch_observed,
     cancel_failed,
     fetch_failed,
     make_fleet,
+    make_waiter,
     observed,
-    single_job,
+    retry_after_of,
+    with_api,
 )
 from jobwait._report import poll_report
 
@@ -57,6 +63,9 @@ FetchMany = Callable[[tuple[str, ...]], Awaitable[Mapping[str, Any] | Fetched]]
 FetchOne = Callable[[str], Awaitable[Any]]
 
 
+AsyncRead = Callable[[Read], Awaitable[Any]]
+
+
 def fleet_for(
     fetch_many: FetchMany | None,
     fetch_one: FetchOne | None,
@@ -64,37 +73,40 @@ def fleet_for(
     on_poll: object,
     options: Mapping[str, Any],
     where: str = "wait_all",
-) -> tuple[JobFleet, FetchMany]:
-    """The fleet and the batch fetch an async fleet driver runs, from its arguments."""
-    fetch = fetcher(fetch_many, fetch_one, where)
-    fleet = make_fleet(
-        options,
-        one_by_one=fetch_one is not None,
-        report_status=on_status is not None,
-        report_polls=on_poll is not None,
-    )
-    return fleet, fetch
+) -> tuple[JobFleet, AsyncRead, Reads]:
+    """The fleet an async fleet driver runs, how it reads (``Read`` -> awaitable), and
+    what its source can read, from the driver's arguments.
 
-
-def fetcher(
-    fetch_many: FetchMany | None, fetch_one: FetchOne | None, where: str = "wait_all"
-) -> FetchMany:
-    """The batch fetch a fleet driver calls: ``fetch_many`` itself, or ``fetch_one``
-    wrapped so each one-id batch becomes ``{id: job}``."""
+    Raises:
+        TypeError: Both or neither of ``fetch_many`` and ``fetch_one``, one that is not
+            callable, or an invalid fleet option (from ``make_fleet``).
+        ValueError: An invalid option value.
+    """
     if (fetch_many is None) == (fetch_one is None):
         raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
     if fetch_many is not None:
         check_fetch(fetch_many, where=where, sync=False, name="fetch_many")
     else:
         check_fetch(fetch_one, where=where, sync=False, name="fetch_one")
+    fleet = make_fleet(
+        options,
+        one_by_one=fetch_one is not None,
+        report_status=on_status is not None,
+        report_polls=on_poll is not None,
+    )
     if fetch_many is not None:
-        return fetch_many
+        many: FetchMany = fetch_many
+
+        def read_many(read: Read) -> Any:
+            return awaitable(many(read.ids))
+
+        return fleet, read_many, "batch"
     one: FetchOne = fetch_one  # type: ignore[assignment]
 
-    async def fetch(ids: tuple[str, ...]) -> Any:
-        return single_job(ids[0], await one(ids[0]))
+    def read_one(read: Read) -> Any:
+        return awaitable(one(read.ids[0]))
 
-    return fetch
+    return fleet, read_one, "single"
 
 
 class Event(Protocol):
@@ -119,14 +131,29 @@ class Group(Protocol):
         ...
 
 
+class Parked(Protocol):
+    """A waiting call parked on one future of the running loop (asyncio): what the shared
+    scheduler hands a caller with no hooks, the cheapest way to wait."""
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any) -> None: ...
+
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
 class Runtime(Protocol):
     """What differs between asyncio and trio, and nothing else: adapters above this
-    seam (the loops below, :mod:`jobwait.adapters.httpx`) never ask which one runs."""
+    seam (the loops below, :mod:`jobwait.adapters.httpx`) never ask which one runs.
+
+    A runtime registers itself with :func:`register` when its module is imported;
+    :func:`current_runtime` finds it (and imports a built-in one by name the first time
+    its library is found running, as anyio finds its backends)."""
 
     name: str
     interrupts: tuple[type[BaseException], ...]
-
-    def event(self) -> Event: ...
 
     def clock(self) -> float:
         """The runtime's own monotonic seconds (``loop.time()``, ``trio.current_time()``,
@@ -154,16 +181,6 @@ class Runtime(Protocol):
         soon in the running loop; a no-op once the loop has closed."""
         ...
 
-    #: Whether a caller may await a bare ``asyncio.Future`` of the running loop
-    #: (asyncio: ``True``; trio: ``False``, use :meth:`signal` instead). The shared
-    #: scheduler hands a bare future to asyncio callers without hooks: the cheapest
-    #: waiting call.
-    bare_futures: bool
-
-    #: The runtime's adapter module (:mod:`jobwait.adapters.asyncio` or
-    #: :mod:`jobwait.adapters.trio`): its ``wait`` / ``wait_all`` run under this runtime.
-    adapter: ModuleType
-
     def loop_token(self) -> object:
         """An object that tells running event loops apart, alive as long as the loop
         (asyncio: the running loop; trio: the run's root task)."""
@@ -181,6 +198,61 @@ class Runtime(Protocol):
         Create it in the loop that awaits it."""
         ...
 
+    def park(self, leave: Callable[[str], object], key: str) -> Parked | None:
+        """A future a caller can await directly, calling ``leave(key)`` when the caller
+        is cancelled, or ``None`` where the runtime has none (trio: the caller awaits a
+        :meth:`signal` in a coroutine instead)."""
+        ...
+
+
+_RUNTIMES: dict[str, Runtime] = {}
+# The built-in runtimes: imported by name the first time their library is found running
+# (they register themselves on import), so this module imports neither.
+_BUILT_IN: Final = {"asyncio": "jobwait.adapters.asyncio", "trio": "jobwait.adapters.trio"}
+
+
+def register(runtime: Runtime) -> None:
+    """Make ``runtime`` the one :func:`current_runtime` returns while its library runs
+    (a runtime adapter calls this when it is imported)."""
+    _RUNTIMES[runtime.name] = runtime
+
+
+def running_library() -> str:
+    """``"asyncio"`` or ``"trio"``: the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of both.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    trio = sys.modules.get("trio")  # never imported here: if it is not loaded, it is not running
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
+
+
+def current_runtime() -> Runtime:
+    """The :class:`Runtime` of the async library running the current task.
+
+    Raises:
+        RuntimeError: Outside of asyncio and trio.
+    """
+    name = running_library()
+    runtime = _RUNTIMES.get(name)
+    if runtime is None:
+        importlib.import_module(_BUILT_IN[name])  # registers itself
+        runtime = _RUNTIMES[name]
+    return runtime
+
 
 class Bell:
     """A sleep that a :class:`~jobwait.Wakeup` can cut short, for one async wait."""
@@ -189,7 +261,7 @@ class Bell:
 
     def __init__(self, rt: Runtime, wakeup: Wakeup, job_id: str | None, fleet: bool) -> None:
         self._rt = rt
-        self.event = rt.event()
+        self.event = rt.signal()
         self.subscription: Subscription = wakeup.subscribe(
             rt.threadsafe(self.ring), job_id=job_id, fleet=fleet
         )
@@ -215,37 +287,10 @@ class Bell:
             # A ring whose wake an earlier take already served finds nothing pending:
             # then keep sleeping.
             while not slept and not pending():
-                self.event = event = self._rt.event()
+                self.event = event = self._rt.signal()
                 await event.wait()
             stop()
         return pending()
-
-
-def current_runtime() -> Runtime:
-    """The :class:`Runtime` of the async library running the current task.
-
-    Raises:
-        RuntimeError: Outside of asyncio and trio.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        from .asyncio import RUNTIME
-
-        return RUNTIME
-    trio = sys.modules.get("trio")  # never imported here: if it is not loaded, it is not running
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            from .trio import RUNTIME as TRIO
-
-            return TRIO
-    raise RuntimeError("jobwait's async adapters run under asyncio or trio")
 
 
 async def _call(fn: Callable[..., object], *args: Any) -> None:
@@ -315,6 +360,87 @@ async def drive(
             bell.subscription.close()
 
 
+async def wait(
+    fetch: Callable[[], Awaitable[Any]],
+    *,
+    rt: Runtime,
+    where: str,
+    waiter: JobWaiter | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
+    cancel: AsyncCancel | None = None,
+    cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    api: ApiProfile | str | None = None,
+    **options: Any,
+) -> Any:
+    """One async wait under ``rt``: what ``asyncio.wait`` and ``trio.wait`` run (and the
+    IonQ adapter, under whichever runs); see :func:`jobwait.adapters.asyncio.wait`.
+    ``where`` names the caller in the messages of a misused ``fetch``."""
+    check_fetch(fetch, where=where, sync=False)
+    return await drive(
+        make_waiter(waiter, with_api(api, options)),
+        fetch,
+        rt=rt,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        on_poll=on_poll,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=clock or rt.clock,
+        sleep=sleep or rt.sleep,
+        wakeup=wakeup,
+    )
+
+
+async def wait_all(
+    fetch_many: FetchMany | None,
+    job_ids: Iterable[str],
+    *,
+    rt: Runtime,
+    where: str,
+    fetch_one: FetchOne | None = None,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+    on_status: Callable[[str, Any, str], object] | None = None,
+    on_poll: Callable[[PollReport], object] | None = None,
+    cancel: Callable[[str], Awaitable[object]] | None = None,
+    cancel_grace: float = 10.0,
+    wakeup: Wakeup | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    api: ApiProfile | str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Many jobs with one fleet under ``rt``: what ``asyncio.wait_all`` and
+    ``trio.wait_all`` run; see :func:`jobwait.adapters.asyncio.wait_all`."""
+    fleet, read, reads = fleet_for(
+        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), where
+    )
+    now = clock or rt.clock
+    fleet.add(job_ids, now=now())
+    return await drive_fleet(
+        fleet,
+        read,
+        reads=reads,
+        rt=rt,
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        on_poll=on_poll,
+        cancel=cancel,
+        cancel_grace=cancel_grace,
+        clock=now,
+        sleep=sleep or rt.sleep,
+        wakeup=wakeup,
+    )
+
+
 def _cancel_each(
     cancel: Callable[[str], Awaitable[object]], ids: Iterable[str], error: BaseException
 ) -> AsyncCancel:
@@ -328,10 +454,141 @@ def _cancel_each(
     return cancel_all
 
 
+class Alarm:
+    """What a fleet loop sleeps on: a fresh event each round (:meth:`arm`), which
+    :meth:`set` sets, whichever it is by then. Set it from the loop's own thread (a
+    ``Runtime.threadsafe`` wrapper from others): a finished read, a push, a new job."""
+
+    __slots__ = ("_rt", "event")
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self.event: Event = rt.signal()
+
+    def arm(self) -> Event:
+        self.event = event = self._rt.signal()
+        return event
+
+    def set(self) -> None:
+        self.event.set()
+
+
+async def run_fleet(
+    driver: FleetDriver,
+    read: AsyncRead,
+    *,
+    rt: Runtime,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[object]] | None,
+    on_action: Callable[[Step], object],
+    alarm: Alarm,
+    nudges: Callable[[float], Iterable[Nudged]] | None = None,
+    on_interrupt: Callable[[BaseException], Awaitable[object]] | None = None,
+) -> AllDone | Raise:
+    """The async fleet loop: perform what ``driver.step`` says until ``AllDone`` or
+    ``Raise``, and return that action.
+
+    Each ``Read`` runs as a child task that reports to the driver and sets ``alarm``;
+    ``FleetSleep`` waits for the alarm or the timer: the runtime's own time limit when
+    ``sleep`` is ``None`` (no task is left behind when the loop ends), else a child task
+    that sleeps with ``sleep`` (an injected sleep, such as a virtual clock's). Every
+    other action (the hooks' ``StatusChanged`` / ``PollReport``, ``Finished``,
+    ``CancelJobs``, and the final
+    ``AllDone`` / ``Raise`` too) goes to ``on_action`` the moment it is handed out (an
+    awaitable it returns is awaited; the final one is called synchronously, so a
+    shared scheduler can unregister before anything else runs). ``nudges(now)`` gives
+    the pushes to hand to the fleet before each step. On ``Raise`` the reads still out
+    are cancelled first. When the loop is cancelled (the runtime's interrupts),
+    ``on_interrupt(interrupt)`` is awaited inside the task group, then the interrupt
+    propagates.
+    """
+
+    async def poll(job: Read) -> None:
+        try:
+            result = await read(job)
+        except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
+            driver.read_failed(job, exc, clock())
+        else:
+            driver.read_done(job, result, clock())
+        alarm.set()
+
+    async def nap(seconds: float, event: Event) -> None:
+        # A read may have reported before this task first ran: then there is nothing
+        # to sleep for (and a virtual clock must not be advanced for nothing).
+        if not event.is_set():
+            await sleep(seconds)  # type: ignore[misc]  # only started with a sleep
+            event.set()
+
+    fleet = driver.fleet
+    async with rt.group() as group:
+        try:
+            action = await _loop(
+                driver,
+                fleet,
+                group,
+                poll,
+                None if sleep is None else nap,
+                on_action,
+                alarm,
+                nudges,
+                clock,
+                rt,
+            )
+        except rt.interrupts as interrupt:
+            if on_interrupt is not None:
+                await on_interrupt(interrupt)
+            raise
+        if isinstance(action, Raise):
+            group.cancel()  # reads still out are no longer wanted
+    return action  # returned outside the group, so a Raise is never wrapped
+
+
+async def _loop(
+    driver: FleetDriver,
+    fleet: JobFleet,
+    group: Group,
+    poll: Callable[[Read], Coroutine[Any, Any, None]],
+    nap: Callable[[float, Event], Coroutine[Any, Any, None]] | None,
+    on_action: Callable[[Step], object],
+    alarm: Alarm,
+    nudges: Callable[[float], Iterable[Nudged]] | None,
+    clock: Callable[[], float],
+    rt: Runtime,
+) -> AllDone | Raise:
+    while True:
+        current = alarm.arm()  # a report from now on wakes this round
+        if nudges is not None:
+            for nudge in nudges(clock()):
+                fleet.handle(nudge)
+        action = driver.step(clock())
+        if isinstance(action, Read):
+            group.start(poll, action)
+        elif isinstance(action, FleetSleep):
+            seconds = action.seconds
+            if nap is None or seconds is None:
+                try:
+                    async with rt.limit(seconds):
+                        await current.wait()
+                except TimeoutError:
+                    pass  # the timer: step again
+            else:
+                stop = group.start(nap, seconds, current)
+                await current.wait()
+                stop()
+        elif isinstance(action, AllDone | Raise):
+            on_action(action)
+            return action
+        else:
+            result = on_action(action)
+            if result is not None:
+                await result  # type: ignore[misc]
+
+
 async def drive_fleet(
     fleet: JobFleet,
-    fetch_many: Callable[[tuple[str, ...]], Awaitable[Any]],
+    read: AsyncRead,
     *,
+    reads: Reads,
     rt: Runtime,
     is_retryable: Callable[[BaseException], bool],
     retry_after_of: Callable[[BaseException], float | None],
@@ -346,86 +603,72 @@ async def drive_fleet(
 ) -> dict[str, Any]:
     """Drive ``fleet`` until every job it holds has an outcome; return the results.
 
-    Each ``PollBatch`` runs as a child task that reports to the fleet and wakes the
-    loop; the fleet itself bounds how many are in flight. ``emit`` receives each
-    ``(job_id, outcome)`` as it is known (for ``as_completed``). A ``wakeup``'s wakes
-    go to the fleet as ``Nudged`` events before each ``next_action``.
+    :func:`run_fleet` with the caller's hooks: ``on_status`` / ``on_poll`` for the
+    fleet's reports, ``cancel`` for a job that timed out (and, with ``fail_fast`` or
+    an interrupt, for every job left), ``emit`` for each ``(job_id, outcome)`` as it
+    is known (for ``as_completed``), ``wakeup``'s pushes as ``Nudged``.
     """
-    wake = rt.event()
-    to_cancel: tuple[str, ...] = ()
-    subscription = (
-        None if wakeup is None else wakeup.subscribe(rt.threadsafe(lambda: wake.set()), fleet=True)
+    driver = FleetDriver(
+        fleet, reads=reads, is_retryable=is_retryable, retry_after_of=retry_after_of
     )
+    alarm = Alarm(rt)
+    subscription = (
+        None if wakeup is None else wakeup.subscribe(rt.threadsafe(alarm.set), fleet=True)
+    )
+    to_cancel: tuple[str, ...] = ()
 
-    async def poll(ids: tuple[str, ...]) -> None:
-        try:
-            result = await awaitable(fetch_many(ids))
-        except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
-            fleet.handle(batch_failed(ids, exc, clock(), is_retryable, retry_after_of))
-        else:
-            fleet.handle(batch_observed(ids, result, clock()))
-        wake.set()
-
-    async def nap(seconds: float, event: Event) -> None:
-        # A batch may have reported before this task first ran: then there is nothing
-        # to sleep for (and a virtual clock must not be advanced for nothing).
-        if not event.is_set():
-            await sleep(seconds)
-            event.set()
-
-    failure: BaseException | None = None
-    async with rt.group() as group:
-        try:
-            while True:
-                wake = current = rt.event()  # a report from now on wakes this one
-                if subscription is not None:
-                    for nudge in subscription.nudges(clock()):
-                        fleet.handle(nudge)
-                action = fleet.next_action(clock())
-                if isinstance(action, PollBatch):
-                    group.start(poll, action.ids)
-                elif isinstance(action, StatusChanged):
-                    if on_status is not None:
-                        await _call(on_status, action.job_id, action.job, action.status)
-                elif isinstance(action, PollReport):
-                    if on_poll is not None:
-                        await _call(on_poll, action)
-                elif isinstance(action, Finished):
-                    if action.cancel_job and cancel is not None:
-                        await rt.run_cancel(
-                            _cancel_each(cancel, (action.job_id,), action.outcome),
-                            action.outcome,
-                            cancel_grace,
-                        )
-                    if emit is not None:
-                        await emit((action.job_id, action.outcome))
-                elif isinstance(action, CancelJobs):
-                    to_cancel = action.ids  # the fleet's Raise comes next
-                elif isinstance(action, FleetSleep):
-                    seconds = action.seconds
-                    stop = None if seconds is None else group.start(nap, seconds, current)
-                    await current.wait()
-                    if stop is not None:
-                        stop()
-                elif isinstance(action, Raise):
-                    failure = action.error
-                    if to_cancel and cancel is not None:
-                        await rt.run_cancel(
-                            _cancel_each(cancel, to_cancel, failure), failure, cancel_grace
-                        )
-                    group.cancel()  # batches still in flight are no longer wanted
-                    break  # raised below, outside the group, so it is not wrapped in a group
-                else:  # AllDone
-                    return dict(fleet.results)
-        except rt.interrupts as interrupt:
-            unfinished = fleet.unfinished()
-            if cancel is not None and unfinished:
+    async def on_action(action: Step) -> None:
+        nonlocal to_cancel
+        kind = type(action)
+        if kind is StatusChanged:
+            if on_status is not None:
+                changed: StatusChanged = action  # type: ignore[assignment]
+                await _call(on_status, changed.job_id, changed.job, changed.status)
+        elif kind is PollReport:
+            if on_poll is not None:
+                await _call(on_poll, action)
+        elif kind is Finished:
+            finished: Finished = action  # type: ignore[assignment]
+            if finished.cancel_job and cancel is not None:
                 await rt.run_cancel(
-                    _cancel_each(cancel, unfinished, interrupt), interrupt, cancel_grace
+                    _cancel_each(cancel, (finished.job_id,), finished.outcome),
+                    finished.outcome,
+                    cancel_grace,
                 )
-            raise
-        finally:
-            if subscription is not None:
-                subscription.close()
-    assert failure is not None
+            if emit is not None:
+                await emit((finished.job_id, finished.outcome))
+        elif kind is CancelJobs:
+            to_cancel = action.ids  # type: ignore[union-attr]  # the fleet's Raise comes next
+
+    def hooks(action: Step) -> Any:
+        # The final action needs nothing here; the others may await the hooks.
+        return None if type(action) is AllDone or type(action) is Raise else on_action(action)
+
+    async def interrupted(interrupt: BaseException) -> None:
+        unfinished = fleet.unfinished()
+        if cancel is not None and unfinished:
+            await rt.run_cancel(
+                _cancel_each(cancel, unfinished, interrupt), interrupt, cancel_grace
+            )
+
+    try:
+        end = await run_fleet(
+            driver,
+            read,
+            rt=rt,
+            clock=clock,
+            sleep=sleep,
+            on_action=hooks,
+            alarm=alarm,
+            nudges=None if subscription is None else subscription.nudges,
+            on_interrupt=interrupted,
+        )
+    finally:
+        if subscription is not None:
+            subscription.close()
+    if isinstance(end, AllDone):
+        return dict(fleet.results)
+    failure = end.error
+    if to_cancel and cancel is not None:
+        await rt.run_cancel(_cancel_each(cancel, to_cancel, failure), failure, cancel_grace)
     raise failure

@@ -18,24 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from types import ModuleType
 from typing import Any, TypeVar, Unpack
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetOptions,
     WaiterOptions,
     cancel_failed,
-    make_waiter,
     retry_after_of,
     with_api,
 )
 
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
+from . import _async_loop as _loop
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -48,27 +45,56 @@ _background: set[asyncio.Task[None]] = set()
 
 
 class _TaskGroup:
-    def __init__(self, group: asyncio.TaskGroup) -> None:
-        self._group = group
+    """Children that end before the group does. Not ``asyncio.TaskGroup``: that one
+    forgets a finished child only in a done-callback, one loop step later, so a loop
+    that ends right after its last read would outlive its caller by a step (a task
+    left behind, seen by ``asyncio.all_tasks``). Here a child leaves the group as its
+    last statement runs. Children are jobwait's own and never raise but to be
+    cancelled; one that does anyway is re-raised when the group ends."""
+
+    __slots__ = ("_loop", "_tasks")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(
         self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any
     ) -> Callable[[], object]:
-        task = self._group.create_task(fn(*args))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+
+        async def child() -> None:
+            try:
+                await fn(*args)
+            finally:
+                tasks.discard(task)
+
+        task = self._loop.create_task(child())
+        tasks.add(task)
         return task.cancel
 
     def cancel(self) -> None:
         for task in self._tasks:
             task.cancel()
 
+    async def join(self) -> None:
+        """Wait until every child has ended (cancelled, the rest wait on)."""
+        while self._tasks:
+            pending = set(self._tasks)
+            try:
+                await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                self.cancel()
+                await asyncio.wait(pending)
+                raise
+            for task in pending:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
 
 class _Asyncio:
     name = "asyncio"
     interrupts: tuple[type[BaseException], ...] = (asyncio.CancelledError, KeyboardInterrupt)
-    event = asyncio.Event
 
     def clock(self) -> float:
         return asyncio.get_running_loop().time()
@@ -89,8 +115,14 @@ class _Asyncio:
 
     @asynccontextmanager
     async def group(self) -> AsyncIterator[Group]:
-        async with asyncio.TaskGroup() as group:
-            yield _TaskGroup(group)
+        group = _TaskGroup()
+        try:
+            yield group
+        except BaseException:
+            group.cancel()
+            await group.join()
+            raise
+        await group.join()
 
     async def run_cancel(self, cancel: AsyncCancel, error: BaseException, grace: float) -> None:
         async def bounded() -> None:
@@ -125,9 +157,6 @@ class _Asyncio:
 
         return call
 
-    bare_futures = True
-    adapter: ModuleType = sys.modules[__name__]
-
     def loop_token(self) -> object:
         return asyncio.get_running_loop()
 
@@ -136,6 +165,30 @@ class _Asyncio:
 
     def signal(self) -> _Signal:
         return _Signal(asyncio.get_running_loop())
+
+    def park(self, leave: Callable[[str], object], key: str) -> _Parked:
+        return _Parked(leave, key)
+
+
+class _Parked(asyncio.Future[Any]):
+    """What a caller of the shared scheduler with no hooks awaits: resolved with the job
+    or its error; cancelled with the caller's task, it calls ``leave(key)`` (the job
+    leaves the fleet). A future of its own kind, not a done-callback, because memory per
+    waiting call is a benchmark target (a callback costs a partial, a context and a list
+    per call)."""
+
+    __slots__ = ("_key", "_leave")
+
+    def __init__(self, leave: Callable[[str], object], key: str) -> None:
+        super().__init__()
+        self._leave = leave
+        self._key = key
+
+    def cancel(self, msg: Any = None) -> bool:
+        cancelled = super().cancel(msg=msg)
+        if cancelled:
+            self._leave(self._key)
+        return cancelled
 
 
 class _Signal:
@@ -160,6 +213,7 @@ class _Signal:
 
 #: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.
 RUNTIME = _Asyncio()
+register(RUNTIME)
 
 
 async def wait(
@@ -223,20 +277,22 @@ async def wait(
             given together with options, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    check_fetch(fetch, where="asyncio.wait", sync=False)
-    job: J = await drive(
-        make_waiter(waiter, with_api(api, options)),
+    job: J = await _loop.wait(
         fetch,
         rt=RUNTIME,
+        where="asyncio.wait",
+        waiter=waiter,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        clock=clock or RUNTIME.clock,
-        sleep=sleep,
         wakeup=wakeup,
+        clock=clock,
+        sleep=sleep,
+        api=api,
+        **options,
     )
     return job
 
@@ -306,24 +362,23 @@ async def wait_all(
             not callable, or an unknown option.
         asyncio.CancelledError: The task was cancelled (re-raised, never swallowed).
     """
-    fleet, fetch = fleet_for(
-        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.wait_all"
-    )
-    now = clock or RUNTIME.clock
-    fleet.add(job_ids, now=now())
-    return await drive_fleet(
-        fleet,
-        fetch,
+    return await _loop.wait_all(
+        fetch_many,
+        job_ids,
         rt=RUNTIME,
+        where="asyncio.wait_all",
+        fetch_one=fetch_one,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
-        clock=now,
-        sleep=sleep,
         wakeup=wakeup,
+        clock=clock,
+        sleep=sleep,
+        api=api,
+        **options,
     )
 
 
@@ -396,7 +451,7 @@ def as_completed(
         ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`, at once.
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "asyncio.as_completed"
     )
 
@@ -405,7 +460,8 @@ def as_completed(
         fleet.add(job_ids, now=now())
         return await drive_fleet(
             fleet,
-            fetch,
+            read,
+            reads=reads,
             rt=RUNTIME,
             is_retryable=is_retryable,
             retry_after_of=retry_after_of,

@@ -27,13 +27,14 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 import jobwait
-from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Start, Wakeup
+from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Wakeup
 from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
-    JOB_DEFAULTS,
     FleetOptions,
+    Read,
     WaiterOptions,
     api_profile,
+    make_fleet,
     make_waiter,
     read_response,
     retry_after_of,
@@ -43,7 +44,7 @@ from jobwait._plumbing import (
 from . import _shared
 from . import sync as _sync
 from ._async_loop import current_runtime as _current_runtime
-from ._async_loop import drive, drive_fleet, fleet_for
+from ._async_loop import drive, drive_fleet
 from ._request import arequest, request
 
 __all__ = [
@@ -77,9 +78,6 @@ def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
     return options if waiter is not None else with_api(api, options)
 
 
-_DEFAULT_TIMEOUT: float | None = JOB_DEFAULTS["timeout"]
-
-
 def is_retryable(error: BaseException) -> bool:
     """The httpx classifier: may retrying the request that raised ``error`` help?
 
@@ -108,15 +106,6 @@ def is_retryable(error: BaseException) -> bool:
     ):
         return True
     return jobwait.is_retryable(error)
-
-
-def _deadline_of(options: Mapping[str, Any], now: float) -> Callable[[float], float | None]:
-    """Time left for a fleet's jobs, which share one ``timeout`` from the same start."""
-    timeout = options.get("timeout", _DEFAULT_TIMEOUT)
-    if timeout is None:
-        return lambda _now: None
-    deadline = now + timeout
-    return lambda at: max(0.0, deadline - at)
 
 
 def fetch_url(
@@ -297,12 +286,14 @@ async def async_wait_for_url(
     Concurrent calls on one client share one scheduler (``shared=True``, the default;
     see ``docs/http.md``, "Many waits on one client"): at most ``max_concurrency``
     (default 10) of their requests are in flight together, so the pool never queues
-    thousands; each call keeps its own options, result, error and cancellation, and its
-    polls are only ever held back, never brought forward. ``shared=False`` waits alone;
-    a mapping sets ``max_concurrency``, ``max_polls_per_second``, ``max_batch_errors``
-    for the calls passing the same mapping. A call with ``waiter``, ``clock``, ``sleep``,
-    ``on_poll`` or ``wakeup``, or for a job (its ``job_id``, else its URL) another call on this
-    client already waits for, waits alone.
+    thousands. Sharing changes nothing else a call sees: each keeps its own options,
+    result, error (class, message, cause, ``polls``), ``max_fetch_errors``, deadline and
+    request bound, hooks (``on_status``, ``on_poll``), ``wakeup`` and cancellation, and
+    its polls are only ever held back, never brought forward. ``shared=False`` waits
+    alone; a mapping sets ``max_concurrency`` and ``max_polls_per_second`` for the calls
+    passing the same mapping. A call with its own ``waiter``, ``clock`` or ``sleep``, or
+    for a job (its ``job_id``, else its URL) another call on this client already waits
+    for, waits alone.
 
     Raises:
         RuntimeError: When called outside asyncio and trio.
@@ -313,17 +304,14 @@ async def async_wait_for_url(
     job_options = _options(api, waiter, options)
     w = make_waiter(waiter, job_options)
     read = _reader(api)
-    alone = shared is False or not _shared.url_shareable(
-        waiter=waiter, clock=clock, sleep=sleep, on_poll=on_poll, wakeup=wakeup
-    )
 
-    async def fetch() -> Fetched:
+    async def get(time_left: float | None) -> Fetched:
         answer = await arequest(
             client,
             "GET",
             url,
             max_body_size=max_body_size,
-            time_left=w.time_left(now()),
+            time_left=time_left,
             timeout_floor=timeout_floor,
             runtime=rt,
         )
@@ -334,25 +322,27 @@ async def async_wait_for_url(
             job_id=w.job_id,
         )
 
-    if not alone:
-        # Its twin in the shared fleet decides; this one, started at the same moment,
-        # only bounds each request by the time left to the job's deadline.
-        w.handle(Start(now=now()))
+    if shared is not False and _shared.url_shareable(waiter=waiter, clock=clock, sleep=sleep):
         joined = _shared.join_url(
             client,
             url,
             shared,
-            fetch,
+            get,
             job_options,
             is_retryable=is_retryable,
             retry_after_of=retry_after_of,
             on_status=on_status,
+            on_poll=on_poll,
             cancel=cancel,
             cancel_grace=cancel_grace,
+            wakeup=wakeup,
         )
         if joined is not _shared.ALONE:
             return await joined  # type: ignore[no-any-return,misc]
-        w = make_waiter(waiter, job_options)  # unstarted, for the lone wait below
+
+    async def fetch() -> Fetched:
+        return await get(w.time_left(now()))
+
     job: Job = await drive(
         w,
         fetch,
@@ -479,15 +469,14 @@ def wait_for_batch(
     """
 
     read, batch_of = _reader(api), _jobs_of(api, jobs_of)
-    time_left = _deadline_of(_options(api, None, options), clock())
 
-    def fetch_many(ids: tuple[str, ...]) -> Fetched:
+    def read_batch(job: Read) -> Fetched:
         answer = request(
             client,
             "GET",
-            url_for(ids),
+            url_for(job.ids),
             max_body_size=max_body_size,
-            time_left=time_left(clock()),
+            time_left=job.time_left,
             timeout_floor=timeout_floor,
             clock=clock,
         )
@@ -498,18 +487,19 @@ def wait_for_batch(
         )
         return _batch(fetched, batch_of, retry_invalid_body)
 
-    return _sync.wait_all(
-        fetch_many,
+    return _sync.drive_fleet(
+        read_batch,
         job_ids,
+        reads="batch",
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
+        wakeup=wakeup,
         clock=clock,
         sleep=sleep,
-        wakeup=wakeup,
-        **_options(api, None, options),
+        options=_options(api, None, options),
     )
 
 
@@ -551,15 +541,14 @@ async def async_wait_for_batch(
     fleet_options = _options(api, None, options)
     rt = _current_runtime()
     now = clock or rt.clock
-    time_left = _deadline_of(fleet_options, now())
 
-    async def fetch_many(ids: tuple[str, ...]) -> Fetched:
+    async def read_batch(job: Read) -> Fetched:
         answer = await arequest(
             client,
             "GET",
-            url_for(ids),
+            url_for(job.ids),
             max_body_size=max_body_size,
-            time_left=time_left(now()),
+            time_left=job.time_left,
             timeout_floor=timeout_floor,
             runtime=rt,
         )
@@ -570,13 +559,14 @@ async def async_wait_for_batch(
         )
         return _batch(fetched, batch_of, retry_invalid_body)
 
-    fleet, fetch = fleet_for(
-        fetch_many, None, on_status, on_poll, fleet_options, "async_wait_for_batch"
+    fleet = make_fleet(
+        fleet_options, report_status=on_status is not None, report_polls=on_poll is not None
     )
     fleet.add(job_ids, now=now())
     return await drive_fleet(
         fleet,
-        fetch,
+        read_batch,
+        reads="batch",
         rt=rt,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,

@@ -50,6 +50,7 @@ from jobwait import Backoff, Fetched, JobWaitError
 from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
 
+from . import _async_loop as _loop
 from . import _ionq_core, _shared
 from . import httpx as _httpx
 from . import sync as _sync
@@ -59,7 +60,7 @@ from ._async_loop import current_runtime
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
 from ._ionq_core import JobFailedError, JobTimeoutError
-from ._request import Answer, arequest, clean_secret, request
+from ._request import Answer, arequest, clean_secret, request, whole_request_limit
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -326,10 +327,6 @@ def _core_reader(options: dict[str, Any], single: bool) -> _ionq_core.Reader:
     return _ionq_core.Reader(**read)
 
 
-def _runner() -> Any:
-    return current_runtime().adapter
-
-
 def _cancel_callback(cancel: Any, cancel_on_timeout: bool, default: Any) -> Any:
     if cancel is not None and cancel_on_timeout:
         raise TypeError("pass either cancel= or cancel_on_timeout=True, not both")
@@ -443,18 +440,22 @@ async def async_wait_for_job(
     :func:`~jobwait.adapters.httpx.async_wait_for_url`'s ``cancel_grace``. Cancellation
     (task cancel, cancel scopes) propagates, after ``cancel_on_timeout`` had its chance.
 
-    Concurrent calls on one client share their requests (``shared=True``, the default):
-    they join one scheduler for that client and event loop, a
-    :class:`~jobwait.JobFleet` whose polls go out as batch reads
-    (``GET /jobs?ids=...``, up to 100 ids, polls due within 100 ms sharing one), at most
-    10 requests in flight. Each call keeps its own options, result, error, hooks and
-    cancellation; its polls may be held back to share a request, never brought forward.
-    ``shared=False`` waits alone (``GET /jobs/{id}``); a mapping of
-    :class:`~jobwait.JobFleet` options (``max_batch``, ``batch_window``,
-    ``max_polls_per_second``, ``max_concurrency``, ``max_batch_errors``) shares with the
-    calls that pass the same mapping. A call with an option the scheduler cannot honour
-    per call (``waiter``, ``clock``, ``sleep``, ``on_poll``, ``is_retryable``,
-    ``retry_after_of``, ``wall_clock``, the request options) or for a job id another
+    Concurrent calls on one client share their requests (``shared=True``, the default),
+    and sharing changes how many requests are sent, nothing else: they join one
+    scheduler for that client and event loop, a :class:`~jobwait.JobFleet`. A poll of
+    one job alone is the lone wait's own ``GET /jobs/{id}``; when two or more jobs are
+    due within 100 ms of each other they share one batch read (``GET /jobs?ids=...``, up
+    to 100 ids), at most 10 requests in flight. Each call keeps its own options, result,
+    error (class, message, cause, ``polls``), ``max_fetch_errors`` (a failed request
+    counts against the budget of every job it carried), deadline and request bound,
+    hooks (``on_status``, ``on_poll``), ``wakeup`` and cancellation; its polls may be
+    held back to share a request, never brought forward. A batch answer the API cannot
+    give (404, 405, 400, 501, or another shape) switches the scheduler to single reads
+    for its lifetime (a DEBUG log line says so). ``shared=False`` waits alone; a mapping
+    of scheduler options (``max_batch``, ``batch_window``, ``max_polls_per_second``,
+    ``max_concurrency``) shares with the calls that pass the same mapping. A call with
+    its own ``waiter``, ``clock``, ``sleep`` or request options (``max_body_size``,
+    ``timeout_floor``, ``retry_invalid_body``, ``wall_clock``), or for a job id another
     call on this client already waits for, waits alone.
 
     Raises:
@@ -486,7 +487,9 @@ async def async_wait_for_job(
     try:
         if _ionq_core.is_core_client(client):
             fetch = _ionq_core.async_job_fetcher(client, job_id, _core_reader(merged, True))
-            return await _runner().wait(fetch, **merged)
+            return await _loop.wait(
+                fetch, rt=current_runtime(), where="ionq.async_wait_for_job", **merged
+            )
         http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
         return Job(await _httpx.async_wait_for_url(http, job_path(job_id), shared=False, **merged))
     except JobWaitError as error:
@@ -533,57 +536,74 @@ def _join_shared(
 ) -> Any:
     """Join one async wait to its client's shared scheduler (``_shared.join``)."""
     merged = _options(job_id, poll_interval, timeout, raise_on_failure, dict(options))
+    core = _ionq_core.is_core_client(client)
+    fleet_options = (
+        _SHARED_DEFAULTS if isinstance(shared, bool) else _shared.sharing(shared, _SHARED_DEFAULTS)
+    )
+    if not core:
+        # Jobs nearer their deadline than one request may take are read alone, each
+        # request bounded by its own job's time left, as a lone wait bounds its own.
+        bound = whole_request_limit(
+            _http(client, httpx.AsyncClient, "get_async_httpx_client").timeout, None
+        )
+        fleet_options = {**fleet_options, "request_timeout": bound}
     return _shared.join(
         client,
         job_id,
-        _job_options(merged, _ionq_core.is_core_client(client)),
-        fetch_many_for=_async_fetch_many,
-        confirm_for=_async_fetch_one,
-        fleet_options=(
-            _SHARED_DEFAULTS
-            if isinstance(shared, bool)
-            else _shared.sharing(shared, _SHARED_DEFAULTS)
-        ),
+        _job_options(merged, core),
+        read_batch_for=_async_read_batch,
+        read_one_for=_async_read_one,
+        fleet_options=fleet_options,
         is_retryable=merged["is_retryable"],
         retry_after_of=merged.get("retry_after_of", _retry_after_of),
         on_status=merged.get("on_status"),
+        on_poll=merged.get("on_poll"),
         cancel=_async_cancel(client, job_id, cancel, cancel_on_timeout),
         cancel_grace=merged.get("cancel_grace", 10.0),
+        wakeup=merged.get("wakeup"),
     )
 
 
-def _async_fetch_one(client: Any) -> Callable[[str], Awaitable[Any]]:
-    """The shared scheduler's single read of a job a batch answer left out: the lone
-    wait's own request, ``GET /jobs/{id}`` (``get_job`` for an ionq-core client)."""
+def _async_read_one(client: Any) -> Callable[[str, float | None], Awaitable[Any]]:
+    """The shared scheduler's single read: the lone wait's own request,
+    ``GET /jobs/{id}`` (``get_job`` for an ionq-core client), bounded as the lone
+    wait bounds it."""
     if _ionq_core.is_core_client(client):
         reader = _ionq_core.Reader()
 
-        async def fetch_core(job_id: str) -> Fetched:
+        async def read_core(job_id: str, time_left: float | None) -> Fetched:
             return await _ionq_core.async_job_fetcher(client, job_id, reader)()
 
-        return fetch_core
+        return read_core
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
 
-    async def fetch(job_id: str) -> Fetched:
-        answer = await arequest(http, "GET", job_path(job_id))
+    async def read(job_id: str, time_left: float | None) -> Fetched:
+        answer = await arequest(http, "GET", job_path(job_id), time_left=time_left)
         return answer.read(wall_now=time.time(), job_id=job_id)
 
-    return fetch
+    return read
 
 
-def _async_fetch_many(client: Any) -> Callable[[tuple[str, ...]], Awaitable[Any]]:
+def _async_read_batch(client: Any) -> Callable[[tuple[str, ...], float | None], Awaitable[Any]]:
     """The shared scheduler's batch read: ``GET /jobs?ids=...``, through ionq-core's
     ``get_jobs.asyncio_detailed`` for an ionq-core client."""
     if _ionq_core.is_core_client(client):
         reader = _ionq_core.Reader(max_body_size=_BATCH_BODY)
-        return _ionq_core.async_jobs_fetcher(client, reader)
+        fetch_many = _ionq_core.async_jobs_fetcher(client, reader)
+
+        async def read_core(ids: tuple[str, ...], time_left: float | None) -> Any:
+            return await fetch_many(ids)
+
+        return read_core
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
 
-    async def fetch_many(ids: tuple[str, ...]) -> Fetched:
-        answer = await arequest(http, "GET", batch_url(ids), max_body_size=_BATCH_BODY)
+    async def read(ids: tuple[str, ...], time_left: float | None) -> Fetched:
+        answer = await arequest(
+            http, "GET", batch_url(ids), max_body_size=_BATCH_BODY, time_left=time_left
+        )
         return _httpx._batch(answer.read(wall_now=time.time()), _httpx.jobs_by_id, True)
 
-    return fetch_many
+    return read
 
 
 def _cancel_answer(answer: Answer, job_id: str) -> dict[str, Any]:
@@ -756,7 +776,9 @@ async def async_wait_for_jobs(
     try:
         if _ionq_core.is_core_client(client):
             fetch = _ionq_core.async_jobs_fetcher(client, _core_reader(merged, False))
-            results = await _runner().wait_all(fetch, ids, **merged)
+            results = await _loop.wait_all(
+                fetch, ids, rt=current_runtime(), where="ionq.async_wait_for_jobs", **merged
+            )
         else:
             http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
             results = await _httpx.async_wait_for_batch(http, ids, url_for=batch_url, **merged)

@@ -30,7 +30,6 @@ from jobwait import (
     JobWaiter,
     Observed,
     Poll,
-    PollBatch,
     PollReport,
     Raise,
     Sleep,
@@ -42,19 +41,19 @@ from jobwait import (
 )
 from jobwait._advice import check_fetch
 from jobwait._plumbing import (
+    FleetDriver,
     FleetOptions,
     Nudged,
+    Read,
+    Reads,
     Subscription,
     WaiterOptions,
-    batch_failed,
-    batch_observed,
     cancel_failed,
     fetch_failed,
     make_fleet,
     make_waiter,
     observed,
     retry_after_of,
-    single_job,
     with_api,
 )
 from jobwait._report import poll_report
@@ -307,13 +306,61 @@ def wait_all(
         raise TypeError("pass fetch_many, or fetch_one= (for APIs without batch reads), not both")
     if fetch_one is not None:
         check_fetch(fetch_one, where="sync.wait_all", sync=True, name="fetch_one")
+        one = fetch_one
+
+        def read(job: Read) -> Any:
+            return one(job.ids[0])
+
     else:
         check_fetch(fetch_many, where="sync.wait_all", sync=True, name="fetch_many")
+        many = fetch_many
+
+        def read(job: Read) -> Any:
+            return many(job.ids)  # type: ignore[misc]
+
+    return drive_fleet(
+        read,
+        job_ids,
+        reads="batch" if fetch_one is None else "single",
+        is_retryable=is_retryable,
+        retry_after_of=retry_after_of,
+        on_status=on_status,
+        on_poll=on_poll,
+        cancel=cancel,
+        wakeup=wakeup,
+        clock=clock,
+        sleep=sleep,
+        options=with_api(api, options),
+    )
+
+
+def drive_fleet(
+    read: Callable[[Read], Any],
+    job_ids: Iterable[str],
+    *,
+    reads: Reads,
+    is_retryable: Callable[[BaseException], bool],
+    retry_after_of: Callable[[BaseException], float | None],
+    on_status: Callable[[str, Any, str], object] | None,
+    on_poll: Callable[[PollReport], object] | None,
+    cancel: Callable[[str], object] | None,
+    wakeup: Wakeup | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The sync fleet loop: perform what the :class:`~jobwait._plumbing.FleetDriver`
+    step says, one read at a time, until every job has its outcome; see
+    :func:`wait_all`. ``read(Read)`` performs one read (HTTP adapters bound it by
+    ``Read.time_left``)."""
     fleet = make_fleet(
-        with_api(api, options),
-        one_by_one=fetch_one is not None,
+        options,
+        one_by_one=reads == "single",
         report_status=on_status is not None,
         report_polls=on_poll is not None,
+    )
+    driver = FleetDriver(
+        fleet, reads=reads, is_retryable=is_retryable, retry_after_of=retry_after_of
     )
     to_cancel: tuple[str, ...] = ()
     bell = None if wakeup is None else _Bell(wakeup, None, True, clock, sleep)
@@ -323,18 +370,14 @@ def wait_all(
             if bell is not None:
                 for nudge in bell.subscription.nudges(clock()):
                     fleet.handle(nudge)
-            action = fleet.next_action(clock())
-            if isinstance(action, PollBatch):
-                ids = action.ids
+            action = driver.step(clock())
+            if isinstance(action, Read):
                 try:
-                    if fetch_one is not None:
-                        result = single_job(ids[0], fetch_one(ids[0]))
-                    else:
-                        result = fetch_many(ids)  # type: ignore[misc]
+                    result = read(action)
                 except Exception as exc:  # noqa: BLE001 - classified by the core, never raw
-                    fleet.handle(batch_failed(ids, exc, clock(), is_retryable, retry_after_of))
+                    driver.read_failed(action, exc, clock())
                 else:
-                    fleet.handle(batch_observed(ids, result, clock()))
+                    driver.read_done(action, result, clock())
             elif isinstance(action, StatusChanged):
                 if on_status is not None:
                     on_status(action.job_id, action.job, action.status)

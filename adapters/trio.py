@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from types import ModuleType
 from typing import Any, TypeVar, Unpack
 
-from jobwait._advice import check_fetch, missing_extra
+from jobwait._advice import missing_extra
 
 try:
     import trio
@@ -39,12 +37,12 @@ from jobwait._plumbing import (
     FleetOptions,
     WaiterOptions,
     cancel_failed,
-    make_waiter,
     retry_after_of,
     with_api,
 )
 
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive, drive_fleet, fleet_for
+from . import _async_loop as _loop
+from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -74,7 +72,6 @@ class _Nursery:
 class _Trio:
     name = "trio"
     interrupts: tuple[type[BaseException], ...] = (trio.Cancelled, KeyboardInterrupt)
-    event = trio.Event
 
     def clock(self) -> float:
         return trio.current_time()
@@ -118,9 +115,6 @@ class _Trio:
 
         return call
 
-    bare_futures = False
-    adapter: ModuleType = sys.modules[__name__]
-
     def loop_token(self) -> object:
         return trio.lowlevel.current_root_task()
 
@@ -130,9 +124,13 @@ class _Trio:
     def signal(self) -> trio.Event:
         return trio.Event()
 
+    def park(self, leave: Callable[[str], object], key: str) -> None:
+        return None  # a trio caller awaits a signal in a coroutine of its own
+
 
 #: The trio :class:`~jobwait.adapters._async_loop.Runtime`.
 RUNTIME = _Trio()
+register(RUNTIME)
 
 
 async def wait(
@@ -195,20 +193,22 @@ async def wait(
             given together with options, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    check_fetch(fetch, where="trio.wait", sync=False)
-    job: J = await drive(
-        make_waiter(waiter, with_api(api, options)),
+    job: J = await _loop.wait(
         fetch,
         rt=RUNTIME,
+        where="trio.wait",
+        waiter=waiter,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
+        wakeup=wakeup,
         clock=clock,
         sleep=sleep,
-        wakeup=wakeup,
+        api=api,
+        **options,
     )
     return job
 
@@ -245,23 +245,23 @@ async def wait_all(
             not callable, or an unknown option.
         trio.Cancelled: An enclosing cancel scope was cancelled (re-raised).
     """
-    fleet, fetch = fleet_for(
-        fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.wait_all"
-    )
-    fleet.add(job_ids, now=clock())
-    return await drive_fleet(
-        fleet,
-        fetch,
+    return await _loop.wait_all(
+        fetch_many,
+        job_ids,
         rt=RUNTIME,
+        where="trio.wait_all",
+        fetch_one=fetch_one,
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
         on_status=on_status,
         on_poll=on_poll,
         cancel=cancel,
         cancel_grace=cancel_grace,
+        wakeup=wakeup,
         clock=clock,
         sleep=sleep,
-        wakeup=wakeup,
+        api=api,
+        **options,
     )
 
 
@@ -300,7 +300,7 @@ async def as_completed(
         ValueError: ``api`` names no built-in profile (the message lists them).
         TypeError: As :func:`wait_all`.
     """
-    fleet, fetch = fleet_for(
+    fleet, read, reads = fleet_for(
         fetch_many, fetch_one, on_status, on_poll, with_api(api, options), "trio.as_completed"
     )
     send, receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
@@ -313,7 +313,8 @@ async def as_completed(
             try:
                 await drive_fleet(
                     fleet,
-                    fetch,
+                    read,
+                    reads=reads,
                     rt=RUNTIME,
                     is_retryable=is_retryable,
                     retry_after_of=retry_after_of,

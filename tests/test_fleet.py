@@ -266,8 +266,8 @@ def test_batch_window_never_holds_a_job_past_its_deadline() -> None:
     fleet.handle(BatchObserved(ids=("a",), jobs={"a": {"status": "ready"}}, now=0.0))
     fleet.add(["b"], now=0.2)
     assert step(fleet, 0.2) == FleetSleep(seconds=pytest.approx(0.3))
-    assert step(fleet, 0.5) == PollBatch(ids=("b", "a"))
-    fleet.handle(BatchObserved(ids=("b", "a"), jobs=same("ab", "ready"), now=0.5))
+    assert step(fleet, 0.5) == PollBatch(ids=("a", "b"))  # a, at its deadline, first
+    fleet.handle(BatchObserved(ids=("a", "b"), jobs=same("ab", "ready"), now=0.5))
     finished = step(fleet, 0.5)
     assert finished.job_id == "a"
     assert isinstance(finished.outcome, JobTimeoutError)
@@ -368,12 +368,13 @@ def test_retryable_batch_failure_retries_the_batch_and_holds_the_fleet() -> None
     fleet.add(["c"], now=0.2)  # c is due now, but the fleet is held until 5.1
     assert step(fleet, 0.2) == FleetSleep(seconds=pytest.approx(4.9))
     assert step(fleet, 5.1) == PollBatch(ids=("c", "a", "b"))
-    # each job's waiter answered the shared failure itself; it is not the job's poll
-    assert fleet.polls("a") == 0
+    # each job's waiter answered the shared failure itself; a poll of the job
+    assert fleet.polls("a") == 1
 
 
 def test_jobs_held_by_retry_after_go_out_when_the_hold_ends() -> None:
-    # a fails with Retry-After 5 (hold until 5.1) and expires at its deadline 4.0;
+    # a fails with Retry-After 5 (hold until 5.1) and makes its last poll at its
+    # deadline 4.0, as a lone wait does (its sleep never passes the deadline);
     # b, added at 2.0 (deadline 6.0), must be polled when the hold ends, not expire.
     fleet = JobFleet(timeout=4.0)
     fleet.add(["a"], now=0.0)
@@ -381,9 +382,12 @@ def test_jobs_held_by_retry_after_go_out_when_the_hold_ends() -> None:
     fleet.handle(BatchFailed(ids=("a",), error=OSError(), now=0.1, retry_after=5.0))
     fleet.add(["b"], now=2.0)
     assert step(fleet, 2.0) == FleetSleep(seconds=2.0)
+    assert step(fleet, 4.0) == PollBatch(ids=("a",))  # through the hold: b waits
+    fleet.handle(BatchObserved(ids=("a",), jobs={"a": {"status": "started"}}, now=4.0))
     expired = step(fleet, 4.0)
     assert expired.job_id == "a"
     assert isinstance(expired.outcome, JobTimeoutError)
+    assert expired.outcome.polls == 2
     assert step(fleet, 4.0) == FleetSleep(seconds=pytest.approx(1.1))
     assert step(fleet, 5.1) == PollBatch(ids=("b",))
 

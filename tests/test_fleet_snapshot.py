@@ -43,7 +43,13 @@ from jobwait import (
     UsageError,
     Woke,
 )
-from jobwait._plumbing import JobMissingError, Nudged, error_from_json, error_to_json
+from jobwait._plumbing import (
+    JobMissingError,
+    Nudged,
+    RemoteError,
+    error_from_json,
+    error_to_json,
+)
 
 # --- a deterministic world and a tiny driver -------------------------------------------
 
@@ -396,7 +402,7 @@ def test_outcomes_and_pending_actions_survive_as_json() -> None:
     gone = again.results["gone"]
     assert isinstance(gone, JobFetchError)
     assert gone.polls == 1
-    assert any("JobMissingError" in note for note in gone.__notes__)
+    assert "JobMissingError" in str(gone.__cause__)  # a RemoteError naming it
     assert again.results["ok"] == {"status": "completed"}
     assert again.last_status("wait") == "ready"
 
@@ -408,14 +414,18 @@ def test_errors_round_trip_through_json() -> None:
     back = error_from_json(json.loads(json.dumps(error_to_json(error))))
     assert type(back) is JobFetchError
     assert (back.job_id, back.polls, back.status_code, back.elapsed) == ("a", 5, 503, 2.5)
-    assert back.__notes__[0] == "a note"
-    assert "JobMissingError" in back.__notes__[1]
+    assert back.__notes__ == ["a note"]
+    assert isinstance(back.__cause__, RemoteError)
+    assert back.__cause__.type_name == "jobwait._fleet.JobMissingError"
 
     class CustomError(JobTimeoutError):
         pass
 
     late = CustomError("late", timeout=1.0)
-    assert type(error_from_json(error_to_json(late))) is JobTimeoutError
+    assert type(error_from_json(error_to_json(late))) is CustomError  # loaded here
+    described = error_to_json(late)
+    described["class"] = "elsewhere.CustomError"  # not loaded: its nearest core class
+    assert type(error_from_json(described)) is JobTimeoutError
     with pytest.raises(ValueError, match="not a jobwait error"):
         error_from_json({"type": "KeyError"})
 

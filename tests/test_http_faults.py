@@ -383,9 +383,7 @@ ASYNC_MATRIX = [
 def test_fault_matrix_async(server: JobServer, runtime: str, name: str) -> None:
     case = MATRIX[name]
     job_id = server.submit(**case.job, faults=case.faults)
-    # shared=False: the matrix checks a lone wait's per-job budgets (tests/test_ionq_shared.py
-    # covers waits that share a client's scheduler).
-    options = {"backoff": TINY, "timeout": 5.0, "job_id": job_id, "shared": False, **case.options}
+    options = {"backoff": TINY, "timeout": 5.0, "job_id": job_id, **case.options}
     client_options = {"timeout": 2.0, "verify": TLS, **case.client}
 
     async def main() -> Any:
@@ -634,9 +632,7 @@ def test_async_bounds_the_whole_request_not_only_each_phase(runtime: str) -> Non
         transport = httpx.MockTransport(handler)
         async with httpx.AsyncClient(base_url="https://x", transport=transport) as client:
             with pytest.raises(JobTimeoutError) as caught:
-                await async_wait_for_url(
-                    client, "/jobs/a", timeout=0.1, timeout_floor=0.05, shared=False
-                )
+                await async_wait_for_url(client, "/jobs/a", timeout=0.1, timeout_floor=0.05)
             return caught.value
 
     started = time.monotonic()

@@ -469,10 +469,7 @@ def test_http_trouble_is_retried_and_final_errors_are_job_fetch_errors(
             Fault("404", poll=4),
         ],
     )
-    # Alone (shared=False): the per-job error budget and poll count of a lone wait; a
-    # shared wait counts failed batch reads once for the batch (test_ionq_shared.py).
-    options: dict[str, Any] = {} if runtime == "sync" else {"shared": False}
-    error = wait(runtime, server, job_id, backoff=TINY, **options)
+    error = wait(runtime, server, job_id, backoff=TINY)
     assert isinstance(error, JobFetchError)
     assert (error.status_code, error.request_id, error.polls) == (404, "req-000004", 4)
     assert error.last_status == "ready"

@@ -273,9 +273,8 @@ def test_an_unknown_job_is_an_ionq_error_that_says_failed_to_fetch(
     assert isinstance(ours[1], ionq_core.NotFoundError)  # what IonQClient users catch
     assert (ours[1].status_code, ours[1].request_id) == (404, f"req-{len(server.requests):06d}")
     assert p1 == [404]
-    # asyncio shares by default: the batch read leaves the job out, a single read of it
-    # gets the 404, and the call finishes alone (its own GET, so its own error).
-    assert p2 == ([404] if mode == "sync" else [200, 404, 404])
+    # asyncio shares by default, and a lone wait sends exactly its own GET.
+    assert p2 == [404]
 
 
 @realtime
@@ -305,9 +304,8 @@ def test_exhausted_retries_say_failed_to_fetch(server: JobServer, mode: str) -> 
     assert str(ours[1]).startswith(f"Failed to fetch job {ours[1].job_id}: ")
     assert isinstance(ours[1], ionq_core.ServerError)
     assert p1 == [503]
-    # Alone, max_fetch_errors=3 ends the wait; shared, failed batch reads count against
-    # the scheduler's max_batch_errors (5) instead.
-    assert p2 == [503] * (3 if mode == "sync" else 5)
+    # max_fetch_errors=3 ends the wait, shared (asyncio, the default) or not.
+    assert p2 == [503] * 3
 
 
 def test_positional_constructors_as_in_users_mocks() -> None:

@@ -68,7 +68,7 @@ callers = st.builds(
 
 class Recorder:
     """A ``MockTransport`` handler serving a JobBoard at trio's (virtual) time, and
-    recording each batch: its time and the views it answered."""
+    recording each read, batch or single: its time and the views it answered."""
 
     def __init__(self) -> None:
         self.board = JobBoard(api_key=KEY)
@@ -80,8 +80,12 @@ class Recorder:
         reply = self.board.handle(
             request.method, target, request.headers.items(), request.content, now=now
         )
-        if request.method == "GET" and target.startswith("/jobs?") and reply.status_code == 200:
-            self.batches.append((now, {job["id"]: job for job in reply.json()["jobs"]}))
+        if request.method == "GET" and reply.status_code == 200:
+            if target.startswith("/jobs?"):
+                self.batches.append((now, {job["id"]: job for job in reply.json()["jobs"]}))
+            else:  # a single read: GET /jobs/{id}, a lone wait's own request
+                job = reply.json()
+                self.batches.append((now, {job["id"]: job}))
         return httpx.Response(reply.status_code, headers=list(reply.headers), content=reply.body)
 
 
@@ -96,22 +100,23 @@ def lone_replay(caller: Caller, job_id: str, added: float, polls: list[tuple[flo
         backoff=backoff,
         raise_on_failure=caller.raise_on_failure,
     )
+    # The lone wait polls on its own schedule (the transport answers at once); a shared
+    # poll may be held back to share a request, never earlier, and a hold does not push
+    # the rest of the schedule back: the lone waiter is fed at its own poll times.
     action: Any = waiter.handle(Start(now=added))
-    last = added
+    due = added
     for when, view in polls:
-        assert when >= added
         if isinstance(action, Sleep):
-            asked = last + action.seconds
-            assert when >= asked - 1e-9, f"{job_id} polled at {when}, its waiter asked {asked}"
-            action = waiter.handle(Woke(now=when))
+            due += action.seconds
+            action = waiter.handle(Woke(now=due))
+        assert when >= due - 1e-9, f"{job_id} polled at {when}, a lone wait at {due}"
         assert isinstance(action, Poll), action
         if view is None:
             action = waiter.handle(
-                FetchFailed(error=JobMissingError(job_id), now=when, retryable=True)
+                FetchFailed(error=JobMissingError(job_id), now=due, retryable=True)
             )
         else:
-            action = waiter.handle(Observed(job=view, now=when))
-        last = when
+            action = waiter.handle(Observed(job=view, now=due))
     return action
 
 
@@ -158,7 +163,7 @@ def test_shared_waits_never_poll_earlier_and_end_as_lone_waits(people: list[Call
             for caller, job_id in zip(people, ids, strict=True):
                 nursery.start_soon(one, client, caller, job_id)
         assert not _shared._SCHEDULERS  # the scheduler ended with its last caller
-        assert recorder.board.request_count == len(recorder.batches)  # all batch reads
+        assert recorder.board.request_count == len(recorder.batches)  # every read answered
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
@@ -256,7 +261,7 @@ def test_a_gather_shares_batch_requests_each_with_its_own_options(
     assert isinstance(results[31], ionq.JobTimeoutError)
     assert results[31].timeout == 0.1
     gets = [r for r in server.requests if r.method == "GET"]
-    assert all(r.path.startswith("/v0.4/jobs?ids=") for r in gets)
+    assert any(r.path.startswith("/v0.4/jobs?ids=") for r in gets)  # due together: batches
     assert len(gets) < 32  # a lone wait each would send at least 32
     assert [r.method for r in server.requests_for(pending)][-1] == "PUT"
     assert not _shared._SCHEDULERS
@@ -309,12 +314,14 @@ def test_ionq_core_clients_share_too_and_get_their_models(server: JobServer) -> 
 
     results = asyncio.run(main())
     assert {type(job).__name__ for job in results} == {"SingleCircuitJob"}
-    assert all(r.path.startswith("/v0.4/jobs?ids=") for r in server.requests)
+    assert server.requests[0].path.startswith("/v0.4/jobs?ids=")  # due together: one batch
+    assert len(server.requests) < 10 * 2  # a lone wait each sends at least two
 
 
 @realtime
 def test_shared_false_and_unshareable_options_wait_alone(server: JobServer) -> None:
-    ids = [server.submit(durations={"ready": 0.0, "started": 0.0}) for _ in range(3)]
+    ids = [server.submit(durations={"ready": 0.0, "started": 0.0}) for _ in range(4)]
+    polls: list[int] = []
 
     async def main() -> list[Any]:
         async with ionq.async_client(KEY, base_url=server.url) as client:
@@ -322,17 +329,34 @@ def test_shared_false_and_unshareable_options_wait_alone(server: JobServer) -> N
                 "asyncio",
                 [
                     ionq.async_wait_for_job(client, ids[0], shared=False),
-                    ionq.async_wait_for_job(client, ids[1], on_poll=lambda report: None),
-                    ionq.async_wait_for_job(client, ids[2], shared={"max_batch": 5}),
+                    ionq.async_wait_for_job(client, ids[1], max_body_size=10_000),
+                    # on_poll shares: the two share one batch read.
+                    ionq.async_wait_for_job(
+                        client, ids[2], on_poll=lambda report: polls.append(report.polls)
+                    ),
+                    ionq.async_wait_for_job(client, ids[3]),
                 ],
             )
 
     results = asyncio.run(main())
-    assert [job.status for job in results] == ["completed"] * 3
+    assert [job.status for job in results] == ["completed"] * 4
+    assert polls == [1]
     paths = sorted(r.path for r in server.requests)
     assert paths == sorted(
-        [f"/v0.4/jobs/{ids[0]}", f"/v0.4/jobs/{ids[1]}", f"/v0.4/jobs?ids={ids[2]}"]
+        [f"/v0.4/jobs/{ids[0]}", f"/v0.4/jobs/{ids[1]}", f"/v0.4/jobs?ids={ids[2]}&ids={ids[3]}"]
     )
+
+
+@realtime
+def test_a_lone_shared_wait_sends_the_seeds_request(server: JobServer) -> None:
+    job = server.submit(durations={"ready": 0.0, "started": 0.05})
+
+    async def main() -> Any:
+        async with ionq.async_client(KEY, base_url=server.url) as client:
+            return await ionq.async_wait_for_job(client, job, poll_interval=0.02)
+
+    assert asyncio.run(main()).status == "completed"
+    assert {r.path for r in server.requests} == {f"/v0.4/jobs/{job}"}
 
 
 def test_shared_options_are_checked() -> None:

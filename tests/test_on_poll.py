@@ -481,4 +481,4 @@ def test_a_failed_batch_the_fleet_retries_is_reported_with_its_error() -> None:
     assert [
         (r.status, r.polls, r.next_sleep, type(r.error).__name__ if r.error else None)
         for r in reports
-    ] == [(None, 0, 1.0, "ConnectionError"), ("completed", 1, None, None)]
+    ] == [(None, 1, 1.0, "ConnectionError"), ("completed", 2, None, None)]

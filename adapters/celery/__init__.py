@@ -22,8 +22,9 @@ One run of the shard task (``<prefix>.shard(group, shard, gen)``):
 4. save with compare-and-set on the generation (one Lua script): the new snapshot,
    the next due time and each outcome, recorded in the results hash and the stream
    only by the writer that wins; a loser's write is dropped and it stops;
-5. the winner sends ``on_done`` signatures, cancels timed-out jobs if the group asked
-   for it, and re-sends the task with the new generation and
+5. the winner sends one ``<prefix>.notify`` task for the jobs it finished (when the
+   group has ``on_done``), cancels timed-out jobs if the group asked for it, and
+   re-sends the task with the new generation and
    ``countdown = min(next sleep, countdown_cap)``.
 
 So a message is only ever *acted on* once per generation: a duplicate delivered at
@@ -38,6 +39,14 @@ whose next run is overdue by more than ``sweep_grace``: a lost message, a worker
 killed after saving and before re-sending, a Redis restart. It moves the shard to a
 new generation first, so the lost message, should it come back, is dropped unread.
 
+``on_done`` is at least once. The save that records an outcome also marks its
+notification pending, in the same script. The ``<prefix>.notify`` task calls the
+user's signature in its own process and only then strikes the job off; the sweeper
+re-sends every notification pending longer than ``sweep_grace``, and a finished group
+stays on the sweeper's list until the last one is struck off. A worker killed between
+the call and the strike-off makes the call run again: callbacks deduplicate on
+``(group_id, job_id)``.
+
 Nothing here cancels a remote job when a worker stops (warm, cold or killed): the
 wait is handed over. Remote jobs are canceled only when one times out in a group
 submitted with ``cancel_on_timeout=True``, or on ``WaitGroup.cancel(remote=True)``.
@@ -46,37 +55,61 @@ submitted with ``cancel_on_timeout=True``, or on ``WaitGroup.cancel(remote=True)
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-
-import redis
-from celery import Celery, Task, signature
-from celery.signals import worker_process_shutdown
+from typing import TYPE_CHECKING, Any, Final
 
 from jobwait import (
     AllDone,
-    Backoff,
     Finished,
     FleetSleep,
     JobFleet,
-    JobWaitError,
-    PollBatch,
-    Statuses,
 )
-from jobwait._plumbing import batch_failed, batch_observed, make_fleet
+from jobwait._advice import missing_extra
+from jobwait._durable import (
+    Credential,
+    SourceSpec,
+    fleet_options_to_json,
+    fleet_snapshot,
+    load_json,
+    new_fleet_snapshot,
+    outcome_of,
+    outcome_record,
+    pack,
+    record_json,
+    restore_fleet,
+    unpack,
+)
+from jobwait._plumbing import FleetDriver, Read, RemoteError, make_fleet, shown
 
-from ._fleetstate import new_snapshot, restore_fleet, snapshot_of
-from ._outcomes import RemoteError, encode_outcome, outcome_of
-from ._sources import Source, SourceFactory, http_source, ionq_source
-from ._store import FORMAT, Store, pack, unpack
+from ._errors import (
+    CorruptGroupError,
+    DurableWaitError,
+    ForeignFormatError,
+    GroupCanceledError,
+    GroupNotFoundError,
+    GroupTimeoutError,
+    InvalidJobIdsError,
+    StoreUnavailableError,
+    UnknownSourceError,
+)
+from ._sources import Source, SourceFactory, SpecFactory, http_source, ionq_source
+from ._store import FORMAT, GroupMeta, Store
+
+if TYPE_CHECKING:
+    import redis
+    from celery import Celery, Task
 
 __all__ = [
     "FORMAT",
+    "CorruptGroupError",
+    "Credential",
     "DurableWaitError",
     "DurableWaits",
     "ForeignFormatError",
@@ -88,6 +121,7 @@ __all__ = [
     "RemoteError",
     "Source",
     "SourceFactory",
+    "SourceSpec",
     "StoreUnavailableError",
     "UnknownSourceError",
     "WaitGroup",
@@ -100,49 +134,27 @@ logger = logging.getLogger("jobwait.celery")
 
 _DEFAULT_VISIBILITY: Final = 3600.0  # kombu's Redis transport default
 _BUDGET_INLINE_WAIT: Final = 0.5
-_STORE_ERRORS: Final = (redis.ConnectionError, redis.TimeoutError)
+_RESEND_MAX: Final = 10_000
+_NOTIFY_BATCH: Final = 1000
 
 
-# --- errors ---------------------------------------------------------------------------
+_STORE_ERRORS_CACHE: list[tuple[type[BaseException], ...]] = []
 
 
-class DurableWaitError(JobWaitError):
-    """Base of the errors of durable waits (a :class:`~jobwait.JobWaitError`)."""
+def _store_errors() -> tuple[type[BaseException], ...]:
+    # redis is imported where a store is used, so that the durable core and this
+    # module's names import without it (an engine-neutral user needs neither).
+    if not _STORE_ERRORS_CACHE:
+        import redis
+
+        _STORE_ERRORS_CACHE.append((redis.ConnectionError, redis.TimeoutError))
+    return _STORE_ERRORS_CACHE[0]
 
 
-class UnknownSourceError(DurableWaitError, LookupError):
-    """``submit`` named a source that is not registered in this process.
-
-    Register it with :meth:`DurableWaits.register_source` in the module that both the
-    producer and the workers import (where the Celery app is built).
-    """
-
-
-class InvalidJobIdsError(DurableWaitError, ValueError):
-    """The job ids given to ``submit`` are empty, not strings, or repeated."""
-
-
-class StoreUnavailableError(DurableWaitError, ConnectionError):
-    """Redis could not be reached (the cause says why); nothing was lost: retry."""
-
-
-class ForeignFormatError(DurableWaitError, ValueError):
-    """A group in Redis was written by another version of jobwait (the message
-    names both formats). Run workers of that version until it finishes, or cancel it."""
-
-
-class GroupNotFoundError(DurableWaitError, LookupError):
-    """No group of that id in Redis: a wrong id or prefix, or it expired
-    (``result_ttl`` after it finished)."""
-
-
-class GroupTimeoutError(DurableWaitError, TimeoutError):
-    """``as_completed`` / ``wait`` ran out of ``timeout`` with jobs still waiting.
-    The group keeps running: call again to go on waiting."""
-
-
-class GroupCanceledError(DurableWaitError):
-    """The group was canceled (``WaitGroup.cancel``) while jobs were still waiting."""
+def _refused(message: str, *args: object) -> None:
+    # Data jobwait did not write: one line in the log and no traceback, which would
+    # only show where the check is, not what wrote the data.
+    logger.error(message, *args)
 
 
 def _unavailable(action: str, exc: BaseException) -> StoreUnavailableError:
@@ -182,6 +194,10 @@ class WaitGroup:
     Rebuild one from its id with :meth:`DurableWaits.group` or :meth:`from_id`;
     ``str(group)`` is the id.
 
+    Every reader checks what it reads: data jobwait did not write (a key of another
+    type, a field missing or out of range, an outcome record that does not parse)
+    raises :class:`CorruptGroupError` naming the group and the key.
+
     Args:
         group_id: The id ``submit`` returned.
         store: Where the group lives (a :class:`DurableWaits` builds it).
@@ -212,9 +228,10 @@ class WaitGroup:
         Raises:
             GroupNotFoundError: No such group.
             ForeignFormatError: It was written by another version of jobwait.
+            CorruptGroupError: Its meta is not what jobwait wrote.
             StoreUnavailableError: Redis is unreachable.
         """
-        client = redis_url if isinstance(redis_url, redis.Redis) else _client(redis_url)
+        client = _client(redis_url) if isinstance(redis_url, str) else redis_url
         group = cls(group_id, store=Store(client, prefix))
         group._meta()
         return group
@@ -223,21 +240,28 @@ class WaitGroup:
         return self.id
 
     def __repr__(self) -> str:
-        return f"<WaitGroup {self.id}>"
+        return f"<WaitGroup {shown(self.id)}>"
 
-    def _meta(self) -> dict[str, str]:
+    def _meta(self) -> GroupMeta:
         try:
             meta = self._store.meta(self.id)
-        except _STORE_ERRORS as exc:
-            raise _unavailable(f"reading group {self.id!r}", exc) from exc
+        except _store_errors() as exc:
+            raise _unavailable(f"reading group {shown(self.id)}", exc) from exc
         if meta is None:
-            raise GroupNotFoundError(f"no wait group {self.id!r} in Redis (wrong id, or expired)")
-        if meta.get("format") != FORMAT:
-            raise ForeignFormatError(
-                f"wait group {self.id!r} has format {meta.get('format')!r}; this jobwait "
-                f"reads {FORMAT!r}"
+            raise GroupNotFoundError(
+                f"no wait group {shown(self.id)} in Redis (wrong id, or expired)"
             )
         return meta
+
+    def _outcome(self, job_id: str, text: bytes) -> Any:
+        try:
+            return outcome_of(text)
+        except (TypeError, ValueError) as exc:
+            raise CorruptGroupError(
+                f"wait group {shown(self.id)}: the outcome of job {shown(job_id)} in the "
+                f"results key is not a record jobwait wrote ({str(exc)[:200]}); delete the "
+                "group's keys and submit again"
+            ) from None
 
     def progress(self) -> Progress:
         """Counts per outcome and jobs still waiting.
@@ -245,18 +269,25 @@ class WaitGroup:
         Raises:
             GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
                 :meth:`from_id`.
+            CorruptGroupError: As :meth:`from_id`, and for counts that are not what
+                jobwait wrote.
         """
         meta = self._meta()
         try:
             counts = self._store.counts(self.id)
-        except _STORE_ERRORS as exc:
+        except _store_errors() as exc:
             raise _unavailable("reading progress", exc) from exc
-        total = int(meta["total"])
+        finished = sum(counts.values())
+        if finished > meta.total:
+            raise CorruptGroupError(
+                f"wait group {shown(self.id)}: the counts key holds {finished} outcomes "
+                f"for {meta.total} jobs; delete the group's keys and submit again"
+            )
         return Progress(
-            total=total,
-            waiting=total - sum(counts.values()),
+            total=meta.total,
+            waiting=meta.total - finished,
             counts=counts,
-            canceled=meta.get("canceled") == "1",
+            canceled=meta.canceled,
         )
 
     def results(self) -> dict[str, Any]:
@@ -267,13 +298,14 @@ class WaitGroup:
         Raises:
             GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
                 :meth:`from_id`.
+            CorruptGroupError: A record that is not what jobwait wrote (names the job).
         """
         self._meta()
         try:
             raw = self._store.results(self.id)
-        except _STORE_ERRORS as exc:
+        except _store_errors() as exc:
             raise _unavailable("reading results", exc) from exc
-        return {job_id: outcome_of(text) for job_id, text in raw.items()}
+        return {job_id: self._outcome(job_id, text) for job_id, text in raw.items()}
 
     def as_completed(self, timeout: float | None = None) -> Iterator[tuple[str, Any]]:
         """Yield ``(job_id, outcome)`` as jobs finish (those already finished first),
@@ -288,10 +320,11 @@ class WaitGroup:
         Raises:
             GroupTimeoutError: ``timeout`` passed with jobs still waiting.
             GroupCanceledError: The group was canceled with jobs still waiting.
+            CorruptGroupError: A stream entry or record jobwait did not write.
             GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
                 :meth:`from_id`.
         """
-        total = int(self._meta()["total"])
+        total = self._meta().total
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: set[str] = set()
         after = "0-0"
@@ -301,13 +334,13 @@ class WaitGroup:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise GroupTimeoutError(
-                        f"wait group {self.id!r}: {total - len(seen)} of {total} jobs still "
-                        f"waiting after timeout={timeout}s; call again to wait longer"
+                        f"wait group {shown(self.id)}: {total - len(seen)} of {total} jobs "
+                        f"still waiting after timeout={timeout}s; call again to wait longer"
                     )
                 block = max(1, min(block, int(left * 1000)))
             try:
                 entries = self._store.read_stream(self.id, after, block_ms=block)
-            except _STORE_ERRORS as exc:
+            except _store_errors() as exc:
                 raise _unavailable("reading finished jobs", exc) from exc
             fresh: list[str] = []
             for entry_id, job_id in entries:
@@ -317,21 +350,29 @@ class WaitGroup:
                     fresh.append(job_id)
             try:
                 texts = self._store.results_of(self.id, fresh)
-            except _STORE_ERRORS as exc:
+            except _store_errors() as exc:
                 raise _unavailable("reading finished jobs", exc) from exc
             for job_id, text in zip(fresh, texts, strict=True):
-                if text is not None:
-                    yield job_id, outcome_of(text)
-            if not entries and self._meta().get("canceled") == "1":
+                if text is None:
+                    self._meta()  # GroupNotFoundError if the group expired meanwhile
+                    raise CorruptGroupError(
+                        f"wait group {shown(self.id)}: the stream names job {shown(job_id)}, "
+                        "which has no outcome in the results key; delete the group's keys "
+                        "and submit again"
+                    )
+                yield job_id, self._outcome(job_id, text)
+            if not entries and self._meta().canceled:
                 raise GroupCanceledError(
-                    f"wait group {self.id!r} was canceled with {total - len(seen)} jobs waiting"
+                    f"wait group {shown(self.id)} was canceled with {total - len(seen)} "
+                    "jobs waiting"
                 )
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Block until every job has its outcome and return :meth:`results`.
 
         Raises:
-            GroupTimeoutError, GroupCanceledError: As :meth:`as_completed`.
+            GroupTimeoutError, GroupCanceledError, CorruptGroupError: As
+                :meth:`as_completed`.
         """
         for _ in self.as_completed(timeout=timeout):
             pass
@@ -339,7 +380,8 @@ class WaitGroup:
 
     def cancel(self, *, remote: bool = False) -> None:
         """Stop the group: no shard polls again and no outcome is recorded any more
-        (a run in progress loses its write). Outcomes recorded stay readable.
+        (a run in progress loses its write). Outcomes recorded stay readable, and their
+        ``on_done`` calls still run.
 
         Args:
             remote: Also cancel the remote jobs still waiting, through the source's
@@ -348,6 +390,7 @@ class WaitGroup:
         Raises:
             GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
                 :meth:`from_id`.
+            CorruptGroupError: As :meth:`from_id`.
             RuntimeError: ``remote=True`` on a group built without a Celery app.
         """
         self._meta()
@@ -358,7 +401,7 @@ class WaitGroup:
             self._on_cancel(self.id)  # reads the unfinished ids before the shards stop
         try:
             self._store.cancel(self.id, self._ttl)
-        except _STORE_ERRORS as exc:
+        except _store_errors() as exc:
             raise _unavailable("canceling", exc) from exc
 
 
@@ -366,30 +409,13 @@ class WaitGroup:
 
 
 def _client(url: str) -> redis.Redis:
+    try:
+        import redis
+    except ModuleNotFoundError as missing:
+        raise missing_extra(missing, module=__name__, extra="celery") from missing
     return redis.Redis.from_url(
         url, socket_connect_timeout=5.0, socket_timeout=10.0, health_check_interval=30
     )
-
-
-def _json_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if name == "backoff":
-            if not isinstance(value, Backoff):
-                raise TypeError(f"backoff must be a jobwait.Backoff, not {type(value).__name__}")
-            out[name] = value.to_json()
-        elif name == "statuses":
-            if not isinstance(value, Statuses):
-                raise TypeError(f"statuses must be a jobwait.Statuses, not {type(value).__name__}")
-            out[name] = value.to_json()
-        elif name in ("status_of", "failure_of"):
-            raise TypeError(
-                f"{name}= is a callable: give it to the source (Source({name}=...)), which "
-                "every worker builds by name"
-            )
-        else:
-            out[name] = value
-    return out
 
 
 def _check_ids(job_ids: Iterable[str]) -> list[str]:
@@ -400,15 +426,22 @@ def _check_ids(job_ids: Iterable[str]) -> list[str]:
         raise InvalidJobIdsError("job_ids is empty: give at least one job id")
     bad = [i for i in ids if not isinstance(i, str) or not i]
     if bad:
-        raise InvalidJobIdsError(f"every job id must be a non-empty string; got {bad[0]!r}")
+        raise InvalidJobIdsError(f"every job id must be a non-empty string; got {shown(bad[0])}")
     seen: set[str] = set()
     repeated = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
     if repeated:
         raise InvalidJobIdsError(
-            f"{len(repeated)} job id(s) given twice, first {repeated[0]!r}: each job can "
+            f"{len(repeated)} job id(s) given twice, first {shown(repeated[0])}: each job can "
             "have only one outcome; remove the duplicates"
         )
     return ids
+
+
+def _digest(*parts: object) -> str:
+    # What a submit asked for, hashed: a retried submit with the same group_id and the
+    # same digest is the same submission (its first try may have been written whole).
+    text = json.dumps(parts, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class DurableWaits:
@@ -430,13 +463,14 @@ class DurableWaits:
         redis_url: Where groups live (default: the app's broker URL, which must then
             be ``redis://`` or ``rediss://``).
         prefix: Prefix of every Redis key and of the task names (default
-            ``"jobwait"``: tasks ``jobwait.shard``, ``jobwait.sweep``,
-            ``jobwait.cancel_remote``).
+            ``"jobwait"``: tasks ``jobwait.shard``, ``jobwait.notify``,
+            ``jobwait.sweep``, ``jobwait.cancel_remote``).
         countdown_cap: Longest countdown a shard task is re-sent with (default: a
             quarter of the broker's ``visibility_timeout``, which is 1 h by default).
             Keep it well below that timeout: a message held longer is delivered again.
-        sweep_grace: Seconds a shard may be overdue before the sweeper re-sends it
-            (default ``2 * countdown_cap + 60``).
+        sweep_grace: Seconds a shard may be overdue, or an ``on_done`` call
+            unconfirmed, before the sweeper re-sends it (default
+            ``2 * countdown_cap + 60``).
         result_ttl: Seconds a finished or canceled group's keys live (default 7
             days; ``0`` keeps them until you delete them).
         queue: The Celery queue of the shard tasks (default: the app's default).
@@ -484,11 +518,16 @@ class DurableWaits:
         self._factories: dict[str, SourceFactory] = {}
         self._batch: dict[str, bool] = {}
         self._sources: dict[str, Source] = {}
+        # Not shared: a task bound to this instance must not be registered on every
+        # other app of the process (Celery's default for @app.task).
         self.shard_task = self._register_shard()
-        self.sweep_task = app.task(name=f"{prefix}.sweep", ignore_result=True)(self.sweep)
-        self.cancel_task = app.task(
-            name=f"{prefix}.cancel_remote", ignore_result=True, acks_late=True
-        )(self._cancel_remote)
+        self.notify_task = self._register(
+            "notify", self.run_notify, acks_late=True, reject_on_worker_lost=True
+        )
+        self.sweep_task = self._register("sweep", self.sweep)
+        self.cancel_task = self._register("cancel_remote", self._cancel_remote, acks_late=True)
+        from celery.signals import worker_process_shutdown
+
         worker_process_shutdown.connect(self._close_sources, weak=False)
 
     # --- set-up ----------------------------------------------------------------------
@@ -501,7 +540,7 @@ class DurableWaits:
         return self._store
 
     def register_source(
-        self, name: str, factory: SourceFactory, *, batch: bool | None = None
+        self, name: str, factory: SourceFactory | SourceSpec, *, batch: bool | None = None
     ) -> None:
         """Make a source available under ``name`` in this process.
 
@@ -512,7 +551,10 @@ class DurableWaits:
         Args:
             name: What ``submit`` names.
             factory: Returns the :class:`Source` (see :func:`ionq_source`,
-                :func:`http_source`).
+                :func:`http_source`), or a :class:`SourceSpec` describing it (an
+                ``ApiProfile`` name, URL templates, credentials from the environment).
+                With a description (as the built-in factories are), the profile's
+                vocabulary becomes each group's unless ``submit`` names its own.
             batch: Whether the source reads many ids per request (default: the
                 factory's ``batch`` attribute, else ``True``). ``False`` makes shards
                 poll one id per request (``max_batch=1``).
@@ -523,7 +565,9 @@ class DurableWaits:
         if not isinstance(name, str) or not name:
             raise ValueError("a source name must be a non-empty string")
         if name in self._factories:
-            raise ValueError(f"a source named {name!r} is registered already")
+            raise ValueError(f"a source named {shown(name)} is registered already")
+        if isinstance(factory, SourceSpec):
+            factory = SpecFactory(factory)
         self._factories[name] = factory
         self._batch[name] = bool(getattr(factory, "batch", True) if batch is None else batch)
 
@@ -545,9 +589,10 @@ class DurableWaits:
         if source is None:
             factory = self._factories.get(name)
             if factory is None:
+                known = sorted(self._factories)
                 raise UnknownSourceError(
-                    f"no source named {name!r} is registered in this process (known: "
-                    f"{sorted(self._factories) or 'none'}); call register_source() in the "
+                    f"no source named {shown(name)} is registered in this process (known: "
+                    f"{shown(known) if known else 'none'}); call register_source() in the "
                     "module the producer and the workers both import"
                 )
             source = self._sources[name] = factory()
@@ -568,6 +613,13 @@ class DurableWaits:
     ) -> WaitGroup:
         """Wait for ``job_ids`` on the workers: write the shards, send their tasks.
 
+        The group is written in one Redis script, whole or not at all. A submit that
+        failed (``StoreUnavailableError``, a broker error while sending) may be retried
+        with the same ``group_id`` and the same arguments: if the first try was written
+        after all, the retry finds it, sends the tasks of its shards that have not run
+        yet again (a duplicate costs at most one status request: one run per
+        generation writes) and returns it.
+
         Args:
             source: A registered source name.
             job_ids: The jobs (distinct, non-empty strings).
@@ -575,17 +627,22 @@ class DurableWaits:
             shard_size: Ids per shard (default ``10 * max_batch``, 1,000 by default;
                 100 for a one-by-one source). Larger shards keep batches full as jobs
                 finish (fewer requests) at the cost of larger snapshots per run.
-            on_done: A Celery signature run once per finished job as
+            on_done: A Celery signature run at least once per finished job as
                 ``on_done(group_id, job_id, record)``, ``record`` being the stored
-                JSON outcome (rebuild it with :func:`outcome_of`). It must be
-                JSON-serialisable (``my_task.s()``).
+                outcome record (rebuild it with :func:`outcome_of`). It runs inside
+                the ``<prefix>.notify`` task, so it must name a task registered in
+                this app (defined in the module the workers import), and it must be
+                JSON-serialisable (``my_task.s()``). Around a worker's death it may
+                run twice for one job: deduplicate on ``(group_id, job_id)``.
             cancel_on_timeout: Cancel each job that times out through the source's
                 ``cancel`` (default ``False``).
             **options: :class:`~jobwait.JobFleet` options (``timeout``, ``backoff``,
                 ``max_batch``, ``batch_window``, ``max_polls_per_second`` for the
                 whole group over all workers, ``max_batch_errors``,
                 ``use_predictions``, ...). ``timeout`` counts from now, on the Redis
-                clock, however long the shards wait in Redis or in queues.
+                clock, however long the shards wait in Redis or in queues. A source
+                described by a :class:`SourceSpec` adds its profile's ``statuses`` and
+                ``raise_on_cancel`` under them.
 
         Returns:
             The :class:`WaitGroup`.
@@ -594,9 +651,11 @@ class DurableWaits:
             UnknownSourceError: ``source`` is not registered in this process.
             InvalidJobIdsError: ``job_ids`` is empty, or has a repeated or non-string id.
             ForeignFormatError: ``group_id`` names a group of another jobwait version.
-            ValueError: ``group_id`` exists already, or an invalid option value.
+            CorruptGroupError: ``group_id`` names keys jobwait did not write.
+            ValueError: ``group_id`` exists already for another submission, an invalid
+                option value, or ``on_done`` names a task this app does not have.
             TypeError: An unknown option, a callable option, or ``fail_fast``.
-            StoreUnavailableError: Redis is unreachable (nothing was submitted).
+            StoreUnavailableError: Redis is unreachable (retry: see above).
         """
         if source not in self._factories:
             self.source(source)  # raises UnknownSourceError with the known names
@@ -606,33 +665,31 @@ class DurableWaits:
                 "fail_fast is not supported by durable waits: read progress() or "
                 "as_completed() and call WaitGroup.cancel() when you want to stop"
             )
+        spec = getattr(self._factories[source], "spec", None)
+        if isinstance(spec, SourceSpec):
+            options = {**spec.waiter_options(), **options}  # the profile's, under the caller's
+        # Every option is checked now, in the caller's process, by the core's own rules.
+        make_fleet(options, one_by_one=not self._batch[source])
         options.pop("fail_fast", None)
         options.pop("max_concurrency", None)  # each shard runs one request at a time
+        # The request budget holds for the whole group, kept in Redis (not per shard).
         budget = options.pop("max_polls_per_second", None)
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-        ):
-            raise ValueError(f"max_polls_per_second={budget!r} must be an integer >= 1 or None")
         if not self._batch[source]:
-            if options.get("max_batch", 1) != 1:
-                raise TypeError(f"source {source!r} reads one job per request: max_batch must be 1")
             options["max_batch"] = 1
-        make_fleet(options)  # validates every option now, in the caller's process
-        stored = _json_options(options)
+        stored = fleet_options_to_json(options)
         size = shard_size
         if size is None:
             size = 10 * options.get("max_batch", 100) if self._batch[source] else 100
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"shard_size={size!r} must be an integer >= 1")
-        on_done_json = ""
-        if on_done is not None:
-            on_done_json = json.dumps(dict(signature(on_done)))
+            raise ValueError(f"shard_size={shown(size)} must be an integer >= 1")
+        on_done_json = "" if on_done is None else self._on_done_json(on_done)
         group = group_id or f"jw-{uuid.uuid4().hex}"
+        digest = _digest(source, ids, stored, budget, size, on_done_json, cancel_on_timeout)
         store = self.store
         try:
             now = store.now()
             blobs = [
-                pack(new_snapshot(options, ids[i : i + size], now))
+                pack(new_fleet_snapshot(options, ids[i : i + size], now))
                 for i in range(0, len(ids), size)
             ]
             meta = {
@@ -645,20 +702,54 @@ class DurableWaits:
                 "canceled": "0",
                 "on_done": on_done_json,
                 "cancel_on_timeout": "1" if cancel_on_timeout else "0",
+                "digest": digest,
             }
-            if not store.create(group, meta, blobs, now):
-                existing = store.meta(group) or {}
-                if existing.get("format") != FORMAT:
-                    raise ForeignFormatError(
-                        f"group {group!r} exists with format {existing.get('format')!r}; "
-                        f"this jobwait writes {FORMAT!r}: choose another group_id"
-                    )
-                raise ValueError(f"a wait group {group!r} exists already: choose another id")
-        except _STORE_ERRORS as exc:
-            raise _unavailable("submitting", exc) from exc
-        for n in range(len(blobs)):
+            existing = store.create(group, meta, blobs, now)
+            if existing is not None:
+                resend = self._existing(group, existing, digest, len(blobs))
+            else:
+                resend = list(range(len(blobs)))
+        except _store_errors() as exc:
+            raise _unavailable(
+                "submitting (nothing was submitted, or all of it: retry)", exc
+            ) from exc
+        for n in resend:
             self._send(group, n, 1, 0.0)
         return self.group(group)
+
+    def _on_done_json(self, on_done: Any) -> str:
+        from celery import signature
+
+        sig = signature(on_done, app=self.app)
+        if sig.task not in self.app.tasks:
+            raise ValueError(
+                f"on_done names task {shown(sig.task)}, which this app does not have: define "
+                "it in the module the producer and the workers both import"
+            )
+        return json.dumps(dict(sig))
+
+    def _existing(self, group: str, found: tuple[str, str], digest: str, shards: int) -> list[int]:
+        # A group of that id exists: the same submission written by a try whose answer
+        # was lost (its first shard tasks go out again), or another one.
+        form, stored = found
+        if form != FORMAT:
+            if form == "?":
+                raise CorruptGroupError(
+                    f"wait group {shown(group)}: the meta key holds another kind of Redis "
+                    "value: choose another group_id, or delete the key"
+                )
+            raise ForeignFormatError(
+                f"group {shown(group)} exists with format {shown(form)}; this jobwait "
+                f"writes {FORMAT!r}: choose another group_id"
+            )
+        if stored != digest:
+            raise ValueError(f"a wait group {shown(group)} exists already: choose another id")
+        unsent = []
+        for n in range(shards):
+            loaded = self.store.load(group, n)
+            if loaded is not None and loaded[0] == 1 and not loaded[2]:
+                unsent.append(n)
+        return unsent
 
     def group(self, group_id: str) -> WaitGroup:
         """The :class:`WaitGroup` of an id (from ``submit``, maybe in another process).
@@ -666,6 +757,7 @@ class DurableWaits:
         Raises:
             GroupNotFoundError, ForeignFormatError, StoreUnavailableError: As
                 :meth:`WaitGroup.from_id`.
+            CorruptGroupError: As :meth:`WaitGroup.from_id`.
         """
         group = WaitGroup(
             group_id,
@@ -684,55 +776,62 @@ class DurableWaits:
     # --- worker side -----------------------------------------------------------------
 
     def _register_shard(self) -> Task:
-        waits = self
+        return self._register("shard", self.run_shard, acks_late=True, reject_on_worker_lost=True)
 
-        def shard(group: str, n: int, gen: int) -> None:
-            waits.run_shard(group, n, gen)
+    def _register(self, name: str, method: Callable[..., Any], **options: Any) -> Task:
+        # A plain function (Celery checks a task's arguments against its signature, and
+        # a bound method's would count ``self``). Not shared: a task bound to this
+        # instance must not be registered on every other app of the process, as
+        # Celery's default for @app.task would.
+        def task(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
 
+        task.__name__ = task.__qualname__ = method.__name__
+        task.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
         return self.app.task(
-            name=f"{self.prefix}.shard",
-            acks_late=True,
-            reject_on_worker_lost=True,
+            name=f"{self.prefix}.{name}",
             ignore_result=True,
             serializer="json",
-        )(shard)
+            shared=False,
+            **options,
+        )(task)
 
     def run_shard(self, group: str, n: int, gen: int) -> None:
         """One run of the shard task (see the module theory). Called by the task;
         call it by hand only to debug a shard.
 
-        Never raises for bad state: an unknown group, source or snapshot format is
-        logged and the shard is left as it is in Redis, for the sweeper to re-send
-        once the cause is fixed. Redis errors propagate (the sweeper recovers).
+        Never raises for bad state: an unknown group, source or snapshot format, and
+        any data in Redis jobwait did not write (a corrupted meta, shard or snapshot)
+        is logged and the shard is left as it is in Redis, for the sweeper to re-send
+        once the cause is fixed. Redis connection errors propagate (the sweeper
+        recovers).
         """
         store = self.store
-        meta, loaded, base = store.load_run(group, n)
         started = time.monotonic()
+        try:
+            meta, loaded, base = store.load_run(group, n)
+        except (CorruptGroupError, ForeignFormatError) as exc:
+            _refused("jobwait shard %s/%d: %s; shard left as is", shown(group), n, exc)
+            return
         if meta is None:
-            logger.info("jobwait shard %s/%d: group gone (expired or deleted)", group, n)
+            logger.info("jobwait shard %s/%d: group gone (expired or deleted)", shown(group), n)
             return
-        if meta.get("format") != FORMAT:
-            logger.error(
-                "jobwait shard %s/%d: group format %r, this worker reads %r; shard left as is",
-                group, n, meta.get("format"), FORMAT,
-            )  # fmt: skip
-            return
-        if meta.get("canceled") == "1":
+        if meta.canceled:
             return
         if loaded is None:
-            logger.error("jobwait shard %s/%d: no such shard", group, n)
+            logger.error("jobwait shard %s/%d: no such shard", shown(group), n)
             return
         current, blob, done = loaded
         if done or current != gen or blob is None:
-            logger.info("jobwait shard %s/%d: stale gen %d (now %d)", group, n, gen, current)
+            logger.info("jobwait shard %s/%d: stale gen %d (now %d)", shown(group), n, gen, current)
             return
         try:
-            source = self.source(meta["source"])
+            source = self.source(meta.source)
         except Exception:
             logger.exception(
-                "jobwait shard %s/%d: source %r unavailable in this worker; shard left for the "
-                "sweeper",
-                group, n, meta["source"],
+                "jobwait shard %s/%d: source %s unavailable in this worker; shard left for "
+                "the sweeper",
+                shown(group), n, shown(meta.source),
             )  # fmt: skip
             return
 
@@ -740,71 +839,83 @@ class DurableWaits:
             return base + (time.monotonic() - started)
 
         try:
-            fleet = restore_fleet(unpack(blob), clock(), source)
-        except ValueError:
-            logger.exception("jobwait shard %s/%d: snapshot unusable; shard left as is", group, n)
+            fleet = restore_fleet(
+                unpack(blob), now=clock(), status_of=source.status_of, failure_of=source.failure_of
+            )
+        except ValueError as exc:
+            _refused(
+                "jobwait shard %s/%d: snapshot unusable (%s); shard left as is",
+                shown(group),
+                n,
+                exc,
+            )
             return
-        self._drive(group, n, gen, meta, fleet, source, clock)
+        try:
+            self._drive(group, n, gen, meta, fleet, source, clock)
+        except (CorruptGroupError, ForeignFormatError) as exc:  # a key changed meanwhile
+            _refused("jobwait shard %s/%d: %s; shard left as is", shown(group), n, exc)
 
     def _drive(
         self,
         group: str,
         n: int,
         gen: int,
-        meta: Mapping[str, str],
+        meta: GroupMeta,
         fleet: JobFleet,
         source: Source,
         clock: Callable[[], float],
     ) -> None:
         store = self.store
-        budget = int(meta["budget"]) if meta.get("budget") else None
+        budget = meta.budget
         outcomes: list[tuple[str, str, str]] = []
         timed_out: list[str] = []
         due: float | None = None
         token = f"{group}/{n}/{gen}"
         requests = 0
+        driver = FleetDriver(
+            fleet,
+            reads="batch",
+            is_retryable=source.is_retryable,
+            retry_after_of=source.retry_after_of,
+        )
         while True:
-            action = fleet.next_action(clock())
-            kind = type(action)
-            if kind is PollBatch:
-                ids = action.ids  # type: ignore[union-attr]
+            action = driver.step(clock())
+            if isinstance(action, Read):
                 if budget is not None:
                     wait = store.take_token(group, budget, f"{token}/{requests}")
                     while 0 < wait <= _BUDGET_INLINE_WAIT:
                         time.sleep(wait)
                         wait = store.take_token(group, budget, f"{token}/{requests}")
                     if wait > 0:
-                        due = clock() + wait  # the batch is restored as due next run
+                        due = clock() + wait  # the read is restored as due next run
                         break
                 requests += 1
                 try:
-                    result = source.fetch_many(ids)
-                except Exception as exc:  # noqa: BLE001 - classified into the fleet's event
-                    fleet.handle(
-                        batch_failed(ids, exc, clock(), source.is_retryable, source.retry_after_of)
-                    )
+                    result = source.fetch_many(action.ids)
+                except Exception as exc:  # noqa: BLE001 - classified by the core's step
+                    driver.read_failed(action, exc, clock())
                 else:
-                    fleet.handle(batch_observed(ids, result, clock()))
-            elif kind is Finished:
-                finished: Finished = action  # type: ignore[assignment]
-                job_kind, text = encode_outcome(
-                    finished.outcome, source.status_of, fleet.polls(finished.job_id)
+                    driver.read_done(action, result, clock())
+            elif isinstance(action, Finished):
+                job_kind, record = outcome_record(
+                    action.outcome,
+                    status_of=source.status_of,
+                    polls=fleet.polls(action.job_id),
                 )
-                outcomes.append((finished.job_id, job_kind, text))
-                if finished.cancel_job:
-                    timed_out.append(finished.job_id)
-            elif kind is FleetSleep:
-                seconds = action.seconds  # type: ignore[union-attr]
-                due = clock() + (0.0 if seconds is None else seconds)
+                outcomes.append((action.job_id, job_kind, record_json(record)))
+                if action.cancel_job:
+                    timed_out.append(action.job_id)
+            elif isinstance(action, FleetSleep):
+                due = clock() + (0.0 if action.seconds is None else action.seconds)
                 break
-            elif kind is AllDone:
+            elif isinstance(action, AllDone):
                 due = None
                 break
-            # StatusChanged is never returned (report_status is off); CancelJobs and
+            # StatusChanged and PollReport are never returned (no hooks); CancelJobs and
             # Raise need fail_fast, which submit refuses.
         now = clock()
-        snapshot = pack(snapshot_of(fleet)) if fleet.waiting else None
-        notify = bool(meta.get("on_done"))
+        snapshot = pack(fleet_snapshot(fleet)) if fleet.waiting else None
+        notify = meta.on_done is not None
         new_gen = store.save(
             group,
             n,
@@ -812,7 +923,7 @@ class DurableWaits:
             snapshot=snapshot,
             due=None if not fleet.waiting else due,
             outcomes=outcomes,
-            total=int(meta["total"]),
+            total=meta.total,
             ttl=self.result_ttl,
             notify=notify,
             now=now,
@@ -821,35 +932,103 @@ class DurableWaits:
             logger.info(
                 "jobwait shard %s/%d: generation %d lost the race; %d request(s) made, write "
                 "dropped",
-                group, n, gen, requests,
+                shown(group), n, gen, requests,
             )  # fmt: skip
             return
         if notify and outcomes:
-            self._notify(group, meta["on_done"], {job_id: text for job_id, _, text in outcomes})
-        if timed_out and meta.get("cancel_on_timeout") == "1" and source.cancel is not None:
+            self._send_notify(group, [job_id for job_id, _, _ in outcomes])
+        if timed_out and meta.cancel_on_timeout and source.cancel is not None:
             for job_id in timed_out:
                 try:
                     source.cancel(job_id)
                 except Exception:
-                    logger.exception("jobwait: canceling timed-out job %r failed", job_id)
+                    logger.exception("jobwait: canceling timed-out job %s failed", shown(job_id))
         if fleet.waiting and due is not None:
             countdown = min(max(0.0, due - now), self.countdown_cap)
             self._send(group, n, new_gen, countdown)
 
-    def _notify(self, group: str, on_done: str, texts: Mapping[str, str | bytes | None]) -> None:
-        # Send on_done for each finished job, then strike it from the group's pending
-        # set; the sweeper sends whatever a killed worker left there.
-        sig = signature(json.loads(on_done), app=self.app)
-        for job_id, text in texts.items():
+    # --- on_done: at least once -------------------------------------------------------
+
+    def _send_notify(self, group: str, ids: list[str]) -> None:
+        self.notify_task.apply_async((group, ids), queue=self.queue)
+
+    def run_notify(self, group: str, ids: list[str]) -> int:
+        """The ``<prefix>.notify`` task: run the group's ``on_done`` for each job of
+        ``ids`` still pending, in this process, and strike each off only after its call
+        returned (or raised: a callback's own failure is logged, not retried).
+
+        Each job is claimed for ``sweep_grace`` seconds first, so a second run holding
+        it (the sweeper's re-send, a redelivery) skips it rather than call it at the same
+        time. A worker killed between the call and the strike-off leaves the job
+        pending: the sweeper sends it again once the claim ran out, and the callback
+        runs a second time. Never raises for bad state (logged);
+        Redis connection errors propagate (the message comes back, or the sweeper
+        re-sends).
+
+        Returns:
+            How many callbacks ran.
+        """
+        store = self.store
+        try:
+            meta = store.meta(group)
+        except (CorruptGroupError, ForeignFormatError) as exc:
+            _refused("jobwait notify %s: %s; notifications left pending", shown(group), exc)
+            return 0
+        if meta is None:
+            logger.info("jobwait notify %s: group gone (expired or deleted)", shown(group))
+            return 0
+        if meta.on_done is None:
+            for job_id in ids:
+                store.confirm(group, job_id)
+            return 0
+        from celery import signature
+
+        try:
+            sig = signature(meta.on_done, app=self.app)
+            sig.type  # noqa: B018 - NotRegistered now, not once per job
+        except Exception:
+            logger.exception(
+                "jobwait notify %s: on_done cannot be called in this worker; notifications "
+                "left pending for the sweeper",
+                shown(group),
+            )
+            return 0
+        ran = 0
+        for job_id in ids:
+            if store.claim(group, job_id, self.sweep_grace) != 1:
+                continue  # confirmed by another run already, or another run holds it
+            text = store.result(group, job_id)
+            record = None
             if text is not None:
-                sig.clone(args=(group, job_id, json.loads(text))).apply_async()
-        self.store.notified(group, texts)
+                try:
+                    record = load_json(text, "an outcome record")
+                    outcome_of(record)  # a record jobwait wrote, or nothing is called
+                except (TypeError, ValueError):
+                    _refused(
+                        "jobwait notify %s: the outcome of job %s is not a record jobwait "
+                        "wrote; no on_done call for it",
+                        shown(group), shown(job_id),
+                    )  # fmt: skip
+                    record = None
+            if record is not None:
+                result = sig.clone(args=(group, job_id, record)).apply()
+                ran += 1
+                if result.failed():
+                    logger.error(
+                        "jobwait notify %s: on_done for job %s raised (not retried):\n%s",
+                        shown(group), shown(job_id), result.traceback,
+                    )  # fmt: skip
+            store.confirm(group, job_id)
+        return ran
 
     def sweep(self, grace: float | None = None) -> int:
         """Re-send every shard overdue by more than ``grace`` seconds (default
-        ``sweep_grace``) and every ``on_done`` not sent within it. Run it on celery
-        beat (task ``<prefix>.sweep``) every ``grace / 2`` or so, or call it by hand,
-        e.g. after Redis came back.
+        ``sweep_grace``) and every ``on_done`` call not confirmed within it. Run it on
+        celery beat (task ``<prefix>.sweep``) every ``grace / 2`` or so, or call it by
+        hand, e.g. after Redis came back.
+
+        A group whose data jobwait did not write is logged and skipped; the others are
+        swept.
 
         Returns:
             How many shards were re-sent.
@@ -863,55 +1042,79 @@ class DurableWaits:
         try:
             now = store.now()
             for group in store.groups():
-                meta = store.meta(group)
-                if meta is None:
-                    store.forget(group)
-                    continue
-                if meta.get("format") != FORMAT:
-                    logger.error("jobwait sweep: group %s has format %r", group, meta.get("format"))
-                    continue
-                if meta.get("canceled") == "1":
-                    store.forget(group)
-                    continue
-                for n in store.overdue(group, now - grace):
-                    new_gen = store.take_over(group, n, before=now - grace, due=now + grace)
-                    if new_gen > 0:
-                        logger.warning(
-                            "jobwait sweep: shard %s/%d overdue by > %.0fs; re-sent as "
-                            "generation %d",
-                            group, n, grace, new_gen,
-                        )  # fmt: skip
-                        self._send(group, n, new_gen, 0.0)
-                        resent += 1
-                if meta.get("on_done"):
-                    late = store.pending_notifications(group, now - grace)
-                    if late:
-                        texts = {job_id: store.result(group, job_id) for job_id in late}
-                        self._notify(group, meta["on_done"], texts)
-        except _STORE_ERRORS as exc:
+                try:
+                    resent += self._sweep_group(group, now, grace)
+                except (CorruptGroupError, ForeignFormatError) as exc:
+                    _refused("jobwait sweep: group %s skipped: %s", shown(group), exc)
+        except _store_errors() as exc:
             raise _unavailable("sweeping", exc) from exc
+        return resent
+
+    def _sweep_group(self, group: str, now: float, grace: float) -> int:
+        store = self.store
+        meta = store.meta(group)
+        if meta is None:
+            store.forget(group)
+            return 0
+        resent = 0
+        if not meta.canceled:
+            for n in store.overdue(group, now - grace):
+                new_gen = store.take_over(group, n, before=now - grace, due=now + grace)
+                if new_gen > 0:
+                    logger.warning(
+                        "jobwait sweep: shard %s/%d overdue by > %.0fs; re-sent as "
+                        "generation %d",
+                        shown(group), n, grace, new_gen,
+                    )  # fmt: skip
+                    self._send(group, n, new_gen, 0.0)
+                    resent += 1
+        # At most _RESEND_MAX per sweep (the rest at the next), _NOTIFY_BATCH per task.
+        late = store.resend_notifications(group, now - grace, now, limit=_RESEND_MAX)
+        if late:
+            logger.warning(
+                "jobwait sweep: %d on_done call(s) of group %s unconfirmed after %.0fs; "
+                "re-sent",
+                len(late), shown(group), grace,
+            )  # fmt: skip
+        for i in range(0, len(late), _NOTIFY_BATCH):
+            self._send_notify(group, late[i : i + _NOTIFY_BATCH])
+        if meta.canceled and store.pending_count(group) == 0:
+            store.forget(group)
         return resent
 
     def _cancel_remote(self, group: str) -> int:
         # Runs in a worker: cancel the remote jobs of every shard still waiting.
-        meta = self.store.meta(group)
-        if meta is None or meta.get("format") != FORMAT:
+        try:
+            meta = self.store.meta(group)
+        except (CorruptGroupError, ForeignFormatError) as exc:
+            _refused("jobwait: cannot cancel the jobs of group %s: %s", shown(group), exc)
             return 0
-        source = self.source(meta["source"])
+        if meta is None:
+            return 0
+        source = self.source(meta.source)
         if source.cancel is None:
-            logger.error("jobwait: source %r cannot cancel remote jobs", meta["source"])
+            logger.error("jobwait: source %s cannot cancel remote jobs", shown(meta.source))
             return 0
         canceled = 0
         now = self.store.now()
-        for n in range(int(meta["shards"])):
-            loaded = self.store.load(group, n)
-            if loaded is None or loaded[1] is None or loaded[2]:
+        for n in range(meta.shards):
+            try:
+                loaded = self.store.load(group, n)
+                if loaded is None or loaded[1] is None or loaded[2]:
+                    continue
+                fleet = restore_fleet(
+                    unpack(loaded[1]),
+                    now=now,
+                    status_of=source.status_of,
+                    failure_of=source.failure_of,
+                )
+            except (CorruptGroupError, ValueError) as exc:
+                _refused("jobwait: shard %s/%d unreadable, not canceled: %s", shown(group), n, exc)
                 continue
-            fleet = restore_fleet(unpack(loaded[1]), now, source)
             for job_id in fleet.unfinished():
                 try:
                     source.cancel(job_id)
                     canceled += 1
                 except Exception:
-                    logger.exception("jobwait: canceling job %r failed", job_id)
+                    logger.exception("jobwait: canceling job %s failed", shown(job_id))
         return canceled

@@ -41,6 +41,7 @@ __all__ = [
     "JobStatusError",
     "JobTimeoutError",
     "JobWaitError",
+    "RemoteError",
     "UsageError",
     "error_from_json",
     "error_to_json",
@@ -265,7 +266,11 @@ class FleetFailedError(JobWaitError):
         return {"results": self.results, "unfinished": self.unfinished}
 
 
-# --- errors as JSON (fleet snapshots, durable results) ---------------------------------
+# --- errors as JSON (fleet snapshots, durable outcome records) --------------------------
+
+#: Longest text kept from a cause's message or a note in the JSON form.
+_MAX_TEXT = 500
+_NOTES_MAX = 50
 
 _CLASSES: dict[str, type[JobWaitError]] = {
     cls.__name__: cls
@@ -277,61 +282,200 @@ _CLASSES: dict[str, type[JobWaitError]] = {
         JobTimeoutError,
         JobFetchError,
         JobStatusError,
+        FleetFailedError,
     )
 }
+#: The names of this tree's classes (what ``"type"`` may say in the JSON form).
+CORE_ERROR_NAMES = frozenset(_CLASSES)
+# The context every error carries, and its type rule (see _context_value).
+_CONTEXT = ("job_id", "last_status", "last_job", "polls", "elapsed")
+_EXTRAS: dict[type[JobWaitError], frozenset[str]] = {}
+_EXACT: dict[str, type[JobWaitError]] = {}
+
+
+class RemoteError(Exception):
+    """The ``__cause__`` of an error rebuilt from JSON (a fleet snapshot, a durable
+    outcome record): the exception that caused it where it was raised, by type name and
+    message (its traceback stayed in that process's log).
+
+    Attributes:
+        type_name: The original exception's qualified class name
+            (``"builtins.ConnectionResetError"``).
+        message: Its message (at most 500 characters).
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        self.type_name = type_name
+        self.message = message
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message))
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _core_class(cls: type[JobWaitError]) -> type[JobWaitError]:
+    # The nearest class of this module's tree (a subclass defined elsewhere maps to it).
+    for base in cls.__mro__:
+        if _CLASSES.get(base.__name__) is base:
+            return base
+    return JobWaitError  # pragma: no cover - every error derives from JobWaitError
+
+
+def _extras_of(cls: type[JobWaitError]) -> frozenset[str]:
+    # The keyword arguments a core class takes beyond the context (its _extra()).
+    names = _EXTRAS.get(cls)
+    if names is None:
+        names = _EXTRAS[cls] = frozenset(cls("probe")._extra())
+    return names
+
+
+def _exact_class(qualified: object, base: type[JobWaitError]) -> type[JobWaitError] | None:
+    """The subclass of ``base`` named ``qualified`` (module and qualified name) if it
+    is loaded in this process; only already-loaded subclasses are considered, nothing
+    is imported."""
+    if not isinstance(qualified, str):
+        return None
+    found = _EXACT.get(qualified)
+    if found is not None and issubclass(found, base):
+        return found
+    pending: list[type[JobWaitError]] = [base]
+    while pending:
+        cls = pending.pop()
+        if _qualified(cls) == qualified:
+            _EXACT[qualified] = cls
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def _cause_json(error: BaseException) -> dict[str, str] | None:
+    cause = error.__cause__
+    if cause is None:
+        return None
+    if isinstance(cause, RemoteError):
+        return {"type": cause.type_name[:_MAX_TEXT], "message": cause.message[:_MAX_TEXT]}
+    return {"type": _qualified(type(cause)), "message": str(cause)[:_MAX_TEXT]}
 
 
 def error_to_json(error: JobWaitError) -> dict[str, Any]:
-    """A wait's error as JSON-serialisable data, for :func:`error_from_json`.
+    """A wait's error as JSON-serialisable data, for :func:`error_from_json`: the one
+    form jobwait stores errors in (fleet snapshots, durable outcome records).
 
-    Keeps the class (by name, the nearest class of this tree for a subclass defined
-    elsewhere), the reason, the context (a ``last_job`` or ``failure`` that is not
-    plain JSON becomes ``None``), the HTTP fields, the notes, and the cause described
-    in words (an arbitrary exception cannot be rebuilt).
+    ::
+
+        {"type": "JobFetchError",                  # the nearest class of this tree
+         "class": "jobwait._errors.JobFetchError",  # the exact class, module.qualname
+         "reason": "...",
+         "context": {"job_id": ..., "last_status": ..., "last_job": ..., "polls": ...,
+                     "elapsed": ..., <the class's own fields: failure, timeout,
+                     status_code, request_id, body_excerpt>},
+         "notes": ["...", ...],                     # each at most 500 characters
+         "cause": {"type": "builtins.ConnectionResetError", "message": "..."} | null}
+
+    A context value that is not plain JSON (:func:`is_json`) becomes ``None``;
+    ``FleetFailedError``'s ``results`` and ``unfinished`` are left out.
     """
-    cls: type[BaseException] = type(error)
-    while cls.__name__ not in _CLASSES or _CLASSES[cls.__name__] is not cls:
-        cls = cls.__mro__[1]
+    cls = type(error)
     context = {**error._context(), **error._extra()}
     context.pop("results", None)
     context.pop("unfinished", None)
-    for name in ("last_job", "failure"):
-        if name in context and not is_json(context[name]):
+    for name, value in context.items():
+        if not is_json(value, tuples=True):
             context[name] = None
-    cause = error.__cause__
     return {
-        "type": cls.__name__,
+        "type": _core_class(cls).__name__,
+        "class": _qualified(cls),
         "reason": error.reason,
         "context": context,
-        "notes": list(getattr(error, "__notes__", ())),
-        "cause": None if cause is None else f"{type(cause).__name__}: {cause}"[:300],
+        "notes": [str(n)[:_MAX_TEXT] for n in getattr(error, "__notes__", ())][:_NOTES_MAX],
+        "cause": _cause_json(error),
     }
 
 
 def error_from_json(data: Any) -> JobWaitError:
-    """The error :func:`error_to_json` described, rebuilt with its class and context;
-    the original cause, if any, is described in a note.
+    """The error :func:`error_to_json` described, rebuilt: the exact class when it is
+    loaded in this process (an adapter's subclass included) and takes the stored
+    fields, else the nearest class of this tree; the same reason, context and notes;
+    its ``__cause__`` a :class:`RemoteError` naming the original exception.
+
+    Also reads what older versions wrote (a cause as one ``"Type: message"`` string).
+    Every field is checked where it enters: a value of the wrong type, a number out of
+    range (``polls`` past ``2**63``, an ``elapsed`` or ``timeout`` that is not a finite
+    float) or anything past the nesting limit of :func:`is_json` is refused.
 
     Raises:
-        ValueError: ``data`` is not such a description (the message says why).
+        ValueError: ``data`` is not such a description (the message says why); never
+            ``KeyError``, ``TypeError``, ``OverflowError`` or ``RecursionError``.
     """
     try:
-        if not is_json(data):
-            raise ValueError("not plain JSON data nested at most 64 deep")
-        cls = _CLASSES[data["type"]]
-        context = data["context"]
-        if not isinstance(context, dict) or not isinstance(data["reason"], str):
-            raise TypeError("context must be an object and reason a string")
-        check_count("polls", context.get("polls", 0))
-        check_number("elapsed", context.get("elapsed", 0.0))
-        error = cls(data["reason"], **context)
-        for note in data["notes"]:
-            error.add_note(str(note))
-        if data["cause"] is not None:
-            error.add_note(f"jobwait: restored from a snapshot; the cause was {data['cause']}")
+        return _error_from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not a jobwait error description: {exc!r}") from exc
+        raise ValueError(f"not a jobwait error description: {exc!r}"[:_MAX_TEXT]) from None
+
+
+def _error_from_json(data: Any) -> JobWaitError:
+    if not isinstance(data, dict):
+        raise TypeError(f"an error description must be an object, got {type(data).__name__}")
+    base = _CLASSES[data["type"]] if isinstance(data["type"], str) else None
+    reason, context, notes = data["reason"], data["context"], data.get("notes") or []
+    if base is None or not isinstance(reason, str) or not isinstance(context, dict):
+        raise TypeError("type and reason must be strings and context an object")
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise TypeError("notes must be a list of strings")
+    known = {*_CONTEXT, *_extras_of(base)}
+    checked = {k: _context_value(k, v) for k, v in context.items() if k in known}
+    error: JobWaitError | None = None
+    exact = _exact_class(data.get("class"), base)
+    if exact is not None and exact is not base:
+        extra = {k: v for k, v in context.items() if k not in known and is_json(v)}
+        try:
+            error = exact(reason, **checked, **extra)
+        except Exception:  # noqa: BLE001 - a subclass with another constructor: use its base
+            error = None
+    if error is None:
+        error = base(reason, **checked)
+    for note in notes[:_NOTES_MAX]:
+        error.add_note(note[:_MAX_TEXT])
+    cause = data.get("cause")
+    if isinstance(cause, str):  # written before the structured form
+        name, _, message = cause.partition(": ")
+        error.__cause__ = RemoteError(name[:_MAX_TEXT], message[:_MAX_TEXT])
+    elif isinstance(cause, dict):
+        kind, text = cause.get("type"), cause.get("message")
+        if not isinstance(kind, str) or not isinstance(text, str):
+            raise TypeError("cause must hold a string type and message")
+        error.__cause__ = RemoteError(kind[:_MAX_TEXT], text[:_MAX_TEXT])
+    elif cause is not None:
+        raise TypeError("cause must be an object or null")
     return error
+
+
+def _context_value(name: str, value: Any) -> Any:
+    # The type rule of each stored context field (the constructors trust their input).
+    if name in ("job_id", "last_status", "request_id", "body_excerpt"):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"context.{name} must be a string or null")
+        return value
+    if name == "polls":
+        return check_count("context.polls", value)
+    if name == "elapsed":
+        return check_number("context.elapsed", value)
+    if name == "timeout":
+        return None if value is None else check_number("context.timeout", value)
+    if name == "status_code":
+        if value is not None:
+            check_count("context.status_code", value)
+        return value
+    if not is_json(value):  # last_job, failure: plain JSON within the nesting limit
+        raise ValueError(f"context.{name} is not plain JSON within {_DEPTH} levels")
+    return value
+
+
+_DEPTH = 64
 
 
 def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
@@ -347,7 +491,7 @@ def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
 
     Raises nothing: anything else is ``False``.
     """
-    if depth > 64:
+    if depth > _DEPTH:
         return False
     if value is None or isinstance(value, str | bool | int):
         return True

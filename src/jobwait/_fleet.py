@@ -76,18 +76,31 @@ heap; ``seq`` breaks ties first-in, first-out. A job whose ``due`` has come move
 when the ready queue holds ``max_batch`` ids, or the oldest has been held
 ``batch_window`` seconds, or a ready job reaches its deadline, or no other job comes
 due before then (holding back would gain nothing). Polls are only ever *held back*,
-never brought forward: no job is polled earlier than its own waiter asks. A batch goes
-out only when a request slot is free:
+never brought forward: no job is polled earlier than a lone wait would poll it. A poll
+held back does not push the rest of the job's schedule back: its next poll is due when
+its waiter's sleep says, counted from when the held poll was due (a sleep clamped to
+the deadline or floored by a server hint stays as it is), so holds never accumulate. A
+ready job whose deadline has come goes first. A batch goes out only when a request slot
+is free:
 
 - fewer than ``max_concurrency`` batches in flight;
 - fewer than ``max_polls_per_second`` requests sent at times ``t`` with
   ``now < t + 1.0`` (at most N requests in any one-second window);
-- ``now`` not before a fleet-wide Retry-After hold.
+- ``now`` not before a fleet-wide Retry-After hold, except for jobs whose deadline has
+  come: they make their last poll, as a lone wait does (its sleep never passes the
+  deadline, whatever the hint).
 
-A ready job that reaches its deadline while no slot is free is not polled: it ends at
-its deadline: its waiter gets ``Expired`` and answers ``JobTimeoutError``, so the budget never
-delays a timeout. A job in flight at its deadline ends when its batch reports (the
-waiter then sees ``now >= deadline``), as a lone wait does.
+With ``request_timeout`` set (the longest one request may take), a ready job nearer
+its deadline than that shares a request only with jobs whose deadlines are within
+``batch_window`` of its own, so that every request can be bounded by its jobs' own time
+left (``PollBatch.time_left``: the nearest deadline of the batch), as a lone wait
+bounds its own; the jobs further from their deadlines share freely.
+
+A ready job that reaches its deadline while no slot is free (the budget or the
+concurrency limit) is not polled: it ends at its deadline: its waiter gets ``Expired``
+and answers ``JobTimeoutError``, so the budget never delays a timeout. A job in flight
+at its deadline ends when its batch reports (the waiter then sees ``now >= deadline``),
+as a lone wait does.
 
 Reports
 -------
@@ -97,18 +110,43 @@ from ``jobs`` gets a retryable ``FetchFailed(JobMissingError)`` (its own
 ``max_fetch_errors`` counts it). The batch's ``retry_after`` goes to every job in it.
 Any ``BatchObserved`` resets the fleet's count of failed batches.
 
+``BatchObserved.unanswered``: a driver that reads the jobs a batch answer left out one
+by one (the driver step does, when the source reads single jobs too) names them here:
+they stay in flight, each as a read of its own, and are reported one by one, so an
+unknown id ends with the single read's own error, as a lone wait's does.
+
+A job held back past its due time (to share a request, or by the budget) has its next
+poll scheduled as if it had not been held: holding polls back never accumulates (a
+sleep clamped to the deadline, or floored by a server hint, stays as it is). A job
+whose deadline has come goes out before the other ready jobs, and through a
+``Retry-After`` hold (not through the budget or the concurrency limit): it has one poll
+left, as a lone wait does.
+
 ``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
 ``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
 
-``BatchFailed``, retryable: the fleet decides only what is fleet-wide. It counts the
+``BatchFailed``, retryable, with ``max_batch_errors=None``: each job of the batch gets
+the retryable ``FetchFailed`` itself, exactly as a lone wait's failed GET: a poll (in
+``polls``), counted against its own ``max_fetch_errors``, the hint a floor for its own
+next sleep only. No fleet-wide count and no fleet-wide hold: sharing a request changes
+nothing a job's waiter sees (shared per-job waits run so).
+
+``BatchRefused``: the source cannot read batches (the driver step sends it for a batch
+read the source answered with 400, 404, 405, 501 or another shape). Not a poll of any
+job: from then on ``max_batch`` is 1, and the batch's jobs go to the front of the ready
+queue, due at once, their waiters untouched.
+
+``BatchFailed``, retryable (``max_batch_errors`` set, the default 5): the fleet
+decides only what is fleet-wide. It counts the
 failure once against ``max_batch_errors`` (consecutive failed batches, fleet-wide;
 any ``BatchObserved`` resets the count), and a ``retry_after`` hint (capped at
 ``max_retry_after``) holds *every* request of the fleet until ``now + hint``. Then
 each job of the batch is asked, with ``SharedFetchFailed(error, now, retry_after)``,
 and answers exactly as a lone waiter answers a retryable failure: ``Sleep`` for its own
 next backoff interval (the hint as a floor, clamped to its deadline), or
-``JobTimeoutError`` at its deadline (cause: the error). The failure counts neither
-against the job's ``max_fetch_errors`` nor as its poll. If this failure spent the
+``JobTimeoutError`` at its deadline (cause: the error). The failure counts as the
+job's poll (every fetch attempt that carried it does), but not against its
+``max_fetch_errors``. If this failure spent the
 budget (the ``max_batch_errors``-th in a row), the event carries ``spent`` and every
 job of the batch ends with ``JobFetchError`` chained to the error, with a note naming
 the budget. The count stays spent until a batch is observed, so every later failed
@@ -166,7 +204,7 @@ import heapq
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Unpack
 
@@ -244,12 +282,17 @@ class BatchObserved:
         now: Monotonic seconds when the response arrived.
         retry_after: A server hint in seconds for every job of the batch: a floor for
             each one's next sleep, capped at ``max_retry_after``.
+        unanswered: Ids of the batch the answer left out that the driver now reads
+            one by one: they stay in flight, each as a read of its own (counted in
+            ``requests``), to be reported by itself (a one-id ``BatchObserved`` or
+            ``BatchFailed``). The other ids left out are missing (see ``jobs``).
     """
 
     ids: tuple[str, ...]
     jobs: Mapping[str, Any]
     now: float
     retry_after: float | None = None
+    unanswered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,7 +318,26 @@ class BatchFailed:
     retry_after: float | None = None
 
 
-FleetEvent = BatchObserved | BatchFailed | Nudged | Interrupted
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRefused:
+    """The source cannot read batches: a batch request came back with an answer that
+    is not a batch answer (the endpoint is missing, refuses the method or the query,
+    or answers another shape).
+
+    The fleet polls one job per request from then on (``max_batch`` becomes 1) and
+    asks for the jobs of this batch again at once, one by one. Their waiters are told
+    nothing: the refused request was not a poll of theirs.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported.
+        now: Monotonic seconds when the answer arrived.
+    """
+
+    ids: tuple[str, ...]
+    now: float
+
+
+FleetEvent = BatchObserved | BatchFailed | BatchRefused | Nudged | Interrupted
 
 
 # --- actions (the fleet decides) -------------------------------------------------------
@@ -288,9 +350,16 @@ class PollBatch:
 
     Attributes:
         ids: At most ``max_batch`` distinct job ids, oldest due first.
+        time_left: Seconds from now to the nearest deadline of these jobs (``None``
+            when none has one): bound the request by it, as a lone wait bounds its
+            own. With ``request_timeout`` set, a job nearer its deadline than that
+            goes out alone, so the bound is every job's own.
     """
 
     ids: tuple[str, ...]
+    # Advice derived from the ids' deadlines, not part of what the action is: two
+    # PollBatch actions for the same ids are equal.
+    time_left: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -460,7 +529,9 @@ def make_fleet(
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     if one_by_one:
         if options.get("max_batch", 1) != 1:
-            raise TypeError("fetch_one= polls one job per request: max_batch must be 1")
+            raise TypeError(
+                "this source reads one job per request (fetch_one=): max_batch must be 1"
+            )
         options = {**options, "max_batch": 1}
     return JobFleet(**options, report_status=report_status, report_polls=report_polls)
 
@@ -503,6 +574,15 @@ def _limit(name: str, value: object) -> int | None:
     return None if value is None else check_count(f"JobFleet({name}=...) or None", value, minimum=1)
 
 
+def _seconds_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    seconds = usable_seconds(value)
+    if seconds is None or seconds <= 0:
+        raise ValueError(f"JobFleet({name}={value!r}) must be a finite number > 0 or None")
+    return seconds
+
+
 def _seconds_until(now: float, target: float) -> float:
     # The driver computes now + seconds (a virtual clock does exactly that); make sure
     # it reaches target, or a float rounding would ask for the same sleep forever.
@@ -542,7 +622,11 @@ _FLEET_SLOTS: Final = {
     "max_batch_errors": "_max_batch_errors",
     "fail_fast": "_fail_fast",
     "use_predictions": "_use_predictions",
+    "request_timeout": "_request_timeout",
 }
+# Fleet options added after snapshots were first written: their value when a
+# snapshot lacks them.
+_FLEET_ADDED: Final[dict[str, Any]] = {"request_timeout": None}
 
 
 def _held_due(waiter: JobWaiter, due: float, last: float, predicted: bool) -> float:
@@ -614,6 +698,7 @@ _TABLE: Final[
         (),
         (FleetState.RUNNING, FleetState.STOPPING),
     ),
+    (FleetState.RUNNING, BatchRefused): ("_on_refused", (), (FleetState.RUNNING,)),
     (FleetState.RUNNING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Interrupted): ("_on_interrupted", (), (FleetState.STOPPING,)),
     (FleetState.STOPPED, Interrupted): ("_on_late", (), (FleetState.STOPPED,)),
@@ -626,10 +711,12 @@ _TABLE: Final[
     (FleetState.STOPPING, "discard"): ("_on_discard", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchObserved): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, BatchFailed): ("_on_late", (), (FleetState.STOPPING,)),
+    (FleetState.STOPPING, BatchRefused): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPING, Nudged): ("_on_late", (), (FleetState.STOPPING,)),
     (FleetState.STOPPED, "discard"): ("_on_discard", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchObserved): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, BatchFailed): ("_on_late", (), (FleetState.STOPPED,)),
+    (FleetState.STOPPED, BatchRefused): ("_on_late", (), (FleetState.STOPPED,)),
     (FleetState.STOPPED, Nudged): ("_on_late", (), (FleetState.STOPPED,)),
 }
 _ROWS: Final[dict[FleetState, dict[type[Any] | str, str]]] = {state: {} for state in FleetState}
@@ -693,6 +780,11 @@ class JobFleet:
             unlimited). A sync driver has at most one in flight anyway.
         max_batch_errors: The n-th consecutive retryable batch failure ends the jobs
             of that batch with ``JobFetchError``, chained to the real error (default 5).
+            ``None``: no fleet-wide budget; a failed request is a failed poll of each
+            job it carried, against its own ``max_fetch_errors`` (as a lone wait).
+        request_timeout: The longest one request may take (default ``None``: no
+            rule). A job nearer its deadline than this is polled alone, so each
+            request can be bounded by its jobs' own time left.
         fail_fast: Stop at the first job error with ``FleetFailedError`` (default
             ``False``: collect every outcome).
         use_predictions: Defer a job's poll by IonQ's predicted completion, once
@@ -703,8 +795,8 @@ class JobFleet:
             batch reported (default ``False``), for drivers given ``on_poll``: after
             the job's ``StatusChanged``, before its ``Finished``. Its ``next_sleep`` is
             the fleet's schedule (batching, jitter and predictions included). A failed
-            batch the fleet retries is reported with ``error`` set but, as in
-            :meth:`polls`, not counted in ``polls``.
+            batch the fleet retries is reported with ``error`` set and, as in
+            :meth:`polls`, counted in ``polls``.
 
     Raises:
         ValueError, TypeError: For an invalid option (the message names it).
@@ -719,6 +811,7 @@ class JobFleet:
         "_fail_fast",
         "_failure",
         "_final_polls",
+        "_held",
         "_hold_until",
         "_in_flight",
         "_kept",
@@ -735,6 +828,7 @@ class JobFleet:
         "_ready_deadlines",
         "_report_polls",
         "_report_status",
+        "_request_timeout",
         "_requests",
         "_results",
         "_row",
@@ -758,9 +852,10 @@ class JobFleet:
         batch_window: float = 1.0,
         max_polls_per_second: int | None = None,
         max_concurrency: int | None = 10,
-        max_batch_errors: int = 5,
+        max_batch_errors: int | None = 5,
         fail_fast: bool = False,
         use_predictions: bool = False,
+        request_timeout: float | None = None,
         report_status: bool = False,
         report_polls: bool = False,
         **job_options: Unpack[JobOptions],
@@ -795,7 +890,8 @@ class JobFleet:
         self._batch_window = window
         self._budget = _limit("max_polls_per_second", max_polls_per_second)
         self._max_concurrency = _limit("max_concurrency", max_concurrency)
-        self._max_batch_errors = _positive_int("max_batch_errors", max_batch_errors)
+        self._max_batch_errors = _limit("max_batch_errors", max_batch_errors)
+        self._request_timeout = _seconds_or_none("request_timeout", request_timeout)
         self._fail_fast = bool(fail_fast)
         self._use_predictions = bool(use_predictions)
         self._report_status = bool(report_status)
@@ -820,6 +916,9 @@ class JobFleet:
         # poll's answer adds none.
         self._pushed: set[str] = set()
         self._kept: set[str] = set()
+        # How long each job in flight was held back past its due time (to share a
+        # request, or by the budget): its next poll is scheduled as if it had not been.
+        self._held: dict[str, float] = {}
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
         self._state = FleetState.RUNNING
@@ -924,7 +1023,7 @@ class JobFleet:
             raise self._refuse(event)
         # A batch report must name a batch in flight; other events (a push, Nudged;
         # Interrupted) name no batch, and their handlers check them.
-        batch = event.ids if isinstance(event, BatchObserved | BatchFailed) else None
+        batch = event.ids if isinstance(event, BatchObserved | BatchFailed | BatchRefused) else None
         if batch is not None and batch not in self._in_flight:
             raise UsageError(
                 f"{kind.__name__} reports ids {batch!r}, which are not a batch in "
@@ -965,6 +1064,7 @@ class JobFleet:
                 self._deferred.discard(job_id)
                 self._pushed.discard(job_id)
                 self._kept.discard(job_id)
+                self._held.pop(job_id, None)
                 discarded.append(job_id)
         return tuple(discarded)
 
@@ -1020,12 +1120,17 @@ class JobFleet:
         waiters = self._waiters
         self._batch_errors = 0
         factor = self._batch_factor(hint)
+        unanswered = event.unanswered
+        if unanswered:
+            self._read_alone(unanswered, now)
         for job_id in event.ids:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
             job = jobs.get(job_id, _MISSING)
             if job is _MISSING:
+                if unanswered and job_id in unanswered:
+                    continue  # still in flight, read alone
                 missing = JobMissingError(job_id)
                 action = waiter.handle(
                     FetchFailed(error=missing, now=now, retryable=True, retry_after=hint)
@@ -1036,7 +1141,7 @@ class JobFleet:
                     status = waiter.last_status
                     assert status is not None  # a change is always to a read status
                     self._outbox.append(StatusChanged(job_id=job_id, job=job, status=status))
-            self._answer(job_id, waiter, action, now, job, factor)
+            self._answer(job_id, waiter, action, now, job, factor, hint)
         self._check_fail_fast()
 
     def _on_failed(self, event: BatchFailed) -> None:
@@ -1045,20 +1150,24 @@ class JobFleet:
         # as a lone waiter answers the same FetchFailed.
         now = event.now
         hint = event.retry_after
-        if event.retryable:
+        failed: SharedFetchFailed | FetchFailed
+        budget = self._max_batch_errors
+        if event.retryable and budget is None:
+            # Every job keeps its own budget: the failed request was a failed poll of
+            # each job it carried, exactly as a failed GET of a lone wait.
+            failed = FetchFailed(error=event.error, now=now, retryable=True, retry_after=hint)
+        elif event.retryable:
             self._batch_errors += 1
             hold = usable_seconds(hint, self._max_retry_after)
             if hold is not None and now + hold > self._hold_until:
                 self._hold_until = now + hold
             spent = None
-            if self._batch_errors >= self._max_batch_errors:
+            if budget is not None and self._batch_errors >= budget:
                 spent = (
                     f"{self._batch_errors} batch requests in a row failed "
                     f"(max_batch_errors={self._max_batch_errors})"
                 )
-            failed: SharedFetchFailed | FetchFailed = SharedFetchFailed(
-                error=event.error, now=now, retry_after=hint, spent=spent
-            )
+            failed = SharedFetchFailed(error=event.error, now=now, retry_after=hint, spent=spent)
         else:
             failed = FetchFailed(error=event.error, now=now, retryable=False)
         factor = self._batch_factor(hint)
@@ -1067,8 +1176,26 @@ class JobFleet:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
-            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor)
+            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor, hint)
         self._check_fail_fast()
+
+    def _read_alone(self, ids: tuple[str, ...], now: float) -> None:
+        # Jobs a batch answer left out, read one by one by the driver: each its own read
+        # in flight (and request), reported by itself.
+        for job_id in ids:
+            if job_id in self._waiters:
+                self._in_flight[(job_id,)] = None
+                self._requests += 1
+                if self._budget is not None:
+                    self._sent.append(now)
+
+    def _on_refused(self, event: BatchRefused) -> None:
+        # Not a poll of any job: the source cannot read batches. From now on one id per
+        # request; these jobs go out again at once (pushed), their waiters untouched.
+        self._max_batch = 1
+        for job_id in reversed(event.ids):
+            if job_id in self._waiters:
+                self._push(job_id, event.now)
 
     def _on_interrupted(self, event: Interrupted) -> None:
         reason = event.reason
@@ -1090,6 +1217,7 @@ class JobFleet:
         self._deferred.clear()
         self._pushed.clear()
         self._kept.clear()
+        self._held.clear()
 
     def _on_late(self, event: FleetEvent) -> None:
         """A batch reported (or a push came) after fail_fast settled its jobs."""
@@ -1143,7 +1271,9 @@ class JobFleet:
         now: float,
         job: Any,
         factor: float | None,
+        hint: float | None = None,
     ) -> None:
+        lag = self._held.pop(job_id, 0.0) if self._held else 0.0
         if type(action) is Sleep:
             if self._kept and job_id in self._kept:
                 # After a push's extra poll: the timer entry that stood for the due poll
@@ -1152,7 +1282,14 @@ class JobFleet:
                 if self._report_polls:
                     self._outbox.append(poll_report(waiter))
                 return
-            due = self._schedule(job_id, waiter, now, action.seconds, job, factor)
+            seconds = action.seconds
+            if lag and hint is None:
+                # Held back to share a request: the rest of the schedule is not pushed
+                # back with it (a sleep clamped to the deadline stays as it is).
+                deadline = waiter.deadline
+                if deadline is None or now + seconds < deadline:
+                    seconds = max(0.0, seconds - lag)
+            due = self._schedule(job_id, waiter, now, seconds, job, factor)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter, next_sleep=due - now))
         elif type(action) is Poll:  # a push came while this poll was in flight
@@ -1320,25 +1457,113 @@ class JobFleet:
 
     def _dispatch(self, now: float) -> PollBatch | None:
         ready = self._ready
-        if not ready or now < self._flush_at() or not self._slot_free(now):
+        if not ready or now < self._flush_at():
+            return None
+        dues: dict[str, float] = {}
+        if self._slot_free(now):
+            # A job whose deadline has come goes first: it has one poll left.
+            deadline = self._min_ready_deadline()
+            if deadline is not None and deadline <= now:
+                self._to_front(now)
+            ids = [] if self._request_timeout is None else self._pick(now, dues)
+            if not ids:
+                for _ in range(min(len(ready), self._max_batch)):
+                    job_id, due = ready.popitem(last=False)
+                    ids.append(job_id)
+                    dues[job_id] = due
+        elif (
+            now < self._hold_until
+            and not self._concurrency_full()
+            and now >= self._budget_free_at(now)
+        ):
+            # Only the server's Retry-After holds the fleet: a job at its deadline still
+            # makes its last poll, as a lone wait does (its sleep never passes the
+            # deadline, whatever the hint). The budget and concurrency are ours: those
+            # end it at its deadline instead (_expire).
+            ids = self._at_deadline(now, dues)
+            if not ids:
+                return None
+        else:
             return None
         waiters = self._waiters
         pushed = self._pushed
-        ids: list[str] = []
-        for _ in range(min(len(ready), self._max_batch)):
-            job_id, _ = ready.popitem(last=False)
+        held = self._held
+        nearest = math.inf
+        woke = None
+        for job_id in ids:
+            lag = now - dues[job_id]
+            if lag > 0:
+                held[job_id] = lag
             waiter = waiters[job_id]
             if type(waiter.last_action) is Sleep:
-                waiter.handle(Woke(now=now))
+                if woke is None:
+                    woke = Woke(now=now)
+                waiter.handle(woke)
             if pushed:
                 pushed.discard(job_id)
-            ids.append(job_id)
+            deadline = waiter.deadline
+            if deadline is not None and deadline < nearest:
+                nearest = deadline
         batch = tuple(ids)
         self._in_flight[batch] = None
         if self._budget is not None:
             self._sent.append(now)
         self._requests += 1
-        return PollBatch(ids=batch)
+        time_left = None if nearest == math.inf else max(0.0, nearest - now)
+        return PollBatch(ids=batch, time_left=time_left)
+
+    def _to_front(self, now: float) -> None:
+        # The ready jobs whose deadline has come move to the front of the queue.
+        ready = self._ready
+        deadlines = sorted(
+            (deadline, job_id)
+            for deadline, job_id in self._ready_deadlines
+            if deadline <= now and job_id in ready
+        )
+        for _, job_id in reversed(deadlines):
+            ready.move_to_end(job_id, last=False)
+
+    def _at_deadline(self, now: float, dues: dict[str, float]) -> list[str]:
+        # The ready jobs whose deadline has come, at most max_batch, out of the queue.
+        deadlines = self._ready_deadlines
+        ready = self._ready
+        ids: list[str] = []
+        while deadlines and deadlines[0][0] <= now and len(ids) < self._max_batch:
+            _, job_id = heapq.heappop(deadlines)
+            if job_id in ready:
+                dues[job_id] = ready.pop(job_id)
+                ids.append(job_id)
+        return ids
+
+    def _pick(self, now: float, dues: dict[str, float]) -> list[str]:
+        # With request_timeout: a request is bounded by the nearest deadline among its
+        # jobs (PollBatch.time_left). Jobs further from their deadline than one request
+        # may take share a batch (their bounds are all request_timeout, the client's
+        # own); a job nearer its deadline shares only with jobs whose deadlines are
+        # within batch_window of its own, so no job's request is cut more than one
+        # batch window before its own bound.
+        ready = self._ready
+        waiters = self._waiters
+        near = now + self._request_timeout  # type: ignore[operator]
+        window = self._batch_window
+        limit = self._max_batch
+        ids: list[str] = []
+        group: float | None = None  # the first job's deadline when it is near; None: far
+        for job_id in ready:
+            deadline = waiters[job_id].deadline
+            if deadline is not None and deadline < near:
+                if ids and (group is None or abs(deadline - group) > window):
+                    continue  # a request of its own (or of its own group) comes next
+                if not ids:
+                    group = deadline
+            elif group is not None:
+                continue  # a far job does not join a near group
+            ids.append(job_id)
+            if len(ids) >= limit:
+                break
+        for job_id in ids:
+            dues[job_id] = ready.pop(job_id)
+        return ids
 
     def _expire(self, now: float) -> bool:
         # A ready job at its deadline that could not go out (no request slot) ends now.
@@ -1397,6 +1622,22 @@ class JobFleet:
         return len(self._results)
 
     @property
+    def max_batch(self) -> int:
+        """Ids per request at most: the ``max_batch`` option, or 1 after a
+        ``BatchRefused``."""
+        return self._max_batch
+
+    def is_waiting(self, job_id: str) -> bool:
+        """Whether ``job_id`` was added and has no outcome yet."""
+        return job_id in self._waiters
+
+    def time_left(self, job_id: str, now: float) -> float | None:
+        """Seconds from ``now`` to a waiting job's deadline (never negative); ``None``
+        without a deadline, or for a job that is not waiting."""
+        waiter = self._waiters.get(job_id)
+        return None if waiter is None else waiter.time_left(now)
+
+    @property
     def in_flight(self) -> int:
         """Batches handed out with ``PollBatch`` and not reported yet."""
         return len(self._in_flight)
@@ -1417,8 +1658,8 @@ class JobFleet:
         return self._state is not FleetState.RUNNING
 
     def polls(self, job_id: str) -> int:
-        """Fetch attempts reported for one job (as ``JobWaiter.polls``); whole-batch
-        retryable failures are not counted, as the job's waiter never sees them.
+        """Fetch attempts reported for one job, failed or not (as ``JobWaiter.polls``):
+        every request that carried it counts.
 
         Raises:
             KeyError: The id was never added (or was unfinished when the fleet stopped).
@@ -1614,7 +1855,12 @@ class JobFleet:
         base = min(now, taken) if same_clock else now  # the snapshot's moment, here
         options = snapshot["options"]
         job_options = options_from_json(options, **given)
-        fleet_options = {name: options[name] for name in cls.FLEET_OPTIONS}
+        fleet_options = {
+            name: options[name]
+            if name in options or name not in _FLEET_ADDED
+            else _FLEET_ADDED[name]
+            for name in cls.FLEET_OPTIONS
+        }
         fleet = cls(**fleet_options, **job_options, **flags)
         fleet._now = base
         waiters = fleet._waiters

@@ -60,9 +60,10 @@ class FleetOptions(JobOptions, total=False):
     batch_window: float
     max_polls_per_second: int | None
     max_concurrency: int | None
-    max_batch_errors: int
+    max_batch_errors: int | None
     fail_fast: bool
     use_predictions: bool
+    request_timeout: float | None
 
 
 #: The default of every per-job option (the ``ionq_core.polling`` contract).

@@ -20,10 +20,19 @@ from ._drive import is_retryable_status as is_retryable_status
 from ._drive import make_waiter as make_waiter
 from ._drive import observed as observed
 from ._drive import retry_after_of as retry_after_of
+from ._driver import BATCH_REFUSED_STATUS_CODES as BATCH_REFUSED_STATUS_CODES
+from ._driver import FleetDriver as FleetDriver
+from ._driver import Read as Read
+from ._driver import Reads as Reads
+from ._driver import Step as Step
+from ._driver import refuses_batch as refuses_batch
+from ._errors import RemoteError as RemoteError
 from ._errors import error_from_json as error_from_json
 from ._errors import error_to_json as error_to_json
 from ._errors import is_json as is_json
+from ._errors import shown as shown
 from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
+from ._fleet import BatchRefused as BatchRefused
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetEvent as FleetEvent
 from ._fleet import FleetState as FleetState
@@ -60,6 +69,7 @@ from ._waiter import transitions as transitions
 from ._wakeup import Subscription as Subscription
 
 __all__ = [
+    "BATCH_REFUSED_STATUS_CODES",
     "DEFAULT_MAX_BODY_SIZE",
     "FLEET_SNAPSHOT_FORMAT",
     "JOB_DEFAULTS",
@@ -67,8 +77,10 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "SNAPSHOT_FORMAT",
     "Action",
+    "BatchRefused",
     "Event",
     "FleetAction",
+    "FleetDriver",
     "FleetEvent",
     "FleetOptions",
     "FleetState",
@@ -77,7 +89,11 @@ __all__ = [
     "JobMissingError",
     "JobOptions",
     "Nudged",
+    "Read",
+    "Reads",
+    "RemoteError",
     "ResponseError",
+    "Step",
     "Subscription",
     "Transition",
     "WaiterOptions",
@@ -101,8 +117,10 @@ __all__ = [
     "observed",
     "parse_retry_after",
     "read_response",
+    "refuses_batch",
     "request_timeout",
     "retry_after_of",
+    "shown",
     "single_job",
     "transitions",
     "usable_seconds",

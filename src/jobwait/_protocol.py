@@ -120,8 +120,9 @@ class SharedFetchFailed:
     :class:`FetchFailed`.
 
     The scheduler counts such failures against its own shared budget (the fleet's
-    ``max_batch_errors``), so this one counts neither against ``max_fetch_errors`` nor
-    as a poll of this job. The waiter answers as for a retryable ``FetchFailed``: its
+    ``max_batch_errors``), so this one does not count against ``max_fetch_errors``; it
+    is a poll of this job (``polls`` counts every fetch attempt). The waiter answers as
+    for a retryable ``FetchFailed``: its
     own next backoff interval (a ``retry_after`` hint is a floor), or
     ``JobTimeoutError`` at the deadline, with ``error`` as the cause.
 

@@ -74,10 +74,10 @@ elapsed time, so nothing observed is lost when the wait ends badly.
 
 A scheduler that polls many jobs with one request (``JobFleet``) reports a retryable
 failure of that shared request as ``SharedFetchFailed``: the waiter answers with its own
-next sleep, exactly as for a retryable ``FetchFailed``, but the failure counts against
-the scheduler's shared budget instead of ``max_fetch_errors`` (and is not this job's
-poll). When the shared budget is spent the event says so (``spent``), and the waiter
-ends with ``JobFetchError`` chained to the real error, with a note naming the budget.
+next sleep, exactly as for a retryable ``FetchFailed``, and counts it as a poll, but the
+failure counts against the scheduler's shared budget instead of ``max_fetch_errors``.
+When the shared budget is spent the event says so (``spent``), and the waiter ends with
+``JobFetchError`` chained to the real error, with a note naming the budget.
 
 A scheduler that shares a request budget among many waiters (``JobFleet``) may have
 to hold a due poll back past the deadline. It sends ``Expired(now)`` instead of
@@ -588,13 +588,13 @@ class JobWaiter:
     def _on_shared_failure(self, event: SharedFetchFailed) -> Sleep | Poll | Raise:
         error = self._last_error = event.error
         self._now = event.now
+        self._polls += 1  # a fetch attempt that carried this job, failed or not
         self._status_changed = False
         spent = event.spent
         if spent is None:
             # The scheduler retries the shared request and counts it against its own
             # budget: this job answers with its own schedule, as for FetchFailed.
             return self._after_poll(event.now, event.retry_after, error)
-        self._polls += 1
         failed = self._fail(
             JobFetchError(
                 f"{spent}; last: {_describe(error)}",

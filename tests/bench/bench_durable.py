@@ -273,8 +273,7 @@ def run_durable(
             seen.setdefault(job_id, int(entry_id.split(b"-")[0]) / 1000 - offset)
         recorded = {}
         for job_id, text in waits.store.results(group.id).items():
-            record = json.loads(text)
-            recorded[job_id] = record["polls"] if "job" in record else record["context"]["polls"]
+            recorded[job_id] = json.loads(text)["polls"]
         requests, served = job_polls(server, set(ids))
         doubled_reads = sum(max(0, served[i] - recorded.get(i, 0)) for i in ids)
         delays = [(seen[i] - t) * scale for i, t in zip(ids, terminal, strict=True) if i in seen]

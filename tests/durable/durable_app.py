@@ -10,15 +10,18 @@ timeout (a killed worker's messages come back after 6 s), countdowns capped at 1
 from __future__ import annotations
 
 import os
+import time
 
 from celery import Celery
 
-from jobwait.adapters.celery import DurableWaits, ionq_source
+from jobwait.adapters.celery import DurableWaits, ionq_source, outcome_of
 
 # The benchmark sets these three for a production-like shape.
 VISIBILITY_TIMEOUT = int(os.environ.get("JOBWAIT_DURABLE_VISIBILITY", "6"))
 COUNTDOWN_CAP = float(os.environ.get("JOBWAIT_DURABLE_COUNTDOWN_CAP", "1.0"))
 SWEEP_GRACE = float(os.environ.get("JOBWAIT_DURABLE_SWEEP_GRACE", "2.0"))
+# Seconds each on_done call of record_done sleeps (the kill test sets it).
+ON_DONE_DELAY = float(os.environ.get("JOBWAIT_DURABLE_ON_DONE_DELAY", "0"))
 
 
 def make(redis_url: str) -> tuple[Celery, DurableWaits]:
@@ -43,10 +46,20 @@ def make(redis_url: str) -> tuple[Celery, DurableWaits]:
         ionq_source(base_url_env="JOBWAIT_DURABLE_API", api_key_env="JOBWAIT_DURABLE_KEY"),
     )
 
-    @app.task(name="durable_app.record_done", ignore_result=True)
+    @app.task(name="durable_app.record_done", ignore_result=True, shared=False)
     def record_done(group: str, job_id: str, record: dict[str, object]) -> None:
-        # Counts on_done calls per job, to prove each runs once.
+        # Counts on_done calls per job that ran to their end (a kill inside one loses
+        # its effect, as it would a real callback's): each must arrive at least once,
+        # and the record is one jobwait wrote.
+        outcome_of(record)
+        if ON_DONE_DELAY:
+            time.sleep(ON_DONE_DELAY)  # widens the window a kill can land in
         waits.store.client.hincrby(f"test:{group}:on_done", job_id, 1)
+
+    @app.task(name="durable_app.fail_done", ignore_result=True, shared=False)
+    def fail_done(group: str, job_id: str, record: dict[str, object]) -> None:
+        waits.store.client.hincrby(f"test:{group}:on_done", job_id, 1)
+        raise RuntimeError(f"on_done failed for {job_id}")
 
     return app, waits
 

@@ -19,6 +19,7 @@ from jobwait import (
     JobTimeoutError,
     JobWaitError,
 )
+from jobwait._durable import outcome_record, record_json
 from jobwait.adapters.celery import (
     DurableWaitError,
     ForeignFormatError,
@@ -34,7 +35,6 @@ from jobwait.adapters.celery import (
     http_source,
     outcome_of,
 )
-from jobwait.adapters.celery._outcomes import encode_outcome
 from jobwait.adapters.celery._store import FORMAT, Store
 
 FAST = {"backoff": Backoff(initial=0.2, factor=1.5, max=1.0)}
@@ -60,7 +60,7 @@ def _shard_messages(cluster: Cluster) -> list[list[Any]]:
 
 def test_durable_save_is_compare_and_set_and_records_each_outcome_once(cluster: Cluster) -> None:
     store = cluster.waits.store
-    assert store.create("g1", {"source": "board", "total": "2"}, [b"s0"], 100.0)
+    assert store.create("g1", {"source": "board", "total": "2"}, [b"s0"], 100.0) is None
     first = store.save(
         "g1", 0, gen=1, snapshot=b"s1", due=110.0, outcomes=[("a", "completed", '{"job":1}')],
         total=2, ttl=0, notify=False, now=105.0,
@@ -98,7 +98,7 @@ def test_durable_save_is_compare_and_set_and_records_each_outcome_once(cluster: 
 
 def test_durable_take_over_moves_only_overdue_shards(cluster: Cluster) -> None:
     store = cluster.waits.store
-    store.create("g2", {"source": "board", "total": "2"}, [b"s0", b"s1"], 100.0)
+    assert store.create("g2", {"source": "board", "total": "2"}, [b"s0", b"s1"], 100.0) is None
     store.save(
         "g2", 1, gen=1, snapshot=b"s", due=200.0, outcomes=[], total=2, ttl=0, notify=False, now=1
     )  # fmt: skip
@@ -124,7 +124,7 @@ def test_durable_snapshot_is_stored_as_compressed_json(cluster: Cluster) -> None
     _, blob, _ = cluster.waits.store.load(group.id, 0) or (0, None, False)
     assert blob is not None
     assert not blob.startswith(b"\x80")  # not a pickle
-    from jobwait.adapters.celery._store import unpack
+    from jobwait._durable import unpack
 
     assert isinstance(unpack(blob), dict)
     with pytest.raises(ValueError, match="zlib"):
@@ -135,7 +135,8 @@ def test_durable_snapshot_is_stored_as_compressed_json(cluster: Cluster) -> None
 
 
 def _roundtrip(outcome: Any) -> Any:
-    kind, text = encode_outcome(outcome, lambda job: job.get("status"))
+    kind, record = outcome_record(outcome, status_of=lambda job: job.get("status"))
+    text = record_json(record)
     json.loads(text)  # plain JSON
     return kind, outcome_of(text)
 
@@ -246,7 +247,7 @@ def test_durable_groups_of_another_format_are_refused(cluster: Cluster) -> None:
         cluster.waits.submit("board", ["b"], group_id="mine")
     with pytest.raises(GroupTimeoutError, match="1 of 1 jobs still waiting"):
         list(group.as_completed(timeout=0.05))
-    assert store.meta("mine")["format"] == FORMAT  # type: ignore[index]
+    assert store.meta("mine").format == FORMAT  # type: ignore[union-attr]
 
 
 # --- one shard run, in this process ---------------------------------------------------
@@ -322,7 +323,7 @@ def test_durable_secrets_never_reach_redis_or_messages(
     assert API_KEY.encode() not in dump
     import zlib
 
-    for n in range(int(cluster.waits.store.meta(group.id)["shards"])):  # type: ignore[index]
+    for n in range(cluster.waits.store.meta(group.id).shards):  # type: ignore[union-attr]
         blob = cluster.waits.store.load(group.id, n)[1]  # type: ignore[index]
         if blob:
             assert API_KEY.encode() not in zlib.decompress(blob)
@@ -382,7 +383,8 @@ def test_durable_http_source_one_by_one_reads_each_job_with_headers_from_the_env
     )
     ids = [server.submit(durations={"started": 0.0, "ready": 0.0}, id=f"a/b.{i}") for i in range(3)]
     group = waits.submit("one-by-one", ids, **FAST)
-    assert json.loads(waits.store.meta(group.id)["options"])["max_batch"] == 1  # type: ignore[index]
+    options = waits.store.client.hget(waits.store.keys(group.id).meta, "options")
+    assert json.loads(options)["max_batch"] == 1
     waits.run_shard(group.id, 0, 1)
     assert sorted(r.path for r in server.requests) == [f"/v0.4/jobs/a%2Fb%2E{i}" for i in range(3)]
     assert {

@@ -148,8 +148,7 @@ def run(
 
                 async def main() -> Any:
                     async with httpx.AsyncClient(**client) as c:
-                        # shared=False: each request bounded by its own job's time left.
-                        return await async_wait_for_url(c, url, shared=False, **kw)
+                        return await async_wait_for_url(c, url, **kw)
 
                 outcome.value = _run_async(runtime, main)
         except BaseException as exc:

@@ -62,8 +62,7 @@ def _call(runtime: str, base: str, what: str, job_id: str) -> Any:
     async def main() -> Any:
         async with httpx.AsyncClient(**kw) as client:
             if what == "single":
-                # shared=False: the single job's own URL (shared waits read batches).
-                return await ionq.async_wait_for_job(client, job_id, timeout=2, shared=False)
+                return await ionq.async_wait_for_job(client, job_id, timeout=2)
             if what == "cancel":
                 return await ionq.async_cancel_job(client, job_id)
             return await ionq.async_wait_for_jobs(client, [job_id], timeout=2)

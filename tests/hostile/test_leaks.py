@@ -84,11 +84,7 @@ async def _async(kind: str, base: str, n: int = N) -> None:
         for _ in range(n):
             try:
                 if kind == "single":
-                    # shared=False: a lone wait owns nothing after it returns; a shared
-                    # scheduler ends a loop step after its last caller (test_ionq_shared.py).
-                    await async_wait_for_url(
-                        client, base + "/jobs/j1", max_fetch_errors=1, shared=False, **FAST
-                    )
+                    await async_wait_for_url(client, base + "/jobs/j1", max_fetch_errors=1, **FAST)
                 else:
                     await async_wait_for_batch(
                         client, ["a"], url_for=_url_for(base), max_batch_errors=1, **FAST

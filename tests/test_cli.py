@@ -578,6 +578,7 @@ def test_library_warnings_never_reach_the_terminal(server: JobServer) -> None:
 
 @posix_only
 @realtime
+@pytest.mark.usefixtures("ctrl_c")  # the child starts with SIGINT handled, even under nohup
 def test_ctrl_c_during_a_wait_exits_130_with_one_line(server: JobServer) -> None:
     job = server.submit(durations=FOREVER)
     with subprocess.Popen(
@@ -634,6 +635,7 @@ def test_python_m_jobwait_help() -> None:
 
 @posix_only
 @realtime
+@pytest.mark.usefixtures("ctrl_c")  # the child starts with SIGINT handled, even under nohup
 @pytest.mark.parametrize("passed_key", [None, "my-own-key-0815"], ids=["generated", "passed"])
 def test_serve_prints_its_url_and_stops_on_sigint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, passed_key: str | None

@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._json import loads
 from ._text import SERVER_LIMIT, mask_secrets, preview
 
 __all__ = [
@@ -125,8 +126,8 @@ def server_message(body: bytes | str) -> str | None:
         return None
     if text[0] in "{[":
         try:
-            parsed = json.loads(text) if len(text) <= _PARSE_LIMIT else None
-        except (ValueError, RecursionError):
+            parsed = loads(text) if len(text) <= _PARSE_LIMIT else None
+        except ValueError:  # not JSON, or nested too deep
             parsed = None
         # JSON (whole, or cut short in an excerpt) is never quoted raw: its message
         # fields are, or nothing.

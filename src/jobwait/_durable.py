@@ -49,12 +49,12 @@ from ._backoff import Backoff
 from ._errors import (
     CORE_ERROR_NAMES,
     JobWaitError,
-    checked_count,
     error_from_json,
     error_to_json,
     is_json,
 )
 from ._fleet import JobFleet
+from ._numbers import check_count
 from ._options import JOB_OPTIONS, options_from_json
 from ._profiles import ApiProfile
 from ._statuses import Statuses, default_failure_of, default_status_of
@@ -204,7 +204,7 @@ def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:
             if status is not None and not isinstance(status, str):
                 raise TypeError("status must be a string")
             if polls is not None:
-                checked_count("polls", polls)
+                check_count("polls", polls)
             if not is_json(job):
                 raise ValueError("the job payload is not plain JSON within 64 levels")
             return job
@@ -397,7 +397,7 @@ class SourceSpec:
         if len(set(headers)) != len(headers):
             raise ValueError("SourceSpec(credentials=...) names one header twice")
         object.__setattr__(self, "credentials", credentials)
-        checked_count("SourceSpec(max_body_size=...)", self.max_body_size)
+        check_count("SourceSpec(max_body_size=...)", self.max_body_size)
         for name in ("timeout", "connect_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:

@@ -18,15 +18,15 @@ classified error that the drivers report as ``FetchFailed``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._advice import http_error_reason
-from ._backoff import usable_seconds
 from ._drive import is_retryable_status
 from ._errors import JobStatusError
+from ._json import loads
+from ._numbers import usable_seconds
 from ._protocol import Fetched
 from ._text import SERVER_LIMIT, preview
 
@@ -200,8 +200,8 @@ def read_response(
             retryable=retryable,
         )
     try:
-        job = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        job = loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, nested too deep
         what = f"is not JSON ({type(exc).__name__}: {exc})"
     else:
         if isinstance(job, dict):

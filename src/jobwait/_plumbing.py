@@ -53,6 +53,9 @@ from ._http import body_too_large as body_too_large
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
+from ._json import loads as loads_json
+from ._numbers import check_count as check_count
+from ._numbers import check_number as check_number
 from ._options import JOB_DEFAULTS as JOB_DEFAULTS
 from ._options import JOB_OPTIONS as JOB_OPTIONS
 from ._options import FleetOptions as FleetOptions
@@ -110,6 +113,8 @@ __all__ = [
     "body_excerpt",
     "body_too_large",
     "cancel_failed",
+    "check_count",
+    "check_number",
     "error_from_json",
     "error_to_json",
     "fetch_failed",
@@ -118,6 +123,7 @@ __all__ = [
     "is_json",
     "is_retryable_status",
     "job_fields",
+    "loads_json",
     "make_fleet",
     "make_waiter",
     "observed",

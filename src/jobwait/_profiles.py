@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from ._http import ResponseError, parse_retry_after, read_response
+from ._numbers import finite, usable_seconds
 from ._options import JobOptions
 from ._protocol import Fetched
 from ._statuses import Statuses, default_failure_of, default_status_of
+from ._text import preview
 
 __all__ = ["ApiProfile", "api_profile", "merged", "with_api"]
 
@@ -126,10 +128,16 @@ class ApiProfile:
             raise ValueError(
                 f"ApiProfile(empty_body={self.empty_body!r}) must be 'error', 'pending' or 'job'"
             )
-        headers = tuple((str(h).lower(), float(scale)) for h, scale in self.retry_after_headers)
-        if any(not scale > 0 for _, scale in headers):
-            raise ValueError("ApiProfile(retry_after_headers=...) scales must be positive")
-        object.__setattr__(self, "retry_after_headers", headers)
+        headers = []
+        for header, scale in self.retry_after_headers:
+            number = finite(scale)
+            if number is None or number <= 0:
+                raise ValueError(
+                    f"ApiProfile(retry_after_headers=...) scales must be positive finite "
+                    f"numbers; {header!r} has {preview(scale)}"
+                )
+            headers.append((str(header).lower(), number))
+        object.__setattr__(self, "retry_after_headers", tuple(headers))
 
     # --- the built-in profiles ----------------------------------------------------
 
@@ -203,6 +211,7 @@ class ApiProfile:
                 number = parse_retry_after(value, wall_now=wall_now)
                 # A millisecond header is a number, never an HTTP-date.
                 seconds = None if number is None or not _is_number(value) else number * scale
+                seconds = usable_seconds(seconds)  # a product may overflow to inf
             if seconds is not None:
                 return seconds
         return None

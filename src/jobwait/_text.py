@@ -54,8 +54,12 @@ SERVER_LIMIT: Final = 100
 def preview(value: object, limit: int = VALUE_LIMIT, *, quote: bool = True) -> str:
     """``value`` as a message shows it: its ``repr`` (``quote=False``: its ``str``), and
     past ``limit`` characters cut to ``limit - 1`` of them, an ellipsis and the full
-    length (``'abc…' (523 characters)``). The attributes of an error keep values whole.
+    length (``'abc…' (523 characters)``); an integer too long to write out is named by
+    its size. The attributes of an error keep values whole.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 10_000:
+        # repr() of an int past 4,300 digits raises ValueError: its size is the point.
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     text = repr(value) if quote else str(value)
     if len(text) <= limit:
         return text

@@ -113,7 +113,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack, cast
 
 from ._advice import unreadable_status
-from ._backoff import Backoff, usable_seconds
+from ._backoff import Backoff
 from ._errors import (
     JobCanceledError,
     JobFailedError,
@@ -123,6 +123,14 @@ from ._errors import (
     JobWaitError,
     UsageError,
     is_json,
+)
+from ._numbers import (
+    as_float,
+    check_count,
+    check_number,
+    finite,
+    held_to,
+    usable_seconds,
 )
 from ._options import (
     JOB_DEFAULTS,
@@ -225,23 +233,6 @@ def transitions() -> list[Transition]:
 
 
 SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
-
-
-def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = _as_float(value)
-        if math.isfinite(number) and number >= minimum:
-            return number
-    raise ValueError(f"JobWaiter({name}={preview(value)}) must be a finite number >= {minimum:g}")
-
-
-def _as_float(value: float) -> float:
-    # float() of an int too large for a double raises OverflowError (so does
-    # math.isfinite); such a value is not a usable number of seconds.
-    try:
-        return float(value)
-    except OverflowError:
-        return math.nan
 
 
 def _named(job_id: str | None) -> str:
@@ -358,22 +349,17 @@ class JobWaiter:
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float):
                 raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
-            number = _as_float(timeout)
-            if math.isnan(number) or number < 0:
-                raise ValueError(f"JobWaiter(timeout={preview(timeout)}) must be >= 0 (or None)")
+            number = as_float(timeout)  # None: an int too large for a float
+            if number is None or math.isnan(number) or number < 0:
+                raise ValueError(
+                    f"JobWaiter(timeout={preview(timeout)}) must be >= 0 and fit a float (or None)"
+                )
             timeout = None if math.isinf(number) else number
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
         if not isinstance(statuses, Statuses):
             raise TypeError(f"JobWaiter(statuses=...) must be a jobwait.Statuses, got {statuses!r}")
-        if (
-            isinstance(max_fetch_errors, bool)
-            or not isinstance(max_fetch_errors, int)
-            or max_fetch_errors < 1
-        ):
-            raise ValueError(
-                f"JobWaiter(max_fetch_errors={max_fetch_errors!r}) must be an integer >= 1"
-            )
+        check_count("JobWaiter(max_fetch_errors=...)", max_fetch_errors, minimum=1)
         if not callable(status_of) or not callable(failure_of):
             raise TypeError("JobWaiter(status_of=..., failure_of=...) must be callables")
         self.job_id = job_id
@@ -384,7 +370,9 @@ class JobWaiter:
         self._raise_on_failure = bool(given["raise_on_failure"])
         self._raise_on_cancel = bool(given["raise_on_cancel"])
         self._max_fetch_errors = max_fetch_errors
-        self._max_retry_after = _check_number("max_retry_after", given["max_retry_after"])
+        self._max_retry_after = check_number(
+            "JobWaiter(max_retry_after=...)", given["max_retry_after"], minimum=0.0
+        )
         self._status_of = status_of
         self._failure_of = failure_of
         self._state = State.IDLE
@@ -438,7 +426,7 @@ class JobWaiter:
         now = event.now
         # Also catches NaN. Before Start there is no previous event: any finite reading
         # is valid (a monotonic clock's reference point is undefined, may be negative).
-        if not now >= self._now and (self._state is not State.IDLE or not math.isfinite(now)):
+        if not now >= self._now and (self._state is not State.IDLE or finite(now) is None):
             raise UsageError(
                 f"{type(event).__name__}(now={now!r}) is earlier than the previous "
                 f"event's now={self._now!r}; now must come from a monotonic clock",
@@ -967,15 +955,15 @@ class JobWaiter:
                 f"not a JobWaiter snapshot of format {SNAPSHOT_FORMAT!r}"
                 + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
             )
-        now = _check_number("now", now, minimum=-math.inf)
+        now = check_number("JobWaiter.restore(now=...)", now)
         try:
             opts = snapshot["options"]
             options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
             waiter = cls(job_id=opts["job_id"], **options)
             moment = now
-            if same_clock:
-                taken = _check_number("now", snapshot["now"], minimum=-math.inf)
-                moment = min(now, taken)
+            if same_clock or "now" in snapshot:  # snapshots before same_clock lack it
+                taken = check_number("now", snapshot["now"])
+                moment = min(now, taken) if same_clock else now
             waiter._load(snapshot, moment)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
@@ -985,28 +973,33 @@ class JobWaiter:
 
     def _load(self, data: Any, moment: float) -> None:
         # Rebuild the state _dump() wrote; `moment` is when its latest event happened.
+        # Every stored time is held to the rule that set it (see _held_due): the
+        # snapshot may come from storage anyone could write.
         backoff = self._backoff
         state = State[data["state"]]
         if state in _FINAL:
             raise ValueError(f"state {state.name} is final")
-        elapsed = _check_number("elapsed", data["elapsed"])
+        elapsed = check_number("elapsed", data["elapsed"], minimum=0.0)
         time_left = data["time_left"]
         self._state, self._row = state, _ROWS[state]
         self._now = moment
         self._started = moment - elapsed
         if state is not State.IDLE and self._timeout is not None:
-            self._deadline = moment + _check_number("time_left", time_left, minimum=-math.inf)
-        interval = _check_number("interval", data["interval"])
+            left = check_number("time_left", time_left)
+            self._deadline = moment + held_to(left, self._timeout)  # never a timeout away
+        interval = check_number("interval", data["interval"])
         if not backoff.initial <= interval <= backoff.max:
             raise ValueError(
                 f"interval {interval!r} is outside the backoff's "
                 f"[{backoff.initial!r}, {backoff.max!r}]"
             )
         self._interval = interval
-        self._prev_sleep = _check_number("previous_sleep", data["previous_sleep"])
+        self._prev_sleep = held_to(
+            check_number("previous_sleep", data["previous_sleep"], minimum=0.0), backoff.max
+        )
         self._final_poll = _bool(data["final_poll"])
-        self._fetch_errors = _int(data["fetch_errors"])
-        self._polls = _int(data["polls"])
+        self._fetch_errors = check_count("fetch_errors", data["fetch_errors"])
+        self._polls = check_count("polls", data["polls"])
         last_status = data["last_status"]
         if last_status is not None and not isinstance(last_status, str):
             raise TypeError("last_status must be a string or null")
@@ -1014,22 +1007,41 @@ class JobWaiter:
         phase = data["phase"]
         self._phase = None if phase is None else Phase[phase]
         self._status_changed = _bool(data["status_changed"])
-        self._last_job = data["last_job"]
+        last_job = data["last_job"]
+        if not is_json(last_job):
+            raise ValueError("last_job must be plain JSON data, nested at most 64 deep")
+        self._last_job = last_job
         unknown = data["unknown_seen"]
         if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
             raise TypeError("unknown_seen must be a list of strings")
         self._unknown_seen = set(unknown) or None
         if state is State.SLEEPING:
-            self._last_action = Sleep(seconds=_check_number("sleep", data["sleep"]))
-            self._due = moment + self._last_action.seconds
+            stored = check_number("sleep", data["sleep"], minimum=0.0)
+            seconds = max(0.0, self._held_due(stored))
+            deadline = self._deadline
+            if seconds != stored and deadline is not None and moment + seconds >= deadline:
+                self._final_poll = True  # held to the deadline: the poll there is the last
+            self._last_action = Sleep(seconds=seconds)
+            self._due = moment + seconds
         elif state is State.POLLING:
             self._last_action = _POLL
         if "extra" in data:  # snapshots before pushes existed lack these
             self._extra = _bool(data["extra"])
             self._nudged = _bool(data["nudged"])
+            resume = check_number("resume_in", data["resume_in"])
             if self._extra:
-                resume = _check_number("resume_in", data["resume_in"], minimum=-math.inf)
-                self._due = moment + resume
+                self._due = moment + self._held_due(resume)
+
+    def _held_due(self, due: float, *, deferred: bool = False) -> float:
+        """A stored time of this job's next poll, ``due`` seconds after its latest
+        event, held to the rules that set it (the one rule every restore applies, the
+        fleet's included): no later than the longest sleep, ``max(backoff.max,
+        max_retry_after)`` (a poll a fleet ``deferred`` on a prediction may be later),
+        and never past the deadline."""
+        latest = math.inf if deferred else max(self._backoff.max, self._max_retry_after)
+        if self._deadline is not None:
+            latest = min(latest, self._deadline - self._now)
+        return held_to(due, latest)
 
     def _catch_up(self, now: float) -> bool:
         # Restored on the same clock: time stored counted. A deadline that passed ends
@@ -1048,12 +1060,6 @@ class JobWaiter:
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"expected a boolean, got {value!r}")
-    return value
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"expected a non-negative integer, got {value!r}")
     return value
 
 

@@ -1808,11 +1808,13 @@ class JobFleet:
           spent stored, so that time does not count.
         - ``same_clock=True``: ``now`` comes from the clock the fleet ran on (wall
           time shared by every worker, Redis ``TIME``): deadlines and due times keep
-          their absolute times, so time spent stored counts. Every job whose deadline
-          passed while stored (``now > deadline``) ends at once with
-          ``JobTimeoutError`` (no extra poll),
-          handed out as ``Finished(reason=EndReason.TIMEOUT)``. A ``now`` earlier than
-          the snapshot's (clock skew between machines) counts as no time passed.
+          their absolute times, so time spent stored counts. A job whose next poll came
+          due while stored is polled at once; one whose deadline passed while stored
+          makes that poll, its last, as a lone wait that ran late does, and ends as a
+          lone wait's last poll at its deadline ends (its job, if it finished; else
+          ``JobTimeoutError``, handed out as ``Finished(reason=EndReason.TIMEOUT)``). A
+          ``now`` earlier than the snapshot's (clock skew between machines) counts as no
+          time passed.
 
         Example (a worker that hands a fleet over to the next one)::
 
@@ -1964,22 +1966,7 @@ class JobFleet:
                 job = fleet._results.get(job_id) if waiter_now is None else waiter_now.last_job
                 fleet._outbox.append(StatusChanged(job_id=job_id, job=job, status=item["status"]))
         fleet._now = now
-        if same_clock and now > base:
-            fleet._expire_stored(now)
         return fleet
-
-    def _expire_stored(self, now: float) -> None:
-        # Restored on the same clock: every deadline that passed while stored ends its
-        # job now, as the budget's held-back jobs end: Expired, no extra poll.
-        for job_id, waiter in list(self._waiters.items()):
-            deadline = waiter.deadline
-            # Strictly past: a poll due exactly at the deadline (the last one) is
-            # still made, as in a wait that was never stored.
-            if deadline is not None and now > deadline:
-                self._ready.pop(job_id, None)
-                self._pushed.discard(job_id)
-                self._finish(job_id, waiter.handle(Expired(now=now)))  # type: ignore[arg-type]
-        self._check_fail_fast()
 
     def __repr__(self) -> str:
         return (

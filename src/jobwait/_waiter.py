@@ -929,11 +929,13 @@ class JobWaiter:
           events used (``time.time()`` on every worker, Redis ``TIME``, ...), so the
           deadline keeps counting while the snapshot is stored: a job given
           ``timeout=3600`` at 10:00 times out at 11:00, however long it sat in
-          storage. A pending ``Sleep`` is shortened by the time that passed. If the
-          deadline passed while stored (``now > deadline``), the waiter comes back finished, its
-          :attr:`last_action` the ``Raise(JobTimeoutError)`` (reason ``TIMEOUT``)
-          a lone wait gets at its deadline, with no further poll. A ``now`` earlier
-          than the snapshot's (clock skew between machines) counts as no time passed.
+          storage. A pending ``Sleep`` is shortened by the time that passed; one that
+          ran out while stored is ``Sleep(0)``: the poll it led to is owed and made at
+          once, as a lone wait that ran late makes it. If the deadline passed while
+          stored, that poll is the last: it ends the wait as a lone wait's last poll at
+          its deadline does (the job, if it finished; else ``JobTimeoutError``). A
+          ``now`` earlier than the snapshot's (clock skew between machines) counts as no
+          time passed.
 
         Without jitter, and with no time passing, the rest of the schedule is
         identical to the uninterrupted wait's in both modes.
@@ -1043,18 +1045,13 @@ class JobWaiter:
             latest = min(latest, self._deadline - self._now)
         return held_to(due, latest)
 
-    def _catch_up(self, now: float) -> bool:
-        # Restored on the same clock: time stored counted. A deadline that passed ends
-        # the wait now, with no extra poll (True); a pending sleep is what is left of it.
-        if not now > self._now:
-            return False
-        deadline = self._deadline
-        if deadline is not None and now > deadline:  # a poll due at the deadline stays
-            self.handle(Expired(now=now))
-            return True
-        if self._state is State.SLEEPING:
+    def _catch_up(self, now: float) -> None:
+        # Restored on the same clock: time stored counted. A pending sleep is what is
+        # left of it; one that ran out while stored (its deadline passed too, perhaps)
+        # is over: the poll it led to is owed, as a lone wait that was late makes it,
+        # and that poll ends the wait if the deadline has passed.
+        if now > self._now and self._state is State.SLEEPING:
             self._last_action = Sleep(seconds=max(0.0, self._due - now))
-        return False
 
 
 def _bool(value: object) -> bool:

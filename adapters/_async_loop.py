@@ -27,6 +27,7 @@ from jobwait import (
     FleetSleep,
     JobFleet,
     JobWaiter,
+    Nudged,
     Observed,
     Poll,
     PollReport,
@@ -36,21 +37,20 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+    fetch_failed,
     is_retryable,
+    observed,
 )
 from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
     FleetDriver,
-    Nudged,
     Read,
     Reads,
     Step,
     Subscription,
     cancel_failed,
-    fetch_failed,
     make_fleet,
     make_waiter,
-    observed,
     retry_after_of,
     with_api,
 )

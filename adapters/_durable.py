@@ -29,8 +29,9 @@ import httpx
 import jobwait
 import jobwait._plumbing
 from jobwait._durable import Credential, SourceSpec, template_markers
-from jobwait._plumbing import read_response, single_job
+from jobwait._plumbing import single_job
 from jobwait._statuses import default_failure_of, default_status_of
+from jobwait.http import read_response
 
 from . import httpx as _httpx
 from ._request import Answer, arequest, clean_secret, request

@@ -55,6 +55,7 @@ from jobwait import (
     AllDone,
     Finished,
     JobFleet,
+    Nudged,
     PollReport,
     StatusChanged,
     Wakeup,
@@ -63,7 +64,6 @@ from jobwait import (
 from jobwait._plumbing import (
     JOB_OPTIONS,
     FleetDriver,
-    Nudged,
     Read,
     Reads,
     Step,

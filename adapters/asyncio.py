@@ -23,13 +23,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._plumbing import (
-    FleetOptions,
-    WaiterOptions,
-    cancel_failed,
-    retry_after_of,
-    with_api,
-)
+from jobwait._plumbing import FleetOptions, WaiterOptions, cancel_failed, retry_after_of, with_api
 
 from . import _async_loop as _loop
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register

@@ -47,8 +47,9 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 from jobwait import Backoff, Fetched, JobWaitError
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS
+from jobwait._plumbing import JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
+from jobwait.http import DEFAULT_MAX_BODY_SIZE
 
 from . import _async_loop as _loop
 from . import _ionq_core, _shared
@@ -630,7 +631,7 @@ def cancel_job(
         IonQ's answer, ``{"id": ..., "status": ...}``.
 
     Raises:
-        jobwait._plumbing.ResponseError: A non-2xx answer (``status_code``, ``request_id``),
+        jobwait.http.ResponseError: A non-2xx answer (``status_code``, ``request_id``),
             or an answer over 1 MiB.
         TimeoutError: The whole request took longer than its bound.
         jobwait.JobStatusError: A 2xx answer that is not a JSON object.

@@ -33,13 +33,7 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="trio") from _missing
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._plumbing import (
-    FleetOptions,
-    WaiterOptions,
-    cancel_failed,
-    retry_after_of,
-    with_api,
-)
+from jobwait._plumbing import FleetOptions, WaiterOptions, cancel_failed, retry_after_of, with_api
 
 from . import _async_loop as _loop
 from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register

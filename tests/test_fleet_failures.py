@@ -18,14 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwait import (
+    AllDone,
     Backoff,
+    BatchFailed,
+    BatchObserved,
     Done,
     FetchFailed,
+    Finished,
+    FleetSleep,
     JobFetchError,
+    JobFleet,
     JobStatusError,
     JobWaiter,
     JobWaitError,
     Observed,
+    PollBatch,
     Raise,
     Sleep,
     Start,
@@ -34,18 +41,7 @@ from jobwait import (
     Woke,
 )
 from jobwait._backoff import usable_seconds
-from jobwait._fleet import (
-    _TABLE,
-    AllDone,
-    BatchFailed,
-    BatchObserved,
-    Finished,
-    FleetSleep,
-    FleetState,
-    JobFleet,
-    PollBatch,
-    fleet_transitions,
-)
+from jobwait._fleet import _TABLE, FleetState, fleet_transitions
 from jobwait._protocol import SharedFetchFailed
 
 

@@ -25,9 +25,9 @@ import pytest
 import trio
 
 from jobwait import Backoff, JobFetchError, JobStatusError, JobTimeoutError
-from jobwait._plumbing import ResponseError, request_timeout
 from jobwait.adapters.httpx import async_wait_for_url, current_runtime, wait_for_url
 from jobwait.adapters.server import JobServer
+from jobwait.http import ResponseError, request_timeout
 from jobwait.testing import Fault, VirtualClock
 
 realtime = pytest.mark.realtime

@@ -180,11 +180,13 @@ sleep clamped to a deadline, never when the report carried ``retry_after``), so 
 due together stay together: ``"full"``: uniform(0, 1); ``"equal"`` and
 ``"decorrelated"``: uniform(0.5, 1).
 
-With ``use_predictions=True``, the first pending observation of a job that carries
-IonQ's ``predicted_wait_time_ms`` and/or ``predicted_execution_duration_ms`` (p =
-their sum in seconds, counted from the observation at ``t``) defers that job's next
-poll to ``min(max(t + sleep, t + 0.9 * p), deadline)``. Each job defers at most once:
-every later sleep is the waiter's own, within the backoff cap.
+With ``use_predictions=True``, the first pending observation of a job for which the
+API predicts ``p`` more seconds (its profile's ``predicted_seconds``: for IonQ, the
+default, ``predicted_wait_time_ms`` plus ``predicted_execution_duration_ms``), counted
+from the observation at ``t``, defers that job's next poll to
+``min(max(t + sleep, t + 0.9 * p), deadline)``. Each job defers at most once: every
+later sleep is the waiter's own, within the backoff cap. The fleet knows no API: the
+prediction is the profile's (``api=``).
 
 Fail fast
 ---------
@@ -204,359 +206,55 @@ import heapq
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Unpack
 
 from ._backoff import Backoff, usable_seconds
-from ._drive import fetch_failed
-from ._drive import is_retryable as default_is_retryable
-from ._drive import retry_after_of as default_retry_after_of
-from ._errors import (
-    FleetFailedError,
-    JobWaitError,
-    UsageError,
-    error_from_json,
-    error_to_json,
-    is_json,
-)
-from ._numbers import check_count, check_number, finite, held_to
-from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
-from ._profiles import ApiProfile, merged
+from ._errors import FleetFailedError, JobMissingError, JobWaitError, UsageError
+from ._numbers import check_count, check_number
+from ._options import JOB_DEFAULTS, FleetOptions, JobOptions
+from ._profiles import ApiProfile, api_profile, merged
 from ._protocol import (
+    AllDone,
+    BatchFailed,
+    BatchObserved,
+    BatchRefused,
+    CancelJobs,
     Done,
     EndReason,
     Expired,
-    Fetched,
     FetchFailed,
+    Finished,
+    FleetEvent,
+    FleetSleep,
     Interrupted,
     Nudged,
     Observed,
     Poll,
+    PollBatch,
     Raise,
     SharedFetchFailed,
     Sleep,
     Start,
+    StatusChanged,
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase, default_failure_of, default_status_of, read_field
+from ._statuses import Phase, default_failure_of, default_status_of
 from ._waiter import JobWaiter, State
 
 __all__ = [
-    "FLEET_SNAPSHOT_FORMAT",
-    "AllDone",
-    "BatchFailed",
-    "BatchObserved",
-    "CancelJobs",
-    "Finished",
     "FleetAction",
-    "FleetEvent",
-    "FleetFailedError",
-    "FleetSleep",
     "FleetState",
     "FleetTransition",
     "JobFleet",
-    "JobMissingError",
-    "PollBatch",
-    "StatusChanged",
-    "batch_failed",
-    "batch_observed",
     "fleet_transitions",
-    "ionq_predicted_seconds",
-    "make_fleet",
-    "single_job",
 ]
-
-# --- events (the driver reports) -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchObserved:
-    """A batch request returned.
-
-    Attributes:
-        ids: The ids of the ``PollBatch`` being reported, exactly as it gave them.
-        jobs: The jobs the request returned, keyed by id. An id of the batch that is
-            missing here is a retryable fetch failure for that job alone; extra keys
-            are ignored.
-        now: Monotonic seconds when the response arrived.
-        retry_after: A server hint in seconds for every job of the batch: a floor for
-            each one's next sleep, capped at ``max_retry_after``.
-        unanswered: Ids of the batch the answer left out that the driver now reads
-            one by one: they stay in flight, each as a read of its own (counted in
-            ``requests``), to be reported by itself (a one-id ``BatchObserved`` or
-            ``BatchFailed``). The other ids left out are missing (see ``jobs``).
-    """
-
-    ids: tuple[str, ...]
-    jobs: Mapping[str, Any]
-    now: float
-    retry_after: float | None = None
-    unanswered: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchFailed:
-    """A batch request raised instead of returning jobs.
-
-    Attributes:
-        ids: The ids of the ``PollBatch`` being reported.
-        error: The exception the request raised; the ``__cause__`` of any job error
-            it causes.
-        now: Monotonic seconds when the failure was seen.
-        retryable: ``True`` if retrying may help (see :func:`jobwait.is_retryable`).
-            Retryable failures are retried for the whole batch; others end every job
-            of the batch with ``JobFetchError``.
-        retry_after: A server hint in seconds: no request of the whole fleet goes out
-            before ``now + min(retry_after, max_retry_after)``.
-    """
-
-    ids: tuple[str, ...]
-    error: BaseException
-    now: float
-    retryable: bool = True
-    retry_after: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchRefused:
-    """The source cannot read batches: a batch request came back with an answer that
-    is not a batch answer (the endpoint is missing, refuses the method or the query,
-    or answers another shape).
-
-    The fleet polls one job per request from then on (``max_batch`` becomes 1) and
-    asks for the jobs of this batch again at once, one by one. Their waiters are told
-    nothing: the refused request was not a poll of theirs.
-
-    Attributes:
-        ids: The ids of the ``PollBatch`` being reported.
-        now: Monotonic seconds when the answer arrived.
-    """
-
-    ids: tuple[str, ...]
-    now: float
-
-
-FleetEvent = BatchObserved | BatchFailed | BatchRefused | Nudged | Interrupted
-
-
-# --- actions (the fleet decides) -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PollBatch:
-    """Fetch these jobs now, then report ``BatchObserved`` or ``BatchFailed`` with the
-    same ``ids``. Call ``next_action`` again without waiting: more may go out.
-
-    Attributes:
-        ids: At most ``max_batch`` distinct job ids, oldest due first.
-        time_left: Seconds from now to the nearest deadline of these jobs (``None``
-            when none has one): bound the request by it, as a lone wait bounds its
-            own. With ``request_timeout`` set, a job nearer its deadline than that
-            goes out alone, so the bound is every job's own.
-    """
-
-    ids: tuple[str, ...]
-    # Advice derived from the ids' deadlines, not part of what the action is: two
-    # PollBatch actions for the same ids are equal.
-    time_left: float | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finished:
-    """One job is over: record ``outcome`` for ``job_id``.
-
-    Attributes:
-        job_id: The id as it was added.
-        outcome: The last job observed (terminal), or the ``JobWaitError`` the wait
-            ended with (the same error a lone ``JobWaiter`` raises).
-        reason: Why it ended (:class:`EndReason`): ``DONE`` for a job in a final
-            status (returned, or failed / canceled and raised), ``ERROR`` for fetch
-            and status errors, ``TIMEOUT`` at its deadline.
-    """
-
-    job_id: str
-    outcome: Any
-    reason: EndReason = EndReason.DONE
-
-    @property
-    def cancel_job(self) -> bool:
-        """``True`` when the job timed out and still runs remotely: call
-        ``cancel(job_id)`` if the caller gave ``cancel=``."""
-        return self.reason.cancels_job
-
-    @property
-    def error(self) -> JobWaitError | None:
-        """The error the job ended with, or ``None`` if it ended with a job."""
-        return self.outcome if isinstance(self.outcome, JobWaitError) else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StatusChanged:
-    """A job's status changed (the first observation counts): call
-    ``on_status(job_id, job, status)``. Only returned by a fleet created with
-    ``report_status=True``, before the job's ``Finished`` if the change ended it.
-
-    Attributes:
-        job_id: The id as it was added.
-        job: The job payload just observed.
-        status: Its new status.
-    """
-
-    job_id: str
-    job: Any
-    status: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelJobs:
-    """The fleet stopped before these jobs had an outcome: cancel them remotely (if
-    ``cancel=`` was given). After ``fail_fast``, expect ``Raise`` next; after
-    ``Interrupted``, the fleet is done.
-
-    Attributes:
-        ids: Every job that had no outcome yet, batches in flight included (none
-            after ``Interrupted(reason=EndReason.HANDOVER)``: a handover never
-            cancels).
-        reason: ``EndReason.INTERRUPT`` (``fail_fast``, or ``Interrupted``), or
-            ``EndReason.HANDOVER``.
-    """
-
-    ids: tuple[str, ...]
-    reason: EndReason = EndReason.INTERRUPT
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FleetSleep:
-    """Nothing to do now: sleep, then call ``next_action`` again.
-
-    Attributes:
-        seconds: Sleep at most this long, and wake early when a batch in flight
-            reports. ``None``: no timer is set; wait for a batch in flight to report.
-            Never ``None`` when nothing is in flight. Always > 0, and chosen so that
-            ``now + seconds`` reaches the moment it stands for in float arithmetic.
-    """
-
-    seconds: float | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AllDone:
-    """Every job added has its outcome and no batch is in flight: return
-    ``fleet.results``, or ``add`` more jobs and call ``next_action`` again."""
-
 
 FleetAction = (
     PollBatch | StatusChanged | PollReport | Finished | CancelJobs | FleetSleep | AllDone | Raise
 )
-
-
-# --- errors ------------------------------------------------------------------------------
-
-
-class JobMissingError(LookupError):
-    """A batch response did not include a job it was asked for.
-
-    The fleet reports it to that job's waiter as a retryable fetch failure, so it
-    becomes the ``__cause__`` of the ``JobFetchError`` raised when the job's
-    ``max_fetch_errors`` runs out.
-
-    Attributes:
-        job_id: The id that was missing.
-    """
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(f"the batch response did not include job {job_id!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.job_id,))
-
-
-# --- helpers for drivers -----------------------------------------------------------------
-
-
-def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved | BatchFailed:
-    """The event for a batch fetch that returned ``result``: a mapping of id to job,
-    or ``Fetched(mapping, retry_after=...)`` to pass a server hint along.
-
-    Anything else is a bug in the fetch (or an API answering something unexpected):
-    it becomes a non-retryable ``BatchFailed`` whose error, a ``TypeError``, says what
-    came back, so every job of the batch ends with ``JobFetchError`` instead of a raw
-    exception escaping the wait.
-    """
-    jobs, hint = (result.job, result.retry_after) if type(result) is Fetched else (result, None)
-    if not isinstance(jobs, Mapping):
-        error = TypeError(
-            f"a batch fetch must return a mapping of job id to job, got {type(jobs).__name__}"
-        )
-        return BatchFailed(ids=ids, error=error, now=now, retryable=False)
-    return BatchObserved(ids=ids, jobs=jobs, now=now, retry_after=hint)
-
-
-def single_job(job_id: str, result: Any) -> Any:
-    """Wrap what a single-job ``fetch_one(job_id)`` returned as a batch result of one
-    (keeping a ``Fetched`` hint), so one-at-a-time APIs drive a fleet unchanged."""
-    if type(result) is Fetched:
-        return Fetched({job_id: result.job}, retry_after=result.retry_after)
-    return {job_id: result}
-
-
-def make_fleet(
-    options: Mapping[str, Any],
-    *,
-    one_by_one: bool = False,
-    report_status: bool = False,
-    report_polls: bool = False,
-) -> JobFleet:
-    """The fleet an adapter should drive, built from the keywords its caller passed.
-
-    Args:
-        options: ``JobFleet`` keywords (per-job ``JobWaiter`` options except
-            ``job_id``, and the fleet's own).
-        one_by_one: The caller polls each job on its own (``fetch_one=``): forces
-            ``max_batch=1``.
-        report_status: The caller gave ``on_status``: return ``StatusChanged``.
-        report_polls: The caller gave ``on_poll``: return a ``PollReport`` per job polled.
-
-    Raises:
-        TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
-        ValueError: An invalid option value (from ``JobFleet``).
-    """
-    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS, "api"} - {"job_id"}
-    unknown = [name for name in options if name not in allowed]
-    if unknown:
-        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-    if one_by_one:
-        if options.get("max_batch", 1) != 1:
-            raise TypeError(
-                "this source reads one job per request (fetch_one=): max_batch must be 1"
-            )
-        options = {**options, "max_batch": 1}
-    return JobFleet(**options, report_status=report_status, report_polls=report_polls)
-
-
-def batch_failed(
-    ids: tuple[str, ...],
-    error: Exception,
-    now: float,
-    is_retryable: Callable[[BaseException], bool] = default_is_retryable,
-    retry_after_of: Callable[[BaseException], float | None] = default_retry_after_of,
-) -> BatchFailed:
-    """The event for a batch fetch that raised ``error``, classified exactly as
-    :func:`jobwait._plumbing.fetch_failed` classifies a single fetch (a classifier that raises
-    makes the failure not retryable). Only pass ``Exception``: cancellation must
-    propagate."""
-    event = fetch_failed(error, now, is_retryable, retry_after_of)
-    return BatchFailed(
-        ids=ids,
-        error=event.error,
-        now=now,
-        retryable=event.retryable,
-        retry_after=event.retry_after,
-    )
-
 
 # --- the scheduler -----------------------------------------------------------------------
 
@@ -592,61 +290,6 @@ def _seconds_until(now: float, target: float) -> float:
     while now + seconds < target:
         seconds = math.nextafter(seconds, math.inf)
     return seconds
-
-
-def ionq_predicted_seconds(job: Any) -> float | None:
-    """Seconds until IonQ predicts ``job`` completes: ``(predicted_wait_time_ms +
-    predicted_execution_duration_ms) / 1000``, a missing or invalid field counting 0;
-    ``None`` when neither field is a finite number >= 0 or the sum is 0."""
-    total = 0.0
-    found = False
-    for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
-        value = finite(read_field(job, name, None))
-        if value is not None and value >= 0:
-            total += value
-            found = True
-    return total / 1000.0 if found and 0 < total < math.inf else None
-
-
-FLEET_SNAPSHOT_FORMAT: Final = "jobwait.JobFleet/1"
-# Where each of the fleet's own options lives (the names come from FleetOptions).
-_FLEET_SLOTS: Final = {
-    "max_batch": "_max_batch",
-    "batch_window": "_batch_window",
-    "max_polls_per_second": "_budget",
-    "max_concurrency": "_max_concurrency",
-    "max_batch_errors": "_max_batch_errors",
-    "fail_fast": "_fail_fast",
-    "use_predictions": "_use_predictions",
-    "request_timeout": "_request_timeout",
-}
-# Fleet options added after snapshots were first written: their value when a
-# snapshot lacks them.
-_FLEET_ADDED: Final[dict[str, Any]] = {"request_timeout": None}
-
-
-def _held_due(waiter: JobWaiter, due: float, last: float, predicted: bool) -> float:
-    # A stored due time (seconds from the snapshot's moment) of a job whose latest event
-    # was `last` seconds from it, held to the job's own rules (JobWaiter._held_due).
-    after = due - last
-    held = waiter._held_due(after, deferred=predicted)
-    return due if held == after else last + held
-
-
-def _outcome_json(outcome: Any) -> dict[str, Any]:
-    if isinstance(outcome, JobWaitError):
-        return {"error": error_to_json(outcome)}
-    return {"job": outcome if is_json(outcome) else None}
-
-
-def _outcome_of(data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise TypeError(f"an outcome must be an object, got {type(data).__name__}")
-    if not is_json(data):
-        raise ValueError("an outcome must be plain JSON data, nested at most 64 deep")
-    if "error" in data:
-        return error_from_json(data["error"])
-    return data["job"]
 
 
 class FleetState(enum.Enum):
@@ -786,7 +429,8 @@ class JobFleet:
             request can be bounded by its jobs' own time left.
         fail_fast: Stop at the first job error with ``FleetFailedError`` (default
             ``False``: collect every outcome).
-        use_predictions: Defer a job's poll by IonQ's predicted completion, once
+        use_predictions: Defer a job's poll by the completion its API predicts
+            (``ApiProfile.predicted_seconds``; IonQ's without ``api=``), once
             (default ``False``; rule in the module theory).
         report_status: Return a ``StatusChanged`` action whenever a job's status
             changes (default ``False``), for drivers given ``on_status``.
@@ -821,6 +465,7 @@ class JobFleet:
         "_new_waiter",
         "_now",
         "_outbox",
+        "_predict",
         "_prototype",
         "_pushed",
         "_ready",
@@ -899,6 +544,10 @@ class JobFleet:
         self._request_timeout = _seconds_or_none("request_timeout", request_timeout)
         self._fail_fast = bool(fail_fast)
         self._use_predictions = bool(use_predictions)
+        # What the API predicts of a pending job is its profile's knowledge (IonQ's
+        # predicted_wait_time_ms, ...); without api=, the default vocabulary's: IonQ's.
+        profile = api_profile("ionq" if api is None else api)
+        self._predict = None if profile is None else profile.predicted_seconds
         self._report_status = bool(report_status)
         self._report_polls = bool(report_polls)
         self._now = -math.inf
@@ -1327,7 +976,7 @@ class JobFleet:
             and waiter.phase is Phase.PENDING
             and job_id not in self._deferred
         ):
-            predicted = ionq_predicted_seconds(job)
+            predicted = self._predict(job) if self._predict is not None else None
             if predicted is not None:
                 target = now + _PREDICTION_SHARE * predicted
                 if deadline is not None and target > deadline:
@@ -1683,7 +1332,7 @@ class JobFleet:
         """
         return self._waiters[job_id].last_status
 
-    # --- snapshot / restore --------------------------------------------------------------
+    # --- snapshot / restore ------------------------------------------------------------
 
     def snapshot(self, *, last_jobs: bool = True) -> dict[str, Any]:
         """The fleet's full state as a JSON-serialisable dict, to resume elsewhere.
@@ -1707,77 +1356,10 @@ class JobFleet:
             UsageError: The fleet stopped (``fail_fast`` or ``Interrupted``): there is
                 nothing to resume.
         """
-        if self._state is not FleetState.RUNNING:
-            raise UsageError(
-                f"cannot snapshot a fleet that stopped ({self._state.name}); "
-                "take the snapshot before Interrupted"
-            )
-        now = self._now if math.isfinite(self._now) else 0.0
-        where: dict[str, tuple[str, float | None, int | None]] = {}
-        # A job a push took off its sleep (in _kept) is ready or in flight, and also
-        # keeps its timer entry for the poll that was due: both are saved.
-        timer_of: dict[str, tuple[float, int]] = {}
-        for at, order, job_id in sorted(self._timers):
-            if job_id not in self._waiters:
-                continue
-            timer_of[job_id] = (at - now, order)
-            where[job_id] = ("timer", at - now, order)
-        for job_id, at in self._ready.items():
-            where[job_id] = ("ready", at - now, None)
-        for ids in self._in_flight:
-            for job_id in ids:
-                where[job_id] = ("flight", None, None)
-        jobs = []
-        shared = self._prototype.options()
-        for job_id, waiter in self._waiters.items():
-            kind, due, seq = where[job_id]
-            entry = {
-                "id": job_id,
-                "where": kind,
-                "due": due,
-                "seq": seq,
-                "deferred": job_id in self._deferred,
-                "last": waiter._now - now,
-                **waiter._dump(keep_job=last_jobs),
-            }
-            # Options a job was added with (add(options=...)) that differ from the
-            # fleet's; callables cannot be stored: restore passes the fleet's.
-            if job_id in self._kept and kind != "timer" and job_id in timer_of:
-                entry["kept"] = list(timer_of[job_id])
-            own = {
-                name: value
-                for name, value in waiter.options().items()
-                if value != shared[name] and not callable(value)  # type: ignore[literal-required]
-            }
-            if own:
-                entry["options"] = options_to_json(own, partial=True)
-            jobs.append(entry)
-        pending: list[dict[str, Any]] = []
-        for action in self._outbox:
-            if type(action) is Finished:
-                pending.append({"finished": action.job_id, "reason": action.reason.value})
-            elif type(action) is StatusChanged:
-                pending.append({"status": action.status, "job_id": action.job_id})
-        fleet_options = {name: getattr(self, _FLEET_SLOTS[name]) for name in self.FLEET_OPTIONS}
-        return {
-            "format": FLEET_SNAPSHOT_FORMAT,
-            "now": now,
-            "options": {
-                **options_to_json({**self._prototype.options(), "backoff": self._backoff}),
-                **fleet_options,
-            },
-            "jobs": jobs,
-            "ready": list(self._ready),  # the ready queue's order: oldest due first
-            "pushed": sorted(self._pushed),
-            "seq": self._seq,
-            "sent": [t - now for t in self._sent],
-            "hold": None if self._hold_until == -math.inf else self._hold_until - now,
-            "batch_errors": self._batch_errors,
-            "requests": self._requests,
-            "results": {job_id: _outcome_json(o) for job_id, o in self._results.items()},
-            "polls": dict(self._final_polls),
-            "pending": pending,
-        }
+        # The saved form lives in _fleet_snapshot, which imports this module.
+        from ._fleet_snapshot import snapshot_of
+
+        return snapshot_of(self, last_jobs=last_jobs)
 
     @classmethod
     def restore(
@@ -1827,146 +1409,19 @@ class JobFleet:
             ValueError: A corrupted, truncated or foreign snapshot, or an invalid
                 option in it (the message names what is wrong).
         """
-        if not isinstance(snapshot, dict) or snapshot.get("format") != FLEET_SNAPSHOT_FORMAT:
-            raise ValueError(
-                f"not a JobFleet snapshot of format {FLEET_SNAPSHOT_FORMAT!r}"
-                + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
-            )
-        now = check_number("JobFleet.restore(now=...)", now)
-        try:
-            fleet = cls._rebuild(
-                snapshot,
-                now=now,
-                same_clock=same_clock,
-                given={"status_of": status_of, "failure_of": failure_of, "rng": rng},
-                flags={"report_status": report_status, "report_polls": report_polls},
-            )
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise ValueError(f"invalid JobFleet snapshot: {type(exc).__name__}: {exc}") from exc
-        return fleet
+        from ._fleet_snapshot import restore_into
 
-    @classmethod
-    def _rebuild(
-        cls,
-        snapshot: dict[str, Any],
-        *,
-        now: float,
-        same_clock: bool,
-        given: dict[str, Any],
-        flags: dict[str, Any],
-    ) -> JobFleet:
-        # Every stored time is held to the rule that set it (a job's due poll to its
-        # waiter's _held_due, a hold to max_retry_after, the budget window to now):
-        # the snapshot may come from storage anyone could write.
-        taken = check_number("now", snapshot["now"])
-        base = min(now, taken) if same_clock else now  # the snapshot's moment, here
-        options = snapshot["options"]
-        job_options = options_from_json(options, **given)
-        fleet_options = {
-            name: options[name]
-            if name in options or name not in _FLEET_ADDED
-            else _FLEET_ADDED[name]
-            for name in cls.FLEET_OPTIONS
-        }
-        fleet = cls(**fleet_options, **job_options, **flags)
-        fleet._now = base
-        waiters = fleet._waiters
-        again: list[str] = []
-        ready: dict[str, float] = {}
-        top = check_count("seq", snapshot["seq"])
-        for entry in snapshot["jobs"]:
-            job_id = entry["id"]
-            if not isinstance(job_id, str) or job_id in waiters:
-                raise ValueError(f"job id {job_id!r} is not a string, or is listed twice")
-            own = entry.get("options")
-            if own is not None:
-                own = options_from_json(own, partial=True, rng=given["rng"])
-            waiter = fleet._new_waiter(job_id, own)
-            last = check_number("last", entry["last"], maximum=0.0)
-            waiter._load(entry, base + last)
-            waiters[job_id] = waiter
-            deferred = entry["deferred"]
-            if not isinstance(deferred, bool):
-                raise TypeError(f"job {job_id!r}: deferred must be a boolean")
-            if deferred:
-                fleet._deferred.add(job_id)
-            predicted = deferred and fleet._use_predictions
-            where = entry["where"]
-            if where == "timer":
-                seq = check_count("seq", entry["seq"])
-                top = max(top, seq + 1)
-                due = _held_due(waiter, check_number("due", entry["due"]), last, predicted)
-                fleet._timers.append((base + due, seq, job_id))
-            elif where == "ready":  # due at or before the snapshot's moment
-                ready[job_id] = base + held_to(check_number("due", entry["due"]), 0.0)
-            elif where == "flight":
-                again.append(job_id)
-            else:
-                raise ValueError(f"job {job_id!r}: unknown place {where!r}")
-            kept = entry.get("kept")
-            if kept is not None and where != "timer":
-                seq = check_count("seq", kept[1])
-                top = max(top, seq + 1)
-                due = _held_due(waiter, check_number("kept", kept[0]), last, predicted)
-                fleet._timers.append((base + due, seq, job_id))
-                fleet._kept.add(job_id)
-        order = snapshot["ready"]
-        if sorted(order) != sorted(ready):
-            raise ValueError("the ready queue does not list the ready jobs")
-        for job_id in order:
-            fleet._ready[job_id] = ready[job_id]
-            deadline = waiters[job_id].deadline
-            if deadline is not None:
-                fleet._ready_deadlines.append((deadline, job_id))
-        pushed = snapshot.get("pushed", [])
-        if not set(pushed) <= set(ready):
-            raise ValueError("pushed jobs must be ready")
-        fleet._pushed = set(pushed)
-        fleet._seq = top
-        for job_id in again:  # in flight when saved: due now, asked again
-            if job_id in fleet._kept:  # a push's extra poll: it stays the pushed one
-                fleet._ready[job_id] = base
-                fleet._pushed.add(job_id)
-                deadline = waiters[job_id].deadline
-                if deadline is not None:
-                    fleet._ready_deadlines.append((deadline, job_id))
-                continue
-            fleet._timers.append((base, fleet._seq, job_id))
-            fleet._seq += 1
-        heapq.heapify(fleet._timers)
-        heapq.heapify(fleet._ready_deadlines)
-        # Requests were sent at or before the snapshot's moment; a hold lasts at most
-        # max_retry_after from the failure that set it, which came before that moment.
-        fleet._sent = deque(base + held_to(check_number("sent", t), 0.0) for t in snapshot["sent"])
-        hold = snapshot["hold"]
-        if hold is not None:
-            hold = held_to(check_number("hold", hold), fleet._max_retry_after)
-            fleet._hold_until = base + hold
-        fleet._batch_errors = check_count("batch_errors", snapshot["batch_errors"])
-        fleet._requests = check_count("requests", snapshot["requests"])
-        results = snapshot["results"]
-        fleet._results = {str(k): _outcome_of(v) for k, v in results.items()}
-        if set(fleet._results) & set(waiters):
-            raise ValueError("a job is both waiting and finished")
-        polls = snapshot["polls"]
-        fleet._final_polls = {str(k): check_count("polls", v) for k, v in polls.items()}
-        for item in snapshot["pending"]:
-            if "finished" in item:
-                job_id = item["finished"]
-                fleet._outbox.append(
-                    Finished(
-                        job_id=job_id,
-                        outcome=fleet._results[job_id],
-                        reason=EndReason(item["reason"]),
-                    )
-                )
-            elif flags["report_status"]:
-                job_id = item["job_id"]
-                waiter_now = waiters.get(job_id)
-                job = fleet._results.get(job_id) if waiter_now is None else waiter_now.last_job
-                fleet._outbox.append(StatusChanged(job_id=job_id, job=job, status=item["status"]))
-        fleet._now = now
-        return fleet
+        return restore_into(
+            cls,
+            snapshot,
+            now=now,
+            same_clock=same_clock,
+            status_of=status_of,
+            failure_of=failure_of,
+            rng=rng,
+            report_status=report_status,
+            report_polls=report_polls,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -683,8 +683,8 @@ def test_a_push_in_progress_survives_the_snapshot(in_flight: bool) -> None:
     if in_flight:
         pending = whole.next_action(now)
         assert first.next_action(now) == pending == PollBatch(ids=("j1",))
-    assert first._kept == {"j1"}
+    assert first._plan.kept == {"j1"}
     saved = json.loads(json.dumps(first.snapshot()))
     again = JobFleet.restore(saved, now=saved["now"])
-    assert again._kept == {"j1"}
+    assert again._plan.kept == {"j1"}
     assert finish(again, now) == finish(whole, now, pending)

@@ -38,69 +38,20 @@ The driver calls ``fleet.next_action(now)`` in a loop and performs what it retur
 
 Jobs come in through ``fleet.add(ids, now=...)`` at any time (duplicates, also of jobs
 already finished, are ignored). There is no ``Woke`` event: calling ``next_action``
-after a sleep is the wake-up. A sync driver (one request at a time)::
-
-    fleet.add(ids, now=clock())
-    while True:
-        action = fleet.next_action(clock())
-        if type(action) is PollBatch:
-            try:
-                jobs = fetch_many(action.ids)
-            except Exception as exc:
-                fleet.handle(batch_failed(action.ids, exc, clock()))
-            else:
-                fleet.handle(batch_observed(action.ids, jobs, clock()))
-        elif type(action) is Finished:
-            if action.cancel_job and cancel: cancel(action.job_id)
-        elif type(action) is CancelJobs:
-            for job_id in action.ids: cancel(job_id)
-        elif type(action) is FleetSleep:
-            sleep(action.seconds)          # never None here: nothing is in flight
-        elif type(action) is Raise:
-            raise action.error
-        else:                              # AllDone
-            return dict(fleet.results)
-
-An async driver starts a task per ``PollBatch`` (the task fetches, calls
-``fleet.handle`` and sets a ``wake`` event) and sleeps on ``FleetSleep`` with
-``wait_for(wake.wait(), seconds)``, clearing ``wake`` before each ``next_action``. The
-fleet counts batches in flight itself, so the driver needs no semaphore and makes no
-decision of its own.
+after a sleep is the wake-up. Drivers do not write this loop: they run the driver step
+(``FleetDriver``, ``_driver.py``), which performs the reading of every ``PollBatch``
+and reports it, and hands every other action on; its module shows the loop.
 
 The schedule
 ------------
 
-Every job waiting for its next poll has one entry ``(due, seq, job_id)`` in one timer
-heap; ``seq`` breaks ties first-in, first-out. A job whose ``due`` has come moves to the
-*ready* queue (oldest due first). A batch of the first ``max_batch`` ready ids goes out
-when the ready queue holds ``max_batch`` ids, or the oldest has been held
-``batch_window`` seconds, or a ready job reaches its deadline, or no other job comes
-due before then (holding back would gain nothing). Polls are only ever *held back*,
-never brought forward: no job is polled earlier than a lone wait would poll it. A poll
-held back does not push the rest of the job's schedule back: its next poll is due when
-its waiter's sleep says, counted from when the held poll was due (a sleep clamped to
-the deadline or floored by a server hint stays as it is), so holds never accumulate. A
-ready job whose deadline has come goes first. A batch goes out only when a request slot
-is free:
-
-- fewer than ``max_concurrency`` batches in flight;
-- fewer than ``max_polls_per_second`` requests sent at times ``t`` with
-  ``now < t + 1.0`` (at most N requests in any one-second window);
-- ``now`` not before a fleet-wide Retry-After hold, except for jobs whose deadline has
-  come: they make their last poll, as a lone wait does (its sleep never passes the
-  deadline, whatever the hint).
-
-With ``request_timeout`` set (the longest one request may take), a ready job nearer
-its deadline than that shares a request only with jobs whose deadlines are within
-``batch_window`` of its own, so that every request can be bounded by its jobs' own time
-left (``PollBatch.time_left``: the nearest deadline of the batch), as a lone wait
-bounds its own; the jobs further from their deadlines share freely.
-
-A ready job that reaches its deadline while no slot is free (the budget or the
-concurrency limit) is not polled: it ends at its deadline: its waiter gets ``Expired``
-and answers ``JobTimeoutError``, so the budget never delays a timeout. A job in flight
-at its deadline ends when its batch reports (the waiter then sees ``now >= deadline``),
-as a lone wait does.
+When each job is polled and which jobs share a request is the fleet's plan
+(``_schedule.py``, whose theory has the rules): a timer heap, a ready queue held back
+at most ``batch_window`` to fill a batch, and request slots (``max_concurrency``,
+``max_polls_per_second``, a ``Retry-After`` hold). Polls are only ever held back,
+never brought forward, and holds never add up. A ready job that reaches its deadline
+while the budget or the concurrency limit holds it ends there (``Expired``), so the
+budget never delays a timeout.
 
 Reports
 -------
@@ -114,13 +65,6 @@ Any ``BatchObserved`` resets the fleet's count of failed batches.
 by one (the driver step does, when the source reads single jobs too) names them here:
 they stay in flight, each as a read of its own, and are reported one by one, so an
 unknown id ends with the single read's own error, as a lone wait's does.
-
-A job held back past its due time (to share a request, or by the budget) has its next
-poll scheduled as if it had not been held: holding polls back never accumulates (a
-sleep clamped to the deadline, or floored by a server hint, stays as it is). A job
-whose deadline has come goes out before the other ready jobs, and through a
-``Retry-After`` hold (not through the budget or the concurrency limit): it has one poll
-left, as a lone wait does.
 
 ``BatchFailed``, not retryable: each job in the batch gets the same non-retryable
 ``FetchFailed`` and ends with ``JobFetchError`` (the error is its ``__cause__``).
@@ -137,20 +81,16 @@ job: from then on ``max_batch`` is 1, and the batch's jobs go to the front of th
 queue, due at once, their waiters untouched.
 
 ``BatchFailed``, retryable (``max_batch_errors`` set, the default 5): the fleet
-decides only what is fleet-wide. It counts the
-failure once against ``max_batch_errors`` (consecutive failed batches, fleet-wide;
-any ``BatchObserved`` resets the count), and a ``retry_after`` hint (capped at
-``max_retry_after``) holds *every* request of the fleet until ``now + hint``. Then
-each job of the batch is asked, with ``SharedFetchFailed(error, now, retry_after)``,
-and answers exactly as a lone waiter answers a retryable failure: ``Sleep`` for its own
-next backoff interval (the hint as a floor, clamped to its deadline), or
-``JobTimeoutError`` at its deadline (cause: the error). The failure counts as the
-job's poll (every fetch attempt that carried it does), but not against its
-``max_fetch_errors``. If this failure spent the
-budget (the ``max_batch_errors``-th in a row), the event carries ``spent`` and every
-job of the batch ends with ``JobFetchError`` chained to the error, with a note naming
-the budget. The count stays spent until a batch is observed, so every later failed
-batch ends its jobs. The fleet computes no backoff of its own.
+decides only what is fleet-wide. It counts the failure once against
+``max_batch_errors`` (consecutive failed batches; any ``BatchObserved`` resets the
+count), and a ``retry_after`` hint (capped at ``max_retry_after``) holds every request
+of the fleet until ``now + hint``. Each job of the batch is asked with
+``SharedFetchFailed(error, now, retry_after)`` and answers as a lone waiter answers a
+retryable failure (its own next sleep, the hint a floor; ``JobTimeoutError`` at its
+deadline); it counts as the job's poll, not against its ``max_fetch_errors``. The
+``max_batch_errors``-th failure in a row carries ``spent``: every job of the batch
+ends with ``JobFetchError`` chained to the error, and so do the jobs of every later
+failed batch until one is observed. The fleet computes no backoff of its own.
 
 Pushes (``Nudged``)
 -------------------
@@ -159,34 +99,21 @@ Pushes (``Nudged``)
 (``job_id=None``: every job still waiting). The fleet only decides *when*; what the push
 means for the job is its waiter's table. A sleeping job is asked ``Nudged`` (it answers
 ``Poll`` without advancing its backoff) and goes to the front of the ready queue,
-marked *pushed*, while its timer entry stays for the poll that was due (its time keeps
-predictions and jitter; if it comes while the extra poll is still out, that poll was
-the due one): a ready queue holding a pushed job is not
-held back for ``batch_window``, so the job goes out at the next free request slot, and
-only then: ``max_concurrency``, ``max_polls_per_second`` and a Retry-After hold still
-apply, so a push never brings a request earlier than the budget allows. A job in flight
-is asked ``Nudged`` too (the waiter remembers it); when its batch reports it answers
-``Poll`` and goes to the front of the ready queue the same way. A job already ready, or
-just added, is due anyway; an unknown or finished id, and any push after ``fail_fast``
-stopped the fleet, is ignored. After the extra poll each waiter resumes its own
-schedule toward the poll that was due.
+*pushed* (not held for ``batch_window``; the budget, concurrency and a hold still
+apply), while its timer entry stays for the poll that was due (if that comes while the
+extra poll is still out, that poll was the due one). A job in flight is asked
+``Nudged`` too; when its batch reports it answers ``Poll`` and is pushed the same way.
+A job already ready, or just added, is due anyway; an unknown or finished id, and any
+push after the fleet stopped, is ignored. After the extra poll each waiter resumes its
+own schedule toward the poll that was due.
 
 Jitter, predictions
 -------------------
 
-Waiters run without jitter; the fleet draws one factor per batch report
-(``Backoff.batch_factor``) and scales the sleep of every job in that batch (never a
-sleep clamped to a deadline, never when the report carried ``retry_after``), so jobs
-due together stay together: ``"full"``: uniform(0, 1); ``"equal"`` and
-``"decorrelated"``: uniform(0.5, 1).
-
-With ``use_predictions=True``, the first pending observation of a job for which the
-API predicts ``p`` more seconds (its profile's ``predicted_seconds``: for IonQ, the
-default, ``predicted_wait_time_ms`` plus ``predicted_execution_duration_ms``), counted
-from the observation at ``t``, defers that job's next poll to
-``min(max(t + sleep, t + 0.9 * p), deadline)``. Each job defers at most once: every
-later sleep is the waiter's own, within the backoff cap. The fleet knows no API: the
-prediction is the profile's (``api=``).
+Waiters run without jitter: the fleet draws one factor per batch report
+(``Backoff.batch_factor``), so jobs due together stay together; with
+``use_predictions``, the API's predicted completion defers a job's next poll once.
+The rules are the plan's (``_schedule.py``).
 
 Fail fast
 ---------
@@ -202,9 +129,8 @@ are accepted and ignored.
 from __future__ import annotations
 
 import enum
-import heapq
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -212,7 +138,6 @@ from typing import Any, ClassVar, Final, Unpack
 
 from ._backoff import Backoff, usable_seconds
 from ._errors import FleetFailedError, JobMissingError, JobWaitError, UsageError
-from ._numbers import check_count, check_number
 from ._options import JOB_DEFAULTS, FleetOptions, JobOptions
 from ._profiles import ApiProfile, api_profile, merged
 from ._protocol import (
@@ -241,16 +166,11 @@ from ._protocol import (
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase, default_failure_of, default_status_of
+from ._schedule import NO_JOB, Plan, limit
+from ._statuses import default_failure_of, default_status_of
 from ._waiter import JobWaiter, State
 
-__all__ = [
-    "FleetAction",
-    "FleetState",
-    "FleetTransition",
-    "JobFleet",
-    "fleet_transitions",
-]
+__all__ = ["FleetAction", "FleetState", "JobFleet"]
 
 FleetAction = (
     PollBatch | StatusChanged | PollReport | Finished | CancelJobs | FleetSleep | AllDone | Raise
@@ -259,37 +179,8 @@ FleetAction = (
 # --- the scheduler -----------------------------------------------------------------------
 
 _ALL_DONE: Final = AllDone()
-_MISSING: Final = object()
 # What add(options=) takes: the per-job options and a job's own profile (api=).
 _JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"} | {"api"}
-# A deferred poll goes out when this share of the predicted time has passed.
-_PREDICTION_SHARE: Final = 0.9
-
-
-def _positive_int(name: str, value: object) -> int:
-    return check_count(f"JobFleet({name}=...)", value, minimum=1)
-
-
-def _limit(name: str, value: object) -> int | None:
-    return None if value is None else check_count(f"JobFleet({name}=...) or None", value, minimum=1)
-
-
-def _seconds_or_none(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    seconds = usable_seconds(value)
-    if seconds is None or seconds <= 0:
-        raise ValueError(f"JobFleet({name}={value!r}) must be a finite number > 0 or None")
-    return seconds
-
-
-def _seconds_until(now: float, target: float) -> float:
-    # The driver computes now + seconds (a virtual clock does exactly that); make sure
-    # it reaches target, or a float rounding would ask for the same sleep forever.
-    seconds = target - now
-    while now + seconds < target:
-        seconds = math.nextafter(seconds, math.inf)
-    return seconds
 
 
 class FleetState(enum.Enum):
@@ -363,32 +254,6 @@ for (_state, _input), (_handler, _actions, _next) in _TABLE.items():
     _ROWS[_state][_input] = _handler
 
 
-class FleetTransition(tuple[FleetState, str, tuple[str, ...], FleetState]):
-    """One edge of the fleet's diagram: (state, input, actions it may hand out, next
-    state). ``input`` is ``"add()"``, ``"next_action()"`` or an event name."""
-
-    __slots__ = ()
-
-    def __new__(
-        cls, state: FleetState, input: str, actions: tuple[str, ...], next_state: FleetState
-    ) -> FleetTransition:
-        return super().__new__(cls, (state, input, actions, next_state))
-
-
-def fleet_transitions() -> list[FleetTransition]:
-    """Every edge of the fleet's lifecycle, read from the table it runs on (for docs)."""
-    return [
-        FleetTransition(
-            state,
-            f"{key}()" if isinstance(key, str) else key.__name__,
-            tuple(action.__name__ for action in actions),
-            next_state,
-        )
-        for (state, key), (_, actions, next_states) in _TABLE.items()
-        for next_state in next_states
-    ]
-
-
 class JobFleet:
     """The sans-IO scheduler that waits for many jobs; see the module's theory.
 
@@ -396,23 +261,17 @@ class JobFleet:
     report batch results with :meth:`handle`. All options are keyword-only.
 
     Args:
-        timeout: Per job, seconds from its ``add`` to its deadline (default 300);
-            ``None`` never times out. As ``JobWaiter``.
-        backoff: Per-job poll schedule (default 1 s, x1.5, cap 30 s). Its jitter is
-            applied per batch, not per job. Each job retries a failed batch on its
-            own schedule, as a lone waiter would.
-        statuses: As ``JobWaiter``, per job.
+        timeout, backoff, statuses, raise_on_failure, raise_on_cancel,
+            max_fetch_errors, max_retry_after, status_of, failure_of: The per-job
+            options, as ``JobWaiter``: every job's own waiter applies them (a job
+            added with ``add(options=...)`` has its own). The backoff's jitter is
+            applied per batch, not per job; a job missing from a batch answer counts
+            against its ``max_fetch_errors``, a whole failed batch against
+            ``max_batch_errors``; ``max_retry_after`` also caps a fleet-wide hold.
         api: As ``JobWaiter``: a profile (or its name, or ``"auto"``) for every job,
             under the options given here; a job added with its own ``api`` in
-            ``add(options=)`` reads with that one instead.
-        raise_on_failure: As ``JobWaiter``, per job.
-        raise_on_cancel: As ``JobWaiter``, per job.
-        max_fetch_errors: As ``JobWaiter``, per job (a job missing from a batch
-            response counts against it; a whole failed batch does not: that counts
-            against ``max_batch_errors``).
-        max_retry_after: As ``JobWaiter``; also caps a fleet-wide ``Retry-After`` hold.
-        status_of: As ``JobWaiter``, per job.
-        failure_of: As ``JobWaiter``, per job.
+            ``add(options=)`` reads with that one instead. Its ``predicted_seconds`` is
+            what ``use_predictions`` reads.
         max_batch: Ids per request (default 100); ``1`` polls each job on its own.
         batch_window: Seconds a due job may be held back so that jobs due soon after
             share its request (default 1.0; ``0`` never holds). Never past a deadline.
@@ -448,39 +307,21 @@ class JobFleet:
     __slots__ = (
         "_backoff",
         "_batch_errors",
-        "_batch_window",
-        "_budget",
-        "_deferred",
         "_fail_fast",
         "_failure",
         "_final_polls",
-        "_held",
-        "_hold_until",
-        "_in_flight",
-        "_kept",
-        "_max_batch",
         "_max_batch_errors",
-        "_max_concurrency",
         "_max_retry_after",
         "_new_waiter",
         "_now",
         "_outbox",
-        "_predict",
+        "_plan",
         "_prototype",
-        "_pushed",
-        "_ready",
-        "_ready_deadlines",
         "_report_polls",
         "_report_status",
-        "_request_timeout",
-        "_requests",
         "_results",
         "_row",
-        "_sent",
-        "_seq",
         "_state",
-        "_timers",
-        "_use_predictions",
         "_waiters",
     )
 
@@ -518,7 +359,6 @@ class JobFleet:
         job_backoff = backoff if backoff.jitter is None else replace(backoff, jitter=None)
         options: dict[str, Any] = {**job_options, "backoff": job_backoff}
         prototype = JobWaiter(**options)  # validates every per-job option once
-        window = check_number("JobFleet(batch_window=...)", batch_window, minimum=0.0)
 
         def new_waiter(job_id: str, own: Mapping[str, Any] | None = None) -> JobWaiter:
             if not own:
@@ -536,43 +376,27 @@ class JobFleet:
         self._prototype = prototype
         self._max_retry_after = prototype.options()["max_retry_after"]
         self._backoff = backoff
-        self._max_batch = _positive_int("max_batch", max_batch)
-        self._batch_window = window
-        self._budget = _limit("max_polls_per_second", max_polls_per_second)
-        self._max_concurrency = _limit("max_concurrency", max_concurrency)
-        self._max_batch_errors = _limit("max_batch_errors", max_batch_errors)
-        self._request_timeout = _seconds_or_none("request_timeout", request_timeout)
-        self._fail_fast = bool(fail_fast)
-        self._use_predictions = bool(use_predictions)
         # What the API predicts of a pending job is its profile's knowledge (IonQ's
         # predicted_wait_time_ms, ...); without api=, the default vocabulary's: IonQ's.
         profile = api_profile("ionq" if api is None else api)
-        self._predict = None if profile is None else profile.predicted_seconds
+        self._plan = Plan(  # validates the fleet's own options
+            max_batch=max_batch,
+            batch_window=batch_window,
+            budget=max_polls_per_second,
+            max_concurrency=max_concurrency,
+            request_timeout=request_timeout,
+            use_predictions=bool(use_predictions),
+            predict=None if profile is None else profile.predicted_seconds,
+        )
+        self._max_batch_errors = limit("max_batch_errors", max_batch_errors)
+        self._fail_fast = bool(fail_fast)
         self._report_status = bool(report_status)
         self._report_polls = bool(report_polls)
         self._now = -math.inf
-        self._seq = 0
         self._waiters: dict[str, JobWaiter] = {}
-        self._timers: list[tuple[float, int, str]] = []
-        self._ready: OrderedDict[str, float] = OrderedDict()
-        self._ready_deadlines: list[tuple[float, str]] = []
-        self._in_flight: dict[tuple[str, ...], None] = {}
-        self._sent: deque[float] = deque()
-        self._hold_until = -math.inf
         self._batch_errors = 0
-        self._requests = 0
         self._results: dict[str, Any] = {}
         self._final_polls: dict[str, int] = {}
-        self._deferred: set[str] = set()
-        # Pushes: ready jobs that go out at the next free slot (no batch_window hold),
-        # and jobs a push took off their sleep: their timer entry stands for the poll
-        # that was due (its time, predictions and jitter included), and the extra
-        # poll's answer adds none.
-        self._pushed: set[str] = set()
-        self._kept: set[str] = set()
-        # How long each job in flight was held back past its due time (to share a
-        # request, or by the budget): its next poll is scheduled as if it had not been.
-        self._held: dict[str, float] = {}
         self._outbox: deque[FleetAction] = deque()
         self._failure: JobWaitError | None = None
         self._state = FleetState.RUNNING
@@ -678,7 +502,7 @@ class JobFleet:
         # A batch report must name a batch in flight; other events (a push, Nudged;
         # Interrupted) name no batch, and their handlers check them.
         batch = event.ids if isinstance(event, BatchObserved | BatchFailed | BatchRefused) else None
-        if batch is not None and batch not in self._in_flight:
+        if batch is not None and batch not in self._plan.in_flight:
             raise UsageError(
                 f"{kind.__name__} reports ids {batch!r}, which are not a batch in "
                 "flight; pass the ids of the PollBatch exactly"
@@ -690,7 +514,7 @@ class JobFleet:
             )
         self._tick(event.now, kind.__name__)
         if batch is not None:
-            del self._in_flight[batch]
+            del self._plan.in_flight[batch]
         getattr(self, handler)(event)
 
     def _refuse(self, what: object) -> UsageError:
@@ -714,11 +538,7 @@ class JobFleet:
         discarded: list[str] = []
         for job_id in ids:
             if self._waiters.pop(job_id, None) is not None:
-                self._ready.pop(job_id, None)  # timers and deadlines are dropped lazily
-                self._deferred.discard(job_id)
-                self._pushed.discard(job_id)
-                self._kept.discard(job_id)
-                self._held.pop(job_id, None)
+                self._plan.forget(job_id)
                 discarded.append(job_id)
         return tuple(discarded)
 
@@ -727,7 +547,7 @@ class JobFleet:
     ) -> tuple[str, ...]:
         waiters = self._waiters
         results = self._results
-        timers = self._timers
+        plan = self._plan
         start = Start(now=now)
         added: list[str] = []
         for job_id in ids:
@@ -736,22 +556,21 @@ class JobFleet:
             waiter = self._new_waiter(job_id, options)
             waiter.handle(start)
             waiters[job_id] = waiter
-            heapq.heappush(timers, (now, self._seq, job_id))
-            self._seq += 1
+            plan.due_now(job_id, now)
             added.append(job_id)
         return tuple(added)
 
     def _next_running(self, now: float) -> FleetAction:
         outbox = self._outbox
         if not outbox:
-            self._collect(now)
+            self._plan.collect(now, self._waiters)
             batch = self._dispatch(now)
             if batch is not None:
                 return batch
             if not self._expire(now):
                 if not self._waiters:
                     return _ALL_DONE
-                return FleetSleep(seconds=self._sleep_for(now))
+                return FleetSleep(seconds=self._plan.sleep_for(now))
         return outbox.popleft()
 
     def _next_stopping(self, now: float) -> FleetAction:
@@ -776,13 +595,13 @@ class JobFleet:
         factor = self._batch_factor(hint)
         unanswered = event.unanswered
         if unanswered:
-            self._read_alone(unanswered, now)
+            self._plan.read_alone(tuple(i for i in unanswered if i in waiters), now)
         for job_id in event.ids:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
-            job = jobs.get(job_id, _MISSING)
-            if job is _MISSING:
+            job = jobs.get(job_id, NO_JOB)
+            if job is NO_JOB:
                 if unanswered and job_id in unanswered:
                     continue  # still in flight, read alone
                 missing = JobMissingError(job_id)
@@ -813,8 +632,8 @@ class JobFleet:
         elif event.retryable:
             self._batch_errors += 1
             hold = usable_seconds(hint, self._max_retry_after)
-            if hold is not None and now + hold > self._hold_until:
-                self._hold_until = now + hold
+            if hold is not None:
+                self._plan.hold(now, hold)
             spent = None
             if budget is not None and self._batch_errors >= budget:
                 spent = (
@@ -830,23 +649,13 @@ class JobFleet:
             waiter = waiters.get(job_id)
             if waiter is None:
                 continue  # discarded while its batch was in flight
-            self._answer(job_id, waiter, waiter.handle(failed), now, _MISSING, factor, hint)
+            self._answer(job_id, waiter, waiter.handle(failed), now, NO_JOB, factor, hint)
         self._check_fail_fast()
-
-    def _read_alone(self, ids: tuple[str, ...], now: float) -> None:
-        # Jobs a batch answer left out, read one by one by the driver: each its own read
-        # in flight (and request), reported by itself.
-        for job_id in ids:
-            if job_id in self._waiters:
-                self._in_flight[(job_id,)] = None
-                self._requests += 1
-                if self._budget is not None:
-                    self._sent.append(now)
 
     def _on_refused(self, event: BatchRefused) -> None:
         # Not a poll of any job: the source cannot read batches. From now on one id per
         # request; these jobs go out again at once (pushed), their waiters untouched.
-        self._max_batch = 1
+        self._plan.max_batch = 1
         for job_id in reversed(event.ids):
             if job_id in self._waiters:
                 self._push(job_id, event.now)
@@ -865,13 +674,7 @@ class JobFleet:
 
     def _clear(self) -> None:
         self._waiters.clear()
-        self._timers.clear()
-        self._ready.clear()
-        self._ready_deadlines.clear()
-        self._deferred.clear()
-        self._pushed.clear()
-        self._kept.clear()
-        self._held.clear()
+        self._plan.clear()
 
     def _on_late(self, event: FleetEvent) -> None:
         """A batch reported (or a push came) after fail_fast settled its jobs."""
@@ -890,26 +693,35 @@ class JobFleet:
         for target in targets:
             waiter = waiters[target]
             state = waiter.state
-            if state is State.SLEEPING and target not in self._ready:
+            if state is State.SLEEPING and target not in self._plan.ready:
                 waiter.handle(Nudged(now=now, job_id=target))
-                self._kept.add(target)
+                self._plan.kept.add(target)
                 self._push(target, now)
             elif state is State.POLLING:
                 if flying is None:
-                    flying = {i for batch in self._in_flight for i in batch}
+                    flying = {i for batch in self._plan.in_flight for i in batch}
                 if target in flying:  # its answer may predate the push: one more
                     waiter.handle(Nudged(now=now, job_id=target))
             # Ready (or just added): due now anyway; this poll serves the push.
 
     def _push(self, job_id: str, now: float) -> None:
-        # Due at the next free request slot: the front of the ready queue, no hold.
-        ready = self._ready
-        ready[job_id] = now
-        ready.move_to_end(job_id, last=False)
-        self._pushed.add(job_id)
-        deadline = self._waiters[job_id].deadline
-        if deadline is not None:
-            heapq.heappush(self._ready_deadlines, (deadline, job_id))
+        self._plan.push(job_id, now, self._waiters[job_id].deadline)
+
+    def _own_options(self) -> dict[str, Any]:
+        # The fleet's own options as they stand (FLEET_OPTIONS, in order): what a
+        # snapshot keeps. max_batch is 1 after a BatchRefused.
+        plan = self._plan
+        values = {
+            "max_batch": plan.max_batch,
+            "batch_window": plan.batch_window,
+            "max_polls_per_second": plan.budget,
+            "max_concurrency": plan.max_concurrency,
+            "max_batch_errors": self._max_batch_errors,
+            "fail_fast": self._fail_fast,
+            "use_predictions": plan.use_predictions,
+            "request_timeout": plan.request_timeout,
+        }
+        return {name: values[name] for name in self.FLEET_OPTIONS}
 
     def _move(self, state: FleetState) -> None:
         self._state = state
@@ -927,26 +739,21 @@ class JobFleet:
         factor: float | None,
         hint: float | None = None,
     ) -> None:
-        lag = self._held.pop(job_id, 0.0) if self._held else 0.0
+        plan = self._plan
         if type(action) is Sleep:
-            if self._kept and job_id in self._kept:
+            if plan.kept and job_id in plan.kept:
                 # After a push's extra poll: the timer entry that stood for the due poll
                 # still does (the waiter resumed toward it).
-                self._kept.discard(job_id)
+                plan.kept.discard(job_id)
+                plan.held.pop(job_id, None)
                 if self._report_polls:
                     self._outbox.append(poll_report(waiter))
                 return
-            seconds = action.seconds
-            if lag and hint is None:
-                # Held back to share a request: the rest of the schedule is not pushed
-                # back with it (a sleep clamped to the deadline stays as it is).
-                deadline = waiter.deadline
-                if deadline is None or now + seconds < deadline:
-                    seconds = max(0.0, seconds - lag)
-            due = self._schedule(job_id, waiter, now, seconds, job, factor)
+            due = plan.schedule(job_id, waiter, now, action.seconds, job, factor, hint)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter, next_sleep=due - now))
         elif type(action) is Poll:  # a push came while this poll was in flight
+            plan.held.pop(job_id, None)
             self._push(job_id, now)
             if self._report_polls:
                 self._outbox.append(poll_report(waiter))
@@ -956,44 +763,10 @@ class JobFleet:
                 self._outbox.append(poll_report(waiter))
             self._finish(job_id, action)
 
-    def _schedule(
-        self,
-        job_id: str,
-        waiter: JobWaiter,
-        now: float,
-        seconds: float,
-        job: Any,
-        factor: float | None,
-    ) -> float:
-        """Put the job's next poll on the timer heap; return when it is due."""
-        deadline = waiter.deadline
-        if factor is not None and (deadline is None or seconds < deadline - now):
-            seconds *= factor
-        due = now + seconds
-        if (
-            self._use_predictions
-            and job is not _MISSING
-            and waiter.phase is Phase.PENDING
-            and job_id not in self._deferred
-        ):
-            predicted = self._predict(job) if self._predict is not None else None
-            if predicted is not None:
-                target = now + _PREDICTION_SHARE * predicted
-                if deadline is not None and target > deadline:
-                    target = deadline
-                if target > due:
-                    due = target
-                    self._deferred.add(job_id)
-        heapq.heappush(self._timers, (due, self._seq, job_id))
-        self._seq += 1
-        return due
-
     def _finish(self, job_id: str, action: Done | Raise) -> None:
         waiter = self._waiters.pop(job_id)
         self._final_polls[job_id] = waiter.polls
-        self._deferred.discard(job_id)
-        if self._kept:
-            self._kept.discard(job_id)
+        self._plan.forget(job_id)
         if type(action) is Done:
             outcome: Any = action.job
             reason = EndReason.DONE
@@ -1036,227 +809,35 @@ class JobFleet:
             )
         self._now = now
 
-    def _collect(self, now: float) -> None:
-        # Move every job whose poll is due from the timer heap to the ready queue.
-        timers = self._timers
-        ready = self._ready
-        waiters = self._waiters
-        deadlines = self._ready_deadlines
-        kept = self._kept
-        while timers and timers[0][0] <= now:
-            due, _, job_id = heapq.heappop(timers)
-            waiter = waiters.get(job_id)
-            if waiter is None:
-                continue
-            if kept and job_id in kept:
-                # The due poll came while a push's extra poll is still to go out or
-                # in flight: that poll is the due poll (as the waiter counts it).
-                kept.discard(job_id)
-                continue
-            ready[job_id] = due
-            deadline = waiter.deadline
-            if deadline is not None:
-                heapq.heappush(deadlines, (deadline, job_id))
-        # Entries of jobs that left the ready queue are dropped lazily; rebuild when
-        # they outnumber the live ones, so the heap stays O(ready).
-        if len(deadlines) > 2 * len(ready) + 64:
-            live: list[tuple[float, str]] = []
-            for job_id in ready:
-                deadline = waiters[job_id].deadline
-                if deadline is not None:
-                    live.append((deadline, job_id))
-            heapq.heapify(live)
-            self._ready_deadlines = live
-
-    def _min_ready_deadline(self) -> float | None:
-        deadlines = self._ready_deadlines
-        ready = self._ready
-        while deadlines and deadlines[0][1] not in ready:
-            heapq.heappop(deadlines)
-        return deadlines[0][0] if deadlines else None
-
-    def _flush_at(self) -> float:
-        # When the ready queue should go out, ignoring request slots.
-        ready = self._ready
-        if len(ready) >= self._max_batch or self._pushed:
-            return -math.inf
-        flush_at = next(iter(ready.values())) + self._batch_window
-        deadline = self._min_ready_deadline()
-        if deadline is not None and deadline < flush_at:
-            flush_at = deadline
-        timers = self._timers
-        if not timers or timers[0][0] > flush_at:
-            return -math.inf  # nobody else comes due in time to join: hold for nothing
-        return flush_at
-
-    def _slot_free(self, now: float) -> bool:
-        return not (
-            now < self._hold_until or self._concurrency_full() or now < self._budget_free_at(now)
-        )
-
-    def _concurrency_full(self) -> bool:
-        limit = self._max_concurrency
-        return limit is not None and len(self._in_flight) >= limit
-
-    def _budget_free_at(self, now: float) -> float:
-        # When the request budget next allows a request (-inf: now). A request sent at
-        # t counts against every window that holds t, i.e. until now >= t + 1.0.
-        budget = self._budget
-        if budget is None:
-            return -math.inf
-        sent = self._sent
-        while sent and now >= sent[0] + 1.0:
-            sent.popleft()
-        return sent[0] + 1.0 if len(sent) >= budget else -math.inf
-
     def _dispatch(self, now: float) -> PollBatch | None:
-        ready = self._ready
-        if not ready or now < self._flush_at():
-            return None
-        dues: dict[str, float] = {}
-        if self._slot_free(now):
-            # A job whose deadline has come goes first: it has one poll left.
-            deadline = self._min_ready_deadline()
-            if deadline is not None and deadline <= now:
-                self._to_front(now)
-            ids = [] if self._request_timeout is None else self._pick(now, dues)
-            if not ids:
-                for _ in range(min(len(ready), self._max_batch)):
-                    job_id, due = ready.popitem(last=False)
-                    ids.append(job_id)
-                    dues[job_id] = due
-        elif (
-            now < self._hold_until
-            and not self._concurrency_full()
-            and now >= self._budget_free_at(now)
-        ):
-            # Only the server's Retry-After holds the fleet: a job at its deadline still
-            # makes its last poll, as a lone wait does (its sleep never passes the
-            # deadline, whatever the hint). The budget and concurrency are ours: those
-            # end it at its deadline instead (_expire).
-            ids = self._at_deadline(now, dues)
-            if not ids:
-                return None
-        else:
-            return None
+        plan = self._plan
         waiters = self._waiters
-        pushed = self._pushed
-        held = self._held
+        ids = plan.take(now, waiters)
+        if ids is None:
+            return None
         nearest = math.inf
         woke = None
         for job_id in ids:
-            lag = now - dues[job_id]
-            if lag > 0:
-                held[job_id] = lag
             waiter = waiters[job_id]
             if type(waiter.last_action) is Sleep:
                 if woke is None:
                     woke = Woke(now=now)
                 waiter.handle(woke)
-            if pushed:
-                pushed.discard(job_id)
             deadline = waiter.deadline
             if deadline is not None and deadline < nearest:
                 nearest = deadline
-        batch = tuple(ids)
-        self._in_flight[batch] = None
-        if self._budget is not None:
-            self._sent.append(now)
-        self._requests += 1
         time_left = None if nearest == math.inf else max(0.0, nearest - now)
-        return PollBatch(ids=batch, time_left=time_left)
-
-    def _to_front(self, now: float) -> None:
-        # The ready jobs whose deadline has come move to the front of the queue.
-        ready = self._ready
-        deadlines = sorted(
-            (deadline, job_id)
-            for deadline, job_id in self._ready_deadlines
-            if deadline <= now and job_id in ready
-        )
-        for _, job_id in reversed(deadlines):
-            ready.move_to_end(job_id, last=False)
-
-    def _at_deadline(self, now: float, dues: dict[str, float]) -> list[str]:
-        # The ready jobs whose deadline has come, at most max_batch, out of the queue.
-        deadlines = self._ready_deadlines
-        ready = self._ready
-        ids: list[str] = []
-        while deadlines and deadlines[0][0] <= now and len(ids) < self._max_batch:
-            _, job_id = heapq.heappop(deadlines)
-            if job_id in ready:
-                dues[job_id] = ready.pop(job_id)
-                ids.append(job_id)
-        return ids
-
-    def _pick(self, now: float, dues: dict[str, float]) -> list[str]:
-        # With request_timeout: a request is bounded by the nearest deadline among its
-        # jobs (PollBatch.time_left). Jobs further from their deadline than one request
-        # may take share a batch (their bounds are all request_timeout, the client's
-        # own); a job nearer its deadline shares only with jobs whose deadlines are
-        # within batch_window of its own, so no job's request is cut more than one
-        # batch window before its own bound.
-        ready = self._ready
-        waiters = self._waiters
-        near = now + self._request_timeout  # type: ignore[operator]
-        window = self._batch_window
-        limit = self._max_batch
-        ids: list[str] = []
-        group: float | None = None  # the first job's deadline when it is near; None: far
-        for job_id in ready:
-            deadline = waiters[job_id].deadline
-            if deadline is not None and deadline < near:
-                if ids and (group is None or abs(deadline - group) > window):
-                    continue  # a request of its own (or of its own group) comes next
-                if not ids:
-                    group = deadline
-            elif group is not None:
-                continue  # a far job does not join a near group
-            ids.append(job_id)
-            if len(ids) >= limit:
-                break
-        for job_id in ids:
-            dues[job_id] = ready.pop(job_id)
-        return ids
+        return PollBatch(ids=tuple(ids), time_left=time_left)
 
     def _expire(self, now: float) -> bool:
         # A ready job at its deadline that could not go out (no request slot) ends now.
-        deadlines = self._ready_deadlines
-        ready = self._ready
+        ids = self._plan.expired(now)
         waiters = self._waiters
-        expired = False
-        while deadlines and deadlines[0][0] <= now:
-            _, job_id = heapq.heappop(deadlines)
-            if job_id not in ready:
-                continue
-            del ready[job_id]
-            self._pushed.discard(job_id)
+        for job_id in ids:
             self._finish(job_id, waiters[job_id].handle(Expired(now=now)))  # type: ignore[arg-type]
-            expired = True
-        if expired:
+        if ids:
             self._check_fail_fast()
-        return expired
-
-    def _sleep_for(self, now: float) -> float | None:
-        target = math.inf
-        timers = self._timers
-        if timers:
-            target = timers[0][0]
-        if self._ready:
-            flush_at = self._flush_at()
-            if flush_at > now:
-                target = min(target, flush_at)
-            elif now < self._hold_until:
-                target = min(target, self._hold_until)
-            elif not self._concurrency_full():
-                target = min(target, self._budget_free_at(now))
-            # else: all max_concurrency slots are busy; a report wakes the driver.
-            deadline = self._min_ready_deadline()
-            if deadline is not None:
-                target = min(target, deadline)
-        if target == math.inf:
-            return None
-        return _seconds_until(now, target)
+        return bool(ids)
 
     # --- read-only state ---------------------------------------------------------------------
 
@@ -1279,7 +860,7 @@ class JobFleet:
     def max_batch(self) -> int:
         """Ids per request at most: the ``max_batch`` option, or 1 after a
         ``BatchRefused``."""
-        return self._max_batch
+        return self._plan.max_batch
 
     def is_waiting(self, job_id: str) -> bool:
         """Whether ``job_id`` was added and has no outcome yet."""
@@ -1294,12 +875,12 @@ class JobFleet:
     @property
     def in_flight(self) -> int:
         """Batches handed out with ``PollBatch`` and not reported yet."""
-        return len(self._in_flight)
+        return len(self._plan.in_flight)
 
     @property
     def requests(self) -> int:
         """``PollBatch`` actions handed out so far (one request each)."""
-        return self._requests
+        return self._plan.requests
 
     @property
     def results(self) -> Mapping[str, Any]:
@@ -1335,16 +916,11 @@ class JobFleet:
     # --- snapshot / restore ------------------------------------------------------------
 
     def snapshot(self, *, last_jobs: bool = True) -> dict[str, Any]:
-        """The fleet's full state as a JSON-serialisable dict, to resume elsewhere.
-
-        It holds the options (per-job and the fleet's own; not the callables), every
-        waiting job's waiter state and where it stands (its timer and due time, the
-        ready queue, or a batch in flight), the request-budget window, the fleet-wide
-        ``Retry-After`` hold, the count of failed batches in a row, the request count,
-        every outcome so far (jobs, and errors as data), the final poll counts, and the
-        outcomes and status changes ``next_action`` has not handed out yet (they are
-        handed out again after :meth:`restore`; ``PollReport`` s are not kept). Times
-        are kept relative to the fleet's latest ``now``, which is kept too (``"now"``).
+        """The fleet's full state as a JSON-serialisable dict, to resume elsewhere: the
+        options (not the callables), every waiting job's state and place, the request
+        budget and hold, every outcome so far and those not handed out yet (handed out
+        again after :meth:`restore`; ``PollReport`` s are not kept); times relative to
+        the fleet's latest ``now``, kept as ``"now"`` (see ``_snapshots.py``).
 
         Args:
             last_jobs: Keep each waiting job's last payload (default). ``False`` drops
@@ -1356,8 +932,8 @@ class JobFleet:
             UsageError: The fleet stopped (``fail_fast`` or ``Interrupted``): there is
                 nothing to resume.
         """
-        # The saved form lives in _fleet_snapshot, which imports this module.
-        from ._fleet_snapshot import snapshot_of
+        # The saved form lives in _snapshots, which imports this module.
+        from ._snapshots import snapshot_of
 
         return snapshot_of(self, last_jobs=last_jobs)
 
@@ -1383,20 +959,14 @@ class JobFleet:
         fleet as before: ``next_action(now)`` first hands out the outcomes and status
         changes the snapshot still held.
 
-        The two modes, as for :meth:`JobWaiter.restore`:
-
-        - ``same_clock=False`` (default): ``now`` is taken as the moment of the
-          snapshot; every deadline, due time, hold and budget window moves by the time
-          spent stored, so that time does not count.
-        - ``same_clock=True``: ``now`` comes from the clock the fleet ran on (wall
-          time shared by every worker, Redis ``TIME``): deadlines and due times keep
-          their absolute times, so time spent stored counts. A job whose next poll came
-          due while stored is polled at once; one whose deadline passed while stored
-          makes that poll, its last, as a lone wait that ran late does, and ends as a
-          lone wait's last poll at its deadline ends (its job, if it finished; else
-          ``JobTimeoutError``, handed out as ``Finished(reason=EndReason.TIMEOUT)``). A
-          ``now`` earlier than the snapshot's (clock skew between machines) counts as no
-          time passed.
+        The two modes are :meth:`JobWaiter.restore`'s. ``same_clock=False`` (default):
+        ``now`` is the snapshot's moment, so time spent stored does not count.
+        ``same_clock=True``: ``now`` comes from the clock the fleet ran on (wall time,
+        Redis ``TIME``), so it counts: a job whose poll came due while stored is polled
+        at once, and one whose deadline passed makes that poll, its last, as a late
+        lone wait does (then its job, or ``JobTimeoutError`` handed out as
+        ``Finished(reason=EndReason.TIMEOUT)``). A ``now`` behind the snapshot's (clock
+        skew) counts as no time passed.
 
         Example (a worker that hands a fleet over to the next one)::
 
@@ -1409,7 +979,7 @@ class JobFleet:
             ValueError: A corrupted, truncated or foreign snapshot, or an invalid
                 option in it (the message names what is wrong).
         """
-        from ._fleet_snapshot import restore_into
+        from ._snapshots import restore_into
 
         return restore_into(
             cls,
@@ -1426,5 +996,5 @@ class JobFleet:
     def __repr__(self) -> str:
         return (
             f"<JobFleet waiting={len(self._waiters)} finished={len(self._results)} "
-            f"in_flight={len(self._in_flight)} requests={self._requests}>"
+            f"in_flight={len(self._plan.in_flight)} requests={self._plan.requests}>"
         )

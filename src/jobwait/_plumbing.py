@@ -17,6 +17,10 @@ from ._apis import ionq_predicted_seconds as ionq_predicted_seconds
 from ._auto import reading as auto_reading
 from ._backoff import Jitter as Jitter
 from ._backoff import usable_seconds as usable_seconds
+from ._diagrams import FleetTransition as FleetTransition
+from ._diagrams import Transition as Transition
+from ._diagrams import fleet_transitions as fleet_transitions
+from ._diagrams import transitions as transitions
 from ._driver import BATCH_REFUSED_STATUS_CODES as BATCH_REFUSED_STATUS_CODES
 from ._driver import FleetDriver as FleetDriver
 from ._driver import Read as Read
@@ -37,9 +41,6 @@ from ._fetched import retry_after_of as retry_after_of
 from ._fetched import single_job as single_job
 from ._fleet import FleetAction as FleetAction
 from ._fleet import FleetState as FleetState
-from ._fleet import FleetTransition as FleetTransition
-from ._fleet import fleet_transitions as fleet_transitions
-from ._fleet_snapshot import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._http import body_excerpt as body_excerpt
 from ._http import body_too_large as body_too_large
 from ._json import loads as loads_json
@@ -56,13 +57,12 @@ from ._protocol import Action as Action
 from ._protocol import BatchRefused as BatchRefused
 from ._protocol import Event as Event
 from ._protocol import FleetEvent as FleetEvent
+from ._snapshots import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
+from ._snapshots import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._text import ID_LIMIT as ID_LIMIT
 from ._text import Redactor as Redactor
 from ._text import preview as preview
 from ._text import secret_values as secret_values
-from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
-from ._waiter import Transition as Transition
-from ._waiter import transitions as transitions
 from ._wakeup import Subscription as Subscription
 
 __all__ = [

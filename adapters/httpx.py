@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Unpack
 
-from jobwait._advice import missing_extra
+from jobwait._plumbing import missing_extra
 
 try:
     import httpx
@@ -40,11 +40,11 @@ from jobwait._plumbing import (
 )
 from jobwait.http import DEFAULT_MAX_BODY_SIZE, read_response
 
-from . import _shared
 from . import sync as _sync
-from ._async_loop import current_runtime as _current_runtime
-from ._async_loop import drive, drive_fleet
-from ._request import arequest, job_name, request
+from ._http.request import arequest, job_name, request
+from ._runtime import shared as _shared
+from ._runtime.loop import current_runtime as _current_runtime
+from ._runtime.loop import drive, drive_fleet
 
 __all__ = [
     "async_wait_for_batch",

@@ -42,7 +42,6 @@ from jobwait import (
     is_retryable,
     observed,
 )
-from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetDriver,
     FleetOptions,
@@ -51,12 +50,13 @@ from jobwait._plumbing import (
     Subscription,
     WaiterOptions,
     cancel_failed,
+    check_fetch,
     make_fleet,
     make_waiter,
+    poll_report,
     retry_after_of,
     with_api,
 )
-from jobwait._report import poll_report
 
 __all__ = ["wait", "wait_all"]
 

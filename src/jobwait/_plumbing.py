@@ -11,8 +11,13 @@ one import line is all an adapter needs, and a new runtime or job API written in
 public API's stability: import them at your own risk.
 """
 
+from ._advice import awaitable as awaitable
+from ._advice import check_fetch as check_fetch
 from ._advice import job_fields as job_fields
+from ._advice import missing_extra as missing_extra
+from ._advice import server_message as server_message
 from ._advice import status_candidates as status_candidates
+from ._advice import status_hint as status_hint
 from ._apis import ionq_predicted_seconds as ionq_predicted_seconds
 from ._auto import reading as auto_reading
 from ._backoff import Jitter as Jitter
@@ -57,8 +62,11 @@ from ._protocol import Action as Action
 from ._protocol import BatchRefused as BatchRefused
 from ._protocol import Event as Event
 from ._protocol import FleetEvent as FleetEvent
+from ._report import poll_report as poll_report
 from ._snapshots import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._snapshots import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
+from ._statuses import default_failure_of as default_failure_of
+from ._statuses import default_status_of as default_status_of
 from ._text import ID_LIMIT as ID_LIMIT
 from ._text import Redactor as Redactor
 from ._text import preview as preview
@@ -94,13 +102,17 @@ __all__ = [
     "WaiterOptions",
     "api_profile",
     "auto_reading",
+    "awaitable",
     "batch_failed",
     "batch_observed",
     "body_excerpt",
     "body_too_large",
     "cancel_failed",
     "check_count",
+    "check_fetch",
     "check_number",
+    "default_failure_of",
+    "default_status_of",
     "error_from_json",
     "error_to_json",
     "fleet_transitions",
@@ -110,12 +122,16 @@ __all__ = [
     "loads_json",
     "make_fleet",
     "make_waiter",
+    "missing_extra",
+    "poll_report",
     "preview",
     "refuses_batch",
     "retry_after_of",
     "secret_values",
+    "server_message",
     "single_job",
     "status_candidates",
+    "status_hint",
     "transitions",
     "usable_seconds",
     "with_api",

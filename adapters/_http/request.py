@@ -46,7 +46,7 @@ from jobwait import Fetched
 from jobwait._plumbing import Redactor, body_too_large, secret_values
 from jobwait.http import DEFAULT_MAX_BODY_SIZE, ResponseError, read_response, request_timeout
 
-from ._async_loop import Runtime, current_runtime
+from .._runtime.loop import Runtime, current_runtime
 
 __all__ = [
     "Answer",

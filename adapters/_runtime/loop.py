@@ -41,20 +41,21 @@ from jobwait import (
     is_retryable,
     observed,
 )
-from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
     FleetDriver,
     Read,
     Reads,
     Step,
     Subscription,
+    awaitable,
     cancel_failed,
+    check_fetch,
     make_fleet,
     make_waiter,
+    poll_report,
     retry_after_of,
     with_api,
 )
-from jobwait._report import poll_report
 
 AsyncCancel = Callable[[], Awaitable[object]]
 

@@ -503,7 +503,7 @@ async def async_wait_for_job(
         _raise_as_ionq(error, timeout)
 
 
-# --- concurrent waits share requests (adapters/_shared.py) ----------------------------
+# --- concurrent waits share requests (adapters/_runtime/shared.py) ----------------------------
 
 _SHARED_DEFAULTS: Final = _shared.SHARED_FLEET_DEFAULTS
 _BATCH_BODY: Final = 16 * DEFAULT_MAX_BODY_SIZE  # as wait_for_batch

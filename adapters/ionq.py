@@ -666,11 +666,13 @@ async def async_cancel_job(
 # --- many jobs -------------------------------------------------------------------------
 
 
-def batch_url(ids: tuple[str, ...]) -> httpx.URL:
+def batch_url(ids: tuple[str, ...]) -> str:
     """The batch read of these jobs, ``/jobs?ids=a&ids=b``: repeated ``ids``
     parameters, as ionq-core sends them, each id percent-encoded (the ``ionq``
-    profile's ``batch_url``). Relative: the client's base URL comes first."""
-    return httpx.URL(expand(_BATCH_URL, ids))
+    profile's ``batch_url``). Relative: the client's base URL comes first. A string,
+    not an ``httpx.URL``: httpx checks a URL character by character, so it is built
+    once, by the request, joined to the base URL."""
+    return expand(_BATCH_URL, ids)
 
 
 def _as_jobs(results: dict[str, Any], timeout: float | None) -> dict[str, Any]:

@@ -362,9 +362,24 @@ def _build(
 ) -> tuple[httpx.Request, float | None]:
     base = client.timeout if timeout == "client" else httpx.Timeout(timeout)
     built = client.build_request(
-        method, url, json=json, timeout=_phase_timeouts(base, time_left, floor)
+        method, _absolute(client, url), json=json, timeout=_phase_timeouts(base, time_left, floor)
     )
     return built, whole_request_limit(base, time_left, floor)
+
+
+def _absolute(client: httpx.Client | httpx.AsyncClient, url: str | httpx.URL) -> str | httpx.URL:
+    """``url`` joined to the client's base URL as httpx joins it (the base's path, then
+    ``url`` without its leading ``/``), as one string: httpx then checks the URL once,
+    not twice, which matters for a batch URL of a hundred ids (about 250 us a check).
+    Anything but an absolute path (a whole URL, ``//host``, a base with a query) is
+    left to httpx."""
+    if type(url) is not str or url[:1] != "/" or url[:2] == "//":
+        return url
+    base = client.base_url
+    if not base.is_absolute_url or base.query or base.fragment:
+        return url
+    root = str(base)  # its path ends with "/" (httpx adds one), unless it is empty
+    return f"{root}{'' if root.endswith('/') else '/'}{url.lstrip('/')}"
 
 
 def _redirect(

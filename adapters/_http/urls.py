@@ -8,11 +8,17 @@ can leave its place in the URL.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from jobwait._plumbing import template_markers
 
 __all__ = ["expand", "path_segment"]
+
+
+# What ``quote(text, safe="")`` leaves as it is: letters, digits, ``_.-~`` (ASCII only).
+# Checking a whole batch of ids once is much cheaper than quoting each.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def path_segment(job_id: str) -> str:
@@ -35,6 +41,9 @@ def expand(template: str, ids: tuple[str, ...]) -> str:
             value = ",".join(path_segment(i) for i in ids)
         else:
             name = marker[1:-1]
-            value = marker[0] + "&".join(f"{name}={quote(i, safe='')}" for i in ids)
+            if _UNRESERVED.fullmatch("".join(ids)):  # nothing to encode (UUIDs, ...)
+                value = f"{marker[0]}{name}=" + f"&{name}=".join(ids)
+            else:
+                value = marker[0] + "&".join(f"{name}={quote(i, safe='')}" for i in ids)
         out = out.replace("{" + marker + "}", value, 1)
     return out

@@ -300,6 +300,11 @@ async def _call(fn: Callable[..., object], *args: Any) -> None:
         await result
 
 
+def _awaitable(result: object) -> Awaitable[object] | None:
+    """A hook's result, if it is to be awaited (a coroutine function's call)."""
+    return result if result is not None and inspect.isawaitable(result) else None
+
+
 async def drive(
     w: JobWaiter,
     fetch: Callable[[], Awaitable[Any]],
@@ -456,9 +461,10 @@ def _cancel_each(
 
 
 class Alarm:
-    """What a fleet loop sleeps on: a fresh event each round (:meth:`arm`), which
-    :meth:`set` sets, whichever it is by then. Set it from the loop's own thread (a
-    ``Runtime.threadsafe`` wrapper from others): a finished read, a push, a new job."""
+    """What a fleet loop sleeps on: an unset event each round (:meth:`arm`: a fresh
+    one once the last was set), which :meth:`set` sets, whichever it is by then. Set
+    it from the loop's own thread (a ``Runtime.threadsafe`` wrapper from others): a
+    finished read, a push, a new job."""
 
     __slots__ = ("_rt", "event")
 
@@ -467,7 +473,9 @@ class Alarm:
         self.event: Event = rt.signal()
 
     def arm(self) -> Event:
-        self.event = event = self._rt.signal()
+        event = self.event
+        if event.is_set():  # an unset event still wakes on the next report: keep it
+            self.event = event = self._rt.signal()
         return event
 
     def set(self) -> None:
@@ -618,32 +626,35 @@ async def drive_fleet(
     )
     to_cancel: tuple[str, ...] = ()
 
-    async def on_action(action: Step) -> None:
+    async def finished(action: Finished) -> None:
+        if action.cancel_job and cancel is not None:
+            await rt.run_cancel(
+                _cancel_each(cancel, (action.job_id,), action.outcome),
+                action.outcome,
+                cancel_grace,
+            )
+        if emit is not None:
+            await emit((action.job_id, action.outcome))
+
+    def hooks(action: Step) -> Awaitable[object] | None:
+        # Called for every action the loop does not perform itself; an awaitable it
+        # returns is awaited (a hook that is a coroutine function, a cancel, an emit).
         nonlocal to_cancel
         kind = type(action)
         if kind is StatusChanged:
-            if on_status is not None:
-                changed: StatusChanged = action  # type: ignore[assignment]
-                await _call(on_status, changed.job_id, changed.job, changed.status)
-        elif kind is PollReport:
-            if on_poll is not None:
-                await _call(on_poll, action)
-        elif kind is Finished:
-            finished: Finished = action  # type: ignore[assignment]
-            if finished.cancel_job and cancel is not None:
-                await rt.run_cancel(
-                    _cancel_each(cancel, (finished.job_id,), finished.outcome),
-                    finished.outcome,
-                    cancel_grace,
-                )
-            if emit is not None:
-                await emit((finished.job_id, finished.outcome))
+            if on_status is None:
+                return None
+            changed: StatusChanged = action  # type: ignore[assignment]
+            return _awaitable(on_status(changed.job_id, changed.job, changed.status))
+        if kind is PollReport:
+            return None if on_poll is None else _awaitable(on_poll(action))  # type: ignore[arg-type]
+        if kind is Finished:
+            done: Finished = action  # type: ignore[assignment]
+            if (done.cancel_job and cancel is not None) or emit is not None:
+                return finished(done)
         elif kind is CancelJobs:
             to_cancel = action.ids  # type: ignore[union-attr]  # the fleet's Raise comes next
-
-    def hooks(action: Step) -> Any:
-        # The final action needs nothing here; the others may await the hooks.
-        return None if type(action) is AllDone or type(action) is Raise else on_action(action)
+        return None  # the final AllDone / Raise needs nothing here
 
     async def interrupted(interrupt: BaseException) -> None:
         unfinished = fleet.unfinished()

@@ -261,13 +261,6 @@ class JobFleet:
     report batch results with :meth:`handle`. All options are keyword-only.
 
     Args:
-        timeout, backoff, statuses, raise_on_failure, raise_on_cancel,
-            max_fetch_errors, max_retry_after, status_of, failure_of: The per-job
-            options, as ``JobWaiter``: every job's own waiter applies them (a job
-            added with ``add(options=...)`` has its own). The backoff's jitter is
-            applied per batch, not per job; a job missing from a batch answer counts
-            against its ``max_fetch_errors``, a whole failed batch against
-            ``max_batch_errors``; ``max_retry_after`` also caps a fleet-wide hold.
         api: As ``JobWaiter``: a profile (or its name, or ``"auto"``) for every job,
             under the options given here; a job added with its own ``api`` in
             ``add(options=)`` reads with that one instead. Its ``predicted_seconds`` is
@@ -299,6 +292,14 @@ class JobFleet:
             the fleet's schedule (batching, jitter and predictions included). A failed
             batch the fleet retries is reported with ``error`` set and, as in
             :meth:`polls`, counted in ``polls``.
+        **job_options: The per-job options, as ``JobWaiter``: ``timeout``,
+            ``backoff``, ``statuses``, ``raise_on_failure``, ``raise_on_cancel``,
+            ``max_fetch_errors``, ``max_retry_after``, ``status_of``, ``failure_of``.
+            Every job's own waiter applies them (a job added with
+            ``add(options=...)`` has its own). The backoff's jitter is applied per
+            batch, not per job; a job missing from a batch answer counts against its
+            ``max_fetch_errors``, a whole failed batch against ``max_batch_errors``;
+            ``max_retry_after`` also caps a fleet-wide hold.
 
     Raises:
         ValueError, TypeError: For an invalid option (the message names it).

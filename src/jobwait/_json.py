@@ -29,6 +29,8 @@ _STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 # Opening brackets as +1, closing ones as -1 (signed bytes); every other byte deleted.
 _STEPS: Final = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+# Every byte but brackets and quotes, deleted to leave the text's outline.
+_NOT_MARKS: Final = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -53,18 +55,26 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
         if not encoding.startswith("utf-8"):
             text = utf8.decode(encoding, "surrogatepass")
             utf8 = text.encode("utf-8", "surrogatepass")
+    # The text's outline: its brackets and quotes, in order (one pass in C).
+    marks = utf8.translate(None, _NOT_MARKS)
     # Fast path: too few brackets to nest that deep (strings' brackets counted too).
-    if utf8.count(b"[") + utf8.count(b"{") > max_depth and _depth(utf8) > max_depth:
+    if marks.count(b"[") + marks.count(b"{") > max_depth and _depth(utf8, marks) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     return json.loads(text)
 
 
-def _depth(utf8: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``utf8``, ignoring brackets inside
-    strings (an unterminated string's brackets count: that text is not JSON anyway)."""
+def _depth(utf8: bytes, marks: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``utf8`` (``marks``: its brackets
+    and quotes, in order), ignoring brackets inside strings (an unterminated string's
+    brackets count: that text is not JSON anyway)."""
     if b'\\"' in utf8:  # a quote may be escaped: find each string whole
         outside = _STRING.sub(b"", utf8)
-    else:  # every quote opens or closes a string: what lies between pairs is outside
-        outside = b"".join(utf8.split(b'"')[::2])
+    else:
+        # Every quote opens or closes a string, so two quotes side by side in the
+        # outline are a string without brackets, or the end of one and the start of
+        # the next with nothing between: dropping them keeps every other quote's role.
+        # What is left between pairs of quotes is inside strings.
+        marks = marks.replace(b'""', b"")
+        outside = b"".join(marks.split(b'"')[::2]) if b'"' in marks else marks
     steps = outside.translate(_STEPS, _NOT_BRACKETS)
     return max(itertools.accumulate(array("b", steps)), default=0)

@@ -9,9 +9,12 @@ object that has them.
 from __future__ import annotations
 
 import ast
+import contextvars
 import json
+import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,6 +59,40 @@ FAIL_ON: Final = frozenset(VERDICTS) - {"succeeded"}
 # Margin past the jobs' deadline after which Airflow's own deferral timeout fails the
 # task: only a trigger that hangs (the wait ends each job by its deadline) reaches it.
 DEFER_GRACE: Final = 300.0
+
+
+# --- per-job log lines --------------------------------------------------------------------
+
+# Set while a wait runs without per-job lines (the task and the reads it starts inherit
+# it; nothing else in the process sees it).
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "jobwait_airflow_quiet", default=False
+)
+
+
+class _PerJobLines(logging.Filter):
+    """Drops the core's per-job lines (INFO and below: "job X: status 'ready' ->
+    'started'") logged inside a quiet wait; warnings and errors always pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not _QUIET.get()
+
+
+_CORE_LOG = logging.getLogger("jobwait")
+if not any(isinstance(f, _PerJobLines) for f in _CORE_LOG.filters):
+    _CORE_LOG.addFilter(_PerJobLines())
+
+
+@contextmanager
+def per_job_lines(enabled: bool) -> Iterator[None]:
+    """Keep (``enabled``) or drop the core's per-job INFO lines while the block runs, in
+    this task and the ones it starts. Through Airflow's log pipeline each line costs
+    about 0.3 ms: for 1,000 jobs, as much CPU as the wait itself."""
+    token = _QUIET.set(not enabled)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 class ConnectionLike(Protocol):

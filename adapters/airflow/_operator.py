@@ -37,6 +37,7 @@ from ._common import (
     conn_ids,
     event_payload,
     job_ids_from,
+    per_job_lines,
     resolvers,
     verdict,
 )
@@ -136,6 +137,9 @@ class JobWaitOperator(BaseOperator):
         max_failures: How many such jobs are tolerated (default 0).
         cancel_on_timeout: Cancel each job that times out (needs ``cancel_url``, which
             the IonQ source has).
+        log_status_changes: Log each job's status changes in the task's log (default
+            ``False``: a line when the wait starts and one with the counts when it
+            ends; the per-job lines cost as much CPU as the wait).
         deferrable: Wait in the triggerer (default) or in the worker.
         **kwargs: ``BaseOperator`` arguments (``task_id``, ``retries``, ...).
 
@@ -168,6 +172,7 @@ class JobWaitOperator(BaseOperator):
         fail_on: Iterable[str] = FAIL_ON,
         max_failures: int = 0,
         cancel_on_timeout: bool = False,
+        log_status_changes: bool = False,
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -199,6 +204,7 @@ class JobWaitOperator(BaseOperator):
             raise ValueError(f"max_failures={shown(max_failures, 40)} must be an integer >= 0")
         self.max_failures = max_failures
         self.cancel_on_timeout = cancel_on_timeout
+        self.log_status_changes = log_status_changes
         self.deferrable = deferrable
         # Every option is checked now, when the DAG is parsed (one id stands in for the
         # templated ones).
@@ -212,6 +218,7 @@ class JobWaitOperator(BaseOperator):
             started=started,
             deadline=None if self.timeout is None else started + self.timeout,
             cancel_on_timeout=self.cancel_on_timeout,
+            log_status_changes=self.log_status_changes,
         )
 
     def execute(self, context: Any) -> Any:
@@ -434,20 +441,21 @@ def wait_in_worker(trigger: JobWaitTrigger) -> dict[str, Any]:
     unfinished: tuple[str, ...] = ()
     stopped_by = None
     try:
-        results = _sync.drive_fleet(
-            read,
-            trigger.job_ids,
-            reads="batch" if source.batch else "single",
-            is_retryable=source.is_retryable,
-            retry_after_of=source.retry_after_of,
-            on_status=None,
-            on_poll=counted,
-            cancel=source.cancel if trigger.cancel_on_timeout else None,
-            wakeup=None,
-            clock=time.monotonic,
-            sleep=time.sleep,
-            options=options,
-        )
+        with per_job_lines(trigger.log_status_changes):
+            results = _sync.drive_fleet(
+                read,
+                trigger.job_ids,
+                reads="batch" if source.batch else "single",
+                is_retryable=source.is_retryable,
+                retry_after_of=source.retry_after_of,
+                on_status=None,
+                on_poll=counted,
+                cancel=source.cancel if trigger.cancel_on_timeout else None,
+                wakeup=None,
+                clock=time.monotonic,
+                sleep=time.sleep,
+                options=options,
+            )
     except FleetFailedError as error:
         results, unfinished, stopped_by = error.results, error.unfinished, error.job_id
     finally:

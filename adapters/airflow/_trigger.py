@@ -30,6 +30,7 @@ from ._common import (
     conn_ids,
     event_payload,
     job_ids_from,
+    per_job_lines,
     resolvers,
     stored_options,
     wait_options,
@@ -73,6 +74,10 @@ class JobWaitTrigger(BaseTrigger):
         cancel_on_timeout: Cancel each job that times out through the source's
             ``cancel_url`` (and, with ``fail_fast``, the jobs left when it stops).
             Never on a triggerer restart.
+        log_status_changes: Also log each job's status changes (the core's INFO lines,
+            ``job 'a': status 'ready' -> 'started'``). Default ``False``: the trigger
+            logs one line when it starts and one when it fires (with counts); through
+            Airflow's log pipeline the per-job lines cost as much CPU as the wait.
 
     Raises:
         ValueError: A malformed source description, ids or instants, ``deadline``
@@ -89,6 +94,7 @@ class JobWaitTrigger(BaseTrigger):
         started: float | None = None,
         deadline: float | None = None,
         cancel_on_timeout: bool = False,
+        log_status_changes: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's is untyped
         spec = source if isinstance(source, SourceSpec) else SourceSpec.from_json(source)
@@ -111,6 +117,7 @@ class JobWaitTrigger(BaseTrigger):
         self._started = begun
         self._deadline = end
         self._cancel_on_timeout = bool(cancel_on_timeout)
+        self._log_status_changes = bool(log_status_changes)
 
     # --- what it carries --------------------------------------------------------------
 
@@ -133,6 +140,11 @@ class JobWaitTrigger(BaseTrigger):
     def cancel_on_timeout(self) -> bool:
         """Whether a job that times out is canceled remotely."""
         return self._cancel_on_timeout
+
+    @property
+    def log_status_changes(self) -> bool:
+        """Whether each job's status changes are logged (the core's INFO lines)."""
+        return self._log_status_changes
 
     @property
     def deadline(self) -> float | None:
@@ -164,6 +176,7 @@ class JobWaitTrigger(BaseTrigger):
                 "started": self._started,
                 "deadline": self._deadline,
                 "cancel_on_timeout": self._cancel_on_timeout,
+                "log_status_changes": self._log_status_changes,
             },
         )
 
@@ -187,7 +200,8 @@ class JobWaitTrigger(BaseTrigger):
         """
         source = await self._source()
         try:
-            payload = await self._wait(source)
+            with per_job_lines(self._log_status_changes):
+                payload = await self._wait(source)
         finally:
             if source.aclose is not None:
                 await source.aclose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -90,6 +91,7 @@ def test_airflow_trigger_serializes_to_json_and_back_through_airflows_serde() ->
         "started": 1_800_000_000.0,
         "deadline": 1_800_000_600.0,  # an instant, never a duration
         "cancel_on_timeout": True,
+        "log_status_changes": False,
     }
     again = _recreated(trigger)
     assert again.serialize() == (classpath, kwargs)
@@ -357,3 +359,24 @@ def test_airflow_trigger_names_a_missing_connection(server: JobServer) -> None:
     trigger = JobWaitTrigger(source=_spec("no_such_connection"), job_ids=["a"])
     with pytest.raises(Exception, match="no_such_connection"):
         _event(trigger)
+
+
+@pytest.mark.parametrize("per_job", [False, True])
+def test_airflow_trigger_logs_per_job_lines_only_when_asked(
+    server: JobServer, connection: str, caplog: pytest.LogCaptureFixture, per_job: bool
+) -> None:
+    caplog.set_level("INFO", logger="jobwait")
+    ids = _submit(server, [{"durations": _d(started=0.2)} for _ in range(3)])
+    trigger = JobWaitTrigger(
+        source=_spec(connection),
+        job_ids=ids,
+        options={"timeout": 5.0, "backoff": QUICK},
+        log_status_changes=per_job,
+    )
+    _event(_recreated(trigger))
+    lines = [r.getMessage() for r in caplog.records if r.name == "jobwait"]
+    assert all(job_id in " ".join(lines) for job_id in ids) is per_job
+    # Outside a quiet wait, the core's lines pass as they always do.
+    caplog.clear()
+    logging.getLogger("jobwait").info("job %s: status %r -> %r", "x", None, "ready")
+    assert [r.getMessage() for r in caplog.records] == ["job x: status None -> 'ready'"]

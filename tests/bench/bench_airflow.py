@@ -283,12 +283,24 @@ def size_child(conn: Connection) -> None:
         _, kwargs = trigger.serialize()
         plain = json.dumps(kwargs).encode()
         stored = json.dumps(serialize(kwargs)).encode()
+        # The event: every job's outcome record, IonQ v0.4 job payloads (the job
+        # server's, as IonQ answers them) once each job completed.
+        from jobwait._durable import outcome_record
+        from jobwait.adapters.airflow._common import event_payload
+        from jobwait.testing import JobBoard
+
+        board = JobBoard()
+        for job_id in ids:
+            board.submit(now=0.0, id=job_id)
+        records = {i: outcome_record(board.job(i, now=100.0), polls=7)[1] for i in ids}
+        event = json.dumps(serialize(event_payload(records))).encode()
         conn.send(
             (
                 len(plain),
                 len(stored),
                 len(zlib.compress(stored)),
                 len(json.dumps(ids).encode()),
+                len(event),
             )
         )
     except BaseException:
@@ -390,11 +402,12 @@ def main(argv: list[str] | None = None) -> None:
     process.join(30)
     if isinstance(sizes, str):
         raise RuntimeError(sizes)
-    plain, stored, packed, ids_only = sizes
+    plain, stored, packed, ids_only, event = sizes
     print("serialized trigger, 1,000 jobs with UUID ids:")
     print(f"  kwargs as JSON {plain:,} B (the ids alone {ids_only:,} B)")
     print(f"  Airflow serde encoding, as stored {stored:,} B; zlib {packed:,} B")
     print(f"  per job {(stored - (plain - ids_only)) / 1000:.1f} B")
+    print(f"  the event for 1,000 completed IonQ jobs (outcome records): {event:,} B")
 
 
 if __name__ == "__main__":

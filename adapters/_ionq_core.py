@@ -28,7 +28,7 @@ import jobwait
 from jobwait import Fetched, JobStatusError, JobWaitError
 from jobwait._plumbing import (
     DEFAULT_MAX_BODY_SIZE,
-    ResponseError,
+    body_too_large,
     parse_retry_after,
     read_response,
 )
@@ -313,11 +313,8 @@ class Reader:
         content: bytes = response.content
         wall_now = self.wall_clock()
         if len(content) > self.max_body_size:
-            raise ResponseError(
-                f"HTTP {status} response body is larger than max_body_size={self.max_body_size}",
-                status_code=status,
-                request_id=response.headers.get("x-request-id"),
-                retryable=False,
+            raise body_too_large(
+                status, self.max_body_size, request_id=response.headers.get("x-request-id")
             )
         if not 200 <= status < 300 or response.parsed is None:
             # Error statuses raise here; a 2xx ionq-core did not parse is read as jobwait

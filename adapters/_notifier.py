@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from jobwait._plumbing import check_number
 from jobwait.testing import JobBoard
 
 from .webhook import SIGNATURE_HEADER, _is_loopback, sign
@@ -69,11 +70,13 @@ class Webhooks:
                 "pass allow_remote=True"
             )
         for name in ("drop", "duplicate"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                raise ValueError(f"Webhooks({name}={value!r}) must be a probability in [0, 1]")
-        if not (isinstance(self.delay, int | float) and 0.0 <= self.delay < math.inf):
-            raise ValueError(f"Webhooks(delay={self.delay!r}) must be seconds >= 0")
+            check_number(
+                f"Webhooks({name}=...), a probability,",
+                getattr(self, name),
+                minimum=0.0,
+                maximum=1.0,
+            )
+        check_number("Webhooks(delay=...)", self.delay, minimum=0.0)
 
     def __repr__(self) -> str:
         signed = ", signed" if self.secret is not None else ""

@@ -19,10 +19,10 @@ they all get the same bounds:
   client's timeout read as a whole-request limit (its largest phase timeout) and the
   time left (at least ``timeout_floor``). Async requests are cancelled at that bound;
   a sync request checks it after every read, so it ends at most one read timeout late.
-- **Secrets.** The credentials a request carries (:func:`credentials_of`) are replaced
-  by ``***`` in the body before anything reads it, and an httpx error whose text
-  quotes one is replaced by the same error with the text redacted (no chained cause
-  keeps the original).
+- **Secrets.** The credentials a request carries (:func:`credentials_of`: the core's
+  one rule and one redactor) are replaced by ``***`` in the body and headers before
+  anything reads them, and an httpx error whose text quotes one is replaced by the
+  same error with the text redacted (no chained cause keeps the original).
 
 Nothing here decides what an answer means: :meth:`Answer.read` hands it to
 :func:`jobwait._plumbing.read_response`.
@@ -32,18 +32,26 @@ from __future__ import annotations
 
 import gc
 import importlib
-import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from types import AsyncGeneratorType
-from typing import Any, Literal
+from typing import Any, Final, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
 from jobwait import Fetched
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, ResponseError, read_response, request_timeout
+from jobwait._plumbing import (
+    DEFAULT_MAX_BODY_SIZE,
+    Redactor,
+    ResponseError,
+    body_too_large,
+    read_response,
+    request_timeout,
+    secret_values,
+)
 
 from ._async_loop import Runtime, current_runtime
 
@@ -52,14 +60,13 @@ __all__ = [
     "arequest",
     "clean_secret",
     "credentials_of",
-    "redact",
+    "job_name",
     "request",
     "whole_request_limit",
 ]
 
 #: Most bytes one decoding step may produce per call (and the raw slack past the cap).
 STEP = 64 * 1024
-REDACTED = "***"
 
 try:  # brotli >= 1.2 can bound its output per call; older ones (and brotlicffi) cannot
     _brotli: Any = importlib.import_module("brotli")
@@ -208,43 +215,37 @@ class Decoder:
 
 # --- secrets -----------------------------------------------------------------------------
 
-_SECRET_NAME = re.compile(
-    r"authorization|cookie|key|token|secret|passw|session|signature|credential|auth",
-    re.IGNORECASE,
-)
-_MIN_SECRET = 8
+
+def credentials_of(request: httpx.Request) -> Redactor:
+    """The redactor of the secrets a request carries: the core's one rule
+    (:func:`jobwait._plumbing.secret_values`) applied to its headers and URL password."""
+    return Redactor(secret_values(request.headers.multi_items(), password=request.url.password))
 
 
-def credentials_of(request: httpx.Request) -> tuple[str, ...]:
-    """The secrets a request carries, longest first: the value of every header whose
-    name looks like a credential (``Authorization``, ``Proxy-Authorization``, ``Cookie``,
-    names containing key, token, secret, password, session, signature, credential or
-    auth), each whitespace-separated part of it, and the URL's password; parts shorter
-    than 8 characters (``Bearer``, ``apiKey``) are left out."""
-    found: set[str] = set()
-    for name, value in request.headers.multi_items():
-        if _SECRET_NAME.search(name):
-            found.update(part for part in (value.strip(), *value.split()) if part)
-    password = request.url.password
-    if password:
-        found.add(password)
-    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
+# Query parameters that carry a job's id (MLflow's runs/get?run_id=, Databricks'
+# runs/get?run_id=, ...), in the order they are tried.
+_ID_PARAMETERS: Final = ("run_id", "runId", "job_id", "jobId", "task_id", "taskId", "id")
+# Path segments that name an operation, not a job (".../runs/get", ".../jobs/42/status").
+_VERBS: Final = frozenset({"get", "status", "state", "info", "details", "describe", "show"})
 
 
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _redact_body(body: bytes, secrets: tuple[str, ...]) -> bytes:
-    for secret in secrets:
-        raw = secret.encode("utf-8", "replace")
-        if raw in body:
-            body = body.replace(raw, REDACTED.encode())
-    return body
+def job_name(url: str) -> str | None:
+    """The job's name for messages, read from its URL: an id-like query parameter
+    (``run_id``, ``job_id``, ``id``, ...: ``.../runs/get?run_id=42`` -> ``42``), else the
+    last path segment that is not an operation's name (``get``, ``status``, ``info``,
+    ...), percent-decoded (``.../api/task/info/9139`` -> ``9139``); ``None`` for a
+    bare host. Characters that are not printable become ``?``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    query = dict(parse_qsl(parts.query))
+    name = next((query[p] for p in _ID_PARAMETERS if query.get(p)), None)
+    if name is None:
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        meaningful = [s for s in segments if s.lower() not in _VERBS] or segments
+        name = meaningful[-1] if meaningful else None
+    return None if name is None else "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _unsendable_headers(request: httpx.Request) -> list[str]:
@@ -259,8 +260,7 @@ def _scrubbed(error: httpx.HTTPError, request: httpx.Request) -> httpx.HTTPError
     """The same kind of error without any secret in its text, or ``None`` when its text
     holds none (then re-raise the original)."""
     text = str(error)
-    secrets = credentials_of(request)
-    clean = redact(text, secrets)
+    clean = credentials_of(request)(text)
     bad = _unsendable_headers(request) if isinstance(error, httpx.LocalProtocolError) else []
     if bad:
         names = ", ".join(repr(n) for n in bad)
@@ -444,24 +444,20 @@ async def _close_nested(chunks: AsyncIterator[bytes]) -> None:
 
 
 def _too_large(response: httpx.Response, limit: int) -> ResponseError:
-    return ResponseError(
-        f"HTTP {response.status_code} response body is larger than max_body_size={limit} "
-        "(after decompression)",
-        status_code=response.status_code,
-        request_id=response.headers.get("x-request-id"),
-        retryable=False,
+    return body_too_large(
+        response.status_code, limit, request_id=response.headers.get("x-request-id")
     )
 
 
 def _answer(response: httpx.Response, decoder: Decoder, request: httpx.Request) -> Answer:
-    secrets = credentials_of(request)
+    redact = credentials_of(request)
     headers = response.headers
-    if secrets and any(redact(v, secrets) != v for v in headers.values()):
-        headers = httpx.Headers([(k, redact(v, secrets)) for k, v in headers.multi_items()])
+    if redact and any(redact.exact(v) != v for v in headers.values()):
+        headers = httpx.Headers([(k, redact.exact(v)) for k, v in headers.multi_items()])
     return Answer(
         status_code=response.status_code,
         headers=headers,
-        body=_redact_body(bytes(decoder.body), secrets),
+        body=redact.exact(bytes(decoder.body)),
     )
 
 

@@ -622,7 +622,8 @@ def join_url(
         is_retryable=is_retryable,
         retry_after_of=retry_after_of,
     )
-    job_options = {name: value for name, value in options.items() if name in JOB_OPTIONS}
+    # A caller's profile (api=) goes with its options: the fleet merges it per job.
+    job_options = {k: v for k, v in options.items() if k in JOB_OPTIONS or k == "api"}
     return scheduler.enter(
         key,
         job_options,

@@ -45,7 +45,7 @@ from . import _shared
 from . import sync as _sync
 from ._async_loop import current_runtime as _current_runtime
 from ._async_loop import drive, drive_fleet
-from ._request import arequest, request
+from ._request import arequest, job_name, request
 
 __all__ = [
     "async_wait_for_batch",
@@ -73,9 +73,14 @@ def _reader(api: Api) -> Reader:
     return read_response if profile is None else profile.read_response
 
 
-def _options(api: Api, waiter: JobWaiter | None, options: Any) -> Any:
-    # The profile's waiter options, under the caller's explicit ones.
-    return options if waiter is not None else with_api(api, options)
+def _options(api: Api, waiter: JobWaiter | None, options: Any, url: Any = None) -> Any:
+    # The caller's options and profile, for the core to merge; a job named by its URL
+    # (its id-like query parameter or last meaningful segment) unless the caller named it.
+    if waiter is not None:
+        return options
+    if url is not None and "job_id" not in options:
+        options = {**options, "job_id": job_name(str(url))}
+    return with_api(api, options)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -171,10 +176,14 @@ def wait_for_url(
     Args:
         client: Your ``httpx.Client``: it owns base URL, auth, TLS, proxies, transport
             and whether redirects are followed (not by default).
-        url: The job's URL, absolute or relative to the client's base URL.
-        api: An :class:`~jobwait.ApiProfile` or a built-in profile's name
-            (``"azure"``): its status vocabulary and readers become the waiter's
-            options (options you pass win), and its HTTP rules read each answer.
+        url: The job's URL, absolute or relative to the client's base URL. Unless you
+            pass ``job_id``, it names the job in errors and logs: its id-like query
+            parameter (``run_id``, ``job_id``, ``id``, ...) or its last path segment
+            that is not an operation's name (``get``, ``status``, ``info``, ...).
+        api: An :class:`~jobwait.ApiProfile`, a built-in profile's name
+            (``"azure"``), or ``"auto"`` to find the status and its meaning in any
+            answer: its status vocabulary and readers become the waiter's options
+            (options you pass win), and its HTTP rules read each answer.
         waiter: A ready :class:`~jobwait.JobWaiter`, or pass its options instead
             (``job_id``, ``timeout=300``, ``backoff``, ``statuses``, ``status_of``, ...).
         max_body_size: Largest body read, error bodies included (default 1 MiB);
@@ -213,7 +222,7 @@ def wait_for_url(
         JobFailedError, JobCanceledError, JobTimeoutError: As for
             :func:`jobwait.adapters.sync.wait`.
     """
-    w = make_waiter(waiter, _options(api, waiter, options))
+    w = make_waiter(waiter, _options(api, waiter, options, url))
     fetch = fetch_url(
         client,
         url,
@@ -301,7 +310,7 @@ async def async_wait_for_url(
     """
     rt = _current_runtime()
     now = clock or rt.clock
-    job_options = _options(api, waiter, options)
+    job_options = _options(api, waiter, options, url)
     w = make_waiter(waiter, job_options)
     read = _reader(api)
 

@@ -22,6 +22,7 @@ closing what it owns.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import selectors
@@ -54,6 +55,9 @@ _RECV_SIZE = 64 * 1024
 # After we decide to close, keep reading (and discarding) for this long so the
 # kernel sends FIN rather than RST and the client sees our last answer.
 _LINGER_SECONDS = 1.0
+# The loop wakes at least this often: selectors refuse a wait past about 24 days
+# (epoll's milliseconds in a C int), whatever timer is due.
+_MAX_WAIT = 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +200,9 @@ class JobServer:
         Safe to call twice.
 
         Raises:
-            RuntimeError: The loop or the board raised while serving (chained).
+            RuntimeError: The loop or the board raised while serving (chained): a bug
+                in jobwait, never anything a client sent (a bad request or script
+                gets its 4xx, a vanished client is dropped).
         """
         if self._notifier is not None:
             self._notifier.close()
@@ -314,7 +320,9 @@ class JobServer:
         selector.register(self._waker_r, selectors.EVENT_READ, None)
         try:
             while not self._stopping:
-                timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else None
+                timeout = _MAX_WAIT
+                if timers:
+                    timeout = min(timeout, max(0.0, timers[0][0] - time.monotonic()))
                 for key, mask in selector.select(timeout):
                     if key.fileobj is self._listener:
                         self._accept(selector, connections, later)
@@ -323,10 +331,7 @@ class JobServer:
                             self._waker_r.recv(4096)
                     else:
                         connection: _Connection = key.data
-                        if mask & selectors.EVENT_WRITE:
-                            connection.on_writable()
-                        if mask & selectors.EVENT_READ and not connection.closed:
-                            connection.on_readable()
+                        self._serving(connection, connection.on_event, mask)
                 while timers and timers[0][0] <= time.monotonic():
                     heapq.heappop(timers)[2]()
         except BaseException as exc:  # noqa: BLE001 - the thread must record it; close() re-raises
@@ -337,6 +342,15 @@ class JobServer:
             selector.unregister(self._listener)
             self._listener.close()
             selector.close()
+
+    def _serving(self, connection: _Connection, step: Callable[[Any], None], arg: Any) -> None:
+        # A fault while serving one connection is a bug: that connection is dropped
+        # and the fault re-raised at close(), while every other client is served on.
+        try:
+            step(arg)
+        except Exception as exc:  # noqa: BLE001 - recorded; close() re-raises it
+            self._errors.append(exc)
+            connection.close()
 
     def _accept(
         self,
@@ -444,6 +458,12 @@ class _Connection:
 
     # -- events from the loop --------------------------------------------------------
 
+    def on_event(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self.on_writable()
+        if mask & selectors.EVENT_READ and not self.closed:
+            self.on_readable()
+
     def on_readable(self) -> None:
         try:
             data = self._sock.recv(_RECV_SIZE)
@@ -508,7 +528,8 @@ class _Connection:
         if reply.delay > 0 and not reply.reset:
             self._waiting = True
             self._update_interest()
-            self._later(reply.delay, lambda: self._send_delayed(reply))
+            send = functools.partial(self._server._serving, self, self._send_delayed, reply)
+            self._later(reply.delay, send)
         else:
             self._send(reply)
 

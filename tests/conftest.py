@@ -1,5 +1,12 @@
 """Shared test configuration."""
 
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 # One profile for the whole suite: no per-example deadline (a loaded CI machine must not
@@ -12,3 +19,28 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("jobwait")
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """Ctrl-C that works in every shell: yields a function that sends a real SIGINT to
+    the main thread (call it from any thread).
+
+    A Python started with SIGINT ignored (a background job, ``nohup``, some CI
+    runners) keeps it ignored: a SIGINT, or ``_thread.interrupt_main()``, then does
+    nothing and a test that stops a command that way waits for ever. For the test's
+    duration SIGINT raises ``KeyboardInterrupt`` in this process, and a child started
+    meanwhile begins with the default disposition (exec resets a handled signal, not an
+    ignored one), so Ctrl-C sent to it works as well.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        signal.pthread_kill(main, signal.SIGINT)
+
+    try:
+        yield interrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)

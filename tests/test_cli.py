@@ -419,7 +419,10 @@ def test_progress_on_a_pipe_is_plain_lines(
     assert "\x1b" not in err
     lines = err.splitlines()
     statuses = [
-        re.match(r"jobwait: status '(\w+)' after [\d.]+s, \d+ polls?$", line) for line in lines
+        re.match(
+            r"jobwait: status '(\w+)' after [\d.]+s, \d+ polls?( \(read from status\))?$", line
+        )
+        for line in lines
     ]
     seen = [m[1] for m in statuses if m]
     assert seen == sorted(set(seen), key=seen.index)  # one line per change, no repeats
@@ -538,12 +541,13 @@ def test_progress_on_a_terminal_is_one_rewritten_line(
     assert live[-1].startswith("job was canceled"), text
     paint = "\x1b[36m" if no_color is None else ""
     reset = "\x1b[0m" if no_color is None else ""
-    status = re.escape(f"{paint}started{reset}")
+    # --api auto (the default) says where it read the status, right after it.
+    status = re.escape(f"{paint}started{reset} (status)")
     assert any(
         re.fullmatch(rf"{status}, [\d.]+s, \d+ polls, next poll in \d\.\ds", x) for x in live
     )
     # The server's words come last, cut at the terminal's width (80 columns here).
-    retry = rf"{status}, [\d.]+s, 3 polls, retry in \d\.\ds, HTTP 503: Simulated server.*"
+    retry = rf"{status}, [\d.]+s, 3 polls, retry in \d\.\ds, HTTP 503: Simulated.*"
     assert any(re.fullmatch(retry, x) for x in live), text
     assert ("\x1b[3" in text) == (no_color is None)  # colours only without NO_COLOR
 
@@ -574,6 +578,7 @@ def test_library_warnings_never_reach_the_terminal(server: JobServer) -> None:
 
 @posix_only
 @realtime
+@pytest.mark.usefixtures("ctrl_c")  # the child starts with SIGINT handled, even under nohup
 def test_ctrl_c_during_a_wait_exits_130_with_one_line(server: JobServer) -> None:
     job = server.submit(durations=FOREVER)
     with subprocess.Popen(
@@ -630,6 +635,7 @@ def test_python_m_jobwait_help() -> None:
 
 @posix_only
 @realtime
+@pytest.mark.usefixtures("ctrl_c")  # the child starts with SIGINT handled, even under nohup
 @pytest.mark.parametrize("passed_key", [None, "my-own-key-0815"], ids=["generated", "passed"])
 def test_serve_prints_its_url_and_stops_on_sigint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, passed_key: str | None

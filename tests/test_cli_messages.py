@@ -111,9 +111,12 @@ def test_a_missing_status_field_points_at_status_field(
     code, _, err = run(capsys, "wait", f"{server.url}/jobs/{job}", *AUTH, *FAST, "-q")
     assert code == 5, err
     line = last_line(err)
-    assert "the job has no 'status' field" in line
-    assert "name the field that holds it with --status-field PATH" in line
-    assert "the job's fields: 'id'," in line
+    # --api auto (the default) looked in every well-known place; each key is listed once.
+    assert "none of the fields jobwait looks for holds a status (status, state, " in line
+    assert "name the field that holds it with --status-field PATH, or name its API" in line
+    assert "(its fields: 'id'," in line
+    assert line.count("'id'") == 1
+    assert "status_of" not in line  # Python's advice stays in Python
 
 
 @realtime
@@ -132,7 +135,10 @@ def test_http_errors_show_the_servers_message(
 ) -> None:
     code, _, err = run(capsys, "wait", f"{server.url}/jobs/nope", *AUTH, *FAST, "-q")
     assert code == 5, err
-    expected = "retrying cannot fix it: HTTP 404: Job not found: nope (job 'nope', no status read"
+    expected = (
+        "retrying cannot fix it: HTTP 404: Job not found: nope; check the job id and the URL "
+        "(job 'nope', no status read"
+    )
     assert expected in err
 
 
@@ -243,7 +249,12 @@ def test_the_live_line_says_an_unknown_status_in_words() -> None:
     stream = io.StringIO()
     progress = _WaitProgress(stream, mode="live", colour=False, redact=Redactor())
     watch = SimpleNamespace(
-        status="warming_up", phase=Phase.UNKNOWN, polls=2, retrying=False, failure=None
+        reading=None,
+        status="warming_up",
+        phase=Phase.UNKNOWN,
+        polls=2,
+        retrying=False,
+        failure=None,
     )
     progress._draw(watch, 0.5)  # type: ignore[arg-type]
     assert "warming_up, not a known status, still waiting, " in stream.getvalue()

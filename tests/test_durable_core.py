@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from jobwait import (
     Backoff,
     BatchFailed,
+    BatchObserved,
     Finished,
     FleetFailedError,
     JobCanceledError,
@@ -323,9 +324,14 @@ def test_durable_fleet_state_keeps_deadlines_on_one_wall_clock() -> None:
     fleet = restore_fleet(unpack(blob), now=1030.0)
     assert isinstance(fleet.next_action(1030.0), PollBatch)  # 30 s left
     assert sorted(fleet.unfinished()) == ["a", "b"]
-    # Past the deadline while stored: both end without a request, and once handed out
-    # (the engine records them) they are not saved again.
+    # Past the deadline while stored: each makes the poll it was owed, its last (as a
+    # lone wait that ran late), and once handed out (the engine records them) they are
+    # not saved again.
     fleet = restore_fleet(unpack(blob), now=1061.0)
+    last = fleet.next_action(1061.0)
+    assert isinstance(last, PollBatch)
+    pending = {job_id: {"status": "RUNNING"} for job_id in last.ids}
+    fleet.handle(BatchObserved(ids=last.ids, jobs=pending, now=1061.0))
     ended = [fleet.next_action(1061.0) for _ in range(2)]
     assert all(isinstance(a, Finished) for a in ended)
     assert all(isinstance(a.outcome, JobTimeoutError) for a in ended)  # type: ignore[union-attr]

@@ -113,16 +113,29 @@ def test_resume_fleet_reads_each_job_once_then_goes_on_from_the_schedule_it_reac
     assert fleet.next_action(now + 0.1) == FleetSleep(seconds=32.0)
 
 
-def test_resume_fleet_ends_jobs_past_their_deadline_without_a_request() -> None:
-    fleet = resume_fleet({"timeout": 30.0}, ["a", "b"], started=STARTED, now=STARTED + 45)
-    ended = [fleet.next_action(STARTED + 45) for _ in range(2)]
-    assert all(isinstance(action, Finished) for action in ended)
-    for action in ended:
+def test_resume_fleet_reads_jobs_past_their_deadline_once_their_last_poll() -> None:
+    now = STARTED + 45
+    fleet = resume_fleet({"timeout": 30.0}, ["a", "b"], started=STARTED, now=now)
+    read = fleet.next_action(now)
+    assert read == PollBatch(ids=("a", "b"))
+    fleet.handle(
+        BatchObserved(
+            ids=read.ids,
+            jobs={"a": {"id": "a", "status": "completed"}, "b": {"id": "b", "status": "started"}},
+            now=now + 0.1,
+        )
+    )
+    ended = {}
+    for _ in range(2):
+        action = fleet.next_action(now + 0.1)
         assert isinstance(action, Finished)
-        assert isinstance(action.outcome, JobTimeoutError)
-        assert action.outcome.elapsed == 45.0
-        assert action.outcome.polls == 0
-    assert fleet.requests == 0
+        ended[action.job_id] = action.outcome
+    assert ended["a"] == {"id": "a", "status": "completed"}  # it finished while stored
+    timed_out = ended["b"]
+    assert isinstance(timed_out, JobTimeoutError)
+    assert timed_out.polls == 1
+    assert timed_out.elapsed == pytest.approx(45.1)
+    assert fleet.requests == 1
 
 
 def test_resume_fleet_counts_a_clock_behind_the_start_as_no_time_passed() -> None:

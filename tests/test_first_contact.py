@@ -84,8 +84,9 @@ def test_server_message_reads_common_error_shapes(body: bytes, said: str | None)
 def test_server_message_is_bounded_one_line_and_without_control_characters() -> None:
     said = server_message(b'{"message": "line one\\n\\u001b[31mred\\u001b[0m ' + b"x" * 500 + b'"}')
     assert said is not None
-    assert len(said) == 100
-    assert said.endswith("...")
+    # The one preview: 99 characters, an ellipsis and the full length.
+    assert said.endswith("\u2026 (521 characters)")
+    assert len(said.partition("\u2026")[0]) == 99
     assert "\n" not in said
     assert "\x1b" not in said
     assert said.startswith("line one [31mred [0m x")
@@ -223,9 +224,10 @@ def test_a_coroutine_returned_by_a_lambda_is_named_and_closed() -> None:
         (
             {"id": "j1", "state": "done"},
             (
-                "could not read the job's status: the job has no 'status' field (its keys: "
-                "'id', 'state'); pass status_of=jobwait.field_reader('path.to.status') (or any "
-                "function of the job) to read it from elsewhere"
+                "could not read the job's status: the job has no 'status' field (its fields: "
+                "'id', 'state'); pass status_of=jobwait.field_reader('state') (or any "
+                "function of the job) to read it from there, or api='auto' to let jobwait "
+                "find it"
             ),
         ),
         (
@@ -253,7 +255,9 @@ def test_status_of_given_drops_the_status_of_hint() -> None:
     with pytest.raises(JobStatusError) as info:
         _sync_wait(lambda: {"state": {}}, status_of=status_of)
     assert (
-        info.value.reason == "could not read the job's status: status_of raised KeyError: 'status'"
+        info.value.reason
+        == "could not read the job's status: status_of raised KeyError: 'status' (its fields: "
+        "'state')"
     )
     with pytest.raises(JobStatusError) as info:
         _sync_wait(lambda: "completed", status_of=lambda job: 1)

@@ -316,23 +316,29 @@ def test_default_restore_does_not_count_time_spent_stored() -> None:
     assert fleet._waiters["a"].deadline == pytest.approx(65.0)
 
 
-def test_same_clock_restore_keeps_counting_and_times_out_without_a_poll() -> None:
+def test_same_clock_restore_keeps_counting_and_makes_the_last_poll_owed() -> None:
     saved = json.loads(json.dumps(_sleeping_fleet().snapshot()))
     # 30 s later on the same clock: the sleep is long over, the deadline still ahead
     fleet = JobFleet.restore(saved, now=1_030.0, same_clock=True)
     assert fleet._waiters["a"].deadline == pytest.approx(1_060.0)
     assert fleet.next_action(1_030.0) == PollBatch(ids=("a", "b"))
-    # 2 hours later: both deadlines passed while stored; no request goes out
+    # 2 hours later: both deadlines passed while stored; the poll each was owed is its
+    # last, as a lone wait that ran late makes it
     fleet = JobFleet.restore(saved, now=8_200.0, same_clock=True)
-    ends = [fleet.next_action(8_200.0), fleet.next_action(8_200.0)]
+    last = fleet.next_action(8_200.0)
+    assert last == PollBatch(ids=("a", "b"))
+    answers = {"a": {"status": "completed"}, "b": {"status": "ready"}}
+    fleet.handle(BatchObserved(ids=("a", "b"), jobs=answers, now=8_200.0))
+    done, end = fleet.next_action(8_200.0), fleet.next_action(8_200.0)
     assert fleet.next_action(8_200.0) == AllDone()
-    assert fleet.requests == 1  # the one made before the snapshot
-    for end in ends:
-        assert isinstance(end, Finished)
-        assert isinstance(end.outcome, JobTimeoutError)
-        assert end.reason is EndReason.TIMEOUT
-        assert end.cancel_job
-        assert end.outcome.polls == 1
+    assert fleet.requests == 2  # one before the snapshot, the last one after
+    assert isinstance(done, Finished)
+    assert done.outcome == {"status": "completed"}  # it finished while stored
+    assert isinstance(end, Finished)
+    assert isinstance(end.outcome, JobTimeoutError)
+    assert end.reason is EndReason.TIMEOUT
+    assert end.cancel_job
+    assert end.outcome.polls == 2
 
 
 def test_same_clock_restore_on_a_clock_behind_counts_no_time() -> None:
@@ -352,14 +358,16 @@ def test_waiter_same_clock_restore() -> None:
     later = JobWaiter.restore(saved, now=1_000.4, same_clock=True)
     assert later.last_action == Sleep(seconds=pytest.approx(0.6))
     assert later.deadline == pytest.approx(1_060.0)
+    # The deadline passed while stored: the poll it was owed comes at once, its last.
     late = JobWaiter.restore(saved, now=2_000.0, same_clock=True)
-    assert late.finished
-    end = late.last_action
+    assert late.last_action == Sleep(seconds=0.0)
+    assert late.handle(Woke(now=2_000.0)) == Poll()
+    end = late.handle(Observed(job={"status": "ready"}, now=2_000.1))
     assert isinstance(end, Raise)
     assert isinstance(end.error, JobTimeoutError)
     assert end.reason is EndReason.TIMEOUT
     assert end.cancel_job
-    assert end.error.polls == 1
+    assert end.error.polls == 2
     old = {k: v for k, v in saved.items() if k != "now"}
     assert JobWaiter.restore(old, now=1.0).last_action == Sleep(seconds=1.0)
     with pytest.raises(ValueError, match="now"):

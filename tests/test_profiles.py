@@ -94,6 +94,49 @@ TRAINING = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
 }
 
+# Answers of the systems issue 21 added, shaped as each API sends them (Ray, MLflow and
+# Prefect as recorded from real servers here: tests/data and tests/test_profiles_live.py).
+RAY = {"type": "SUBMISSION", "submission_id": "raysubmit_tjqiDjG8", "entrypoint": "python t.py"}
+PREFECT = {"id": "fc2c07c2-c698", "name": "supportive-goshawk", "flow_id": "9a1f"}
+MLFLOW_INFO = {"run_id": "6617df86", "experiment_id": "1", "run_name": "train"}
+DATABRICKS = {"job_id": 11223344, "run_id": 455644833, "run_name": "nightly"}
+KUBE_JOB = {"kind": "Job", "apiVersion": "batch/v1", "metadata": {"name": "pi"}}
+DAG_RUN = {"dag_id": "etl", "dag_run_id": "manual__2026-12-08T00:00:00+00:00"}
+ARGO = {"metadata": {"name": "hello-x7k2p", "namespace": "argo"}, "spec": {"entrypoint": "main"}}
+SFN = {
+    "executionArn": "arn:aws:states:us-east-1:123456789012:execution:Hello:run-1",
+    "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:Hello",
+    "name": "run-1",
+}
+VERTEX = {"name": "projects/123/locations/us-central1/customJobs/456", "displayName": "train"}
+
+
+def prefect(kind: str, message: str | None = None) -> dict[str, Any]:
+    name = kind.title()
+    state = {"type": kind, "name": name, "message": message}
+    return {**PREFECT, "state_type": kind, "state_name": name, "state": state}
+
+
+def mlflow(status: str) -> dict[str, Any]:
+    return {"run": {"info": {**MLFLOW_INFO, "status": status}, "data": {}, "inputs": {}}}
+
+
+def databricks(life: str, result: str | None = None, message: str = "") -> dict[str, Any]:
+    state = {"life_cycle_state": life, "state_message": message}
+    return {**DATABRICKS, "state": state if result is None else {**state, "result_state": result}}
+
+
+def kube(**status: Any) -> dict[str, Any]:
+    return {**KUBE_JOB, "status": status}
+
+
+def condition(kind: str, reason: str = "", message: str = "") -> dict[str, Any]:
+    return {"type": kind, "status": "True", "reason": reason, "message": message}
+
+
+def dagster(status: str) -> dict[str, Any]:
+    return {"data": {"runOrError": {"__typename": "Run", "runId": "d41f", "status": status}}}
+
 
 def qiskit(status: str, **state: Any) -> dict[str, Any]:
     return {**QISKIT, "status": status, "state": {"status": status, **state}}
@@ -289,6 +332,190 @@ CASES: list[tuple[str, list[dict[str, Any]], Any]] = [
             {**TRAINING, "TrainingJobStatus": "Stopped", "SecondaryStatus": "Stopped"},
         ],
         {"TrainingJobStatus": "Stopped"},
+    ),
+    (
+        "ray-jobs",
+        [
+            {**RAY, "status": "PENDING", "message": "Job has not started yet."},
+            {**RAY, "status": "RUNNING", "message": "Job is currently running."},
+            {**RAY, "status": "SUCCEEDED", "message": "Job finished successfully."},
+        ],
+        {"status": "SUCCEEDED"},
+    ),
+    (
+        "ray-jobs",
+        [
+            {**RAY, "status": "RUNNING", "message": "Job is currently running."},
+            {
+                **RAY,
+                "status": "FAILED",
+                "message": "Job entrypoint command failed with exit code 3",
+                "error_type": "JOB_ENTRYPOINT_COMMAND_ERROR",
+            },
+        ],
+        (JobFailedError, "failed with exit code 3"),
+    ),
+    (
+        "ray-jobs",
+        [{**RAY, "status": "STOPPED", "message": "Job was intentionally stopped."}],
+        {"status": "STOPPED"},
+    ),
+    (
+        "prefect",
+        [prefect("SCHEDULED"), prefect("PENDING"), prefect("RUNNING"), prefect("COMPLETED")],
+        {"state_type": "COMPLETED"},
+    ),
+    (
+        "prefect",
+        [prefect("RUNNING"), prefect("CRASHED", "Execution was aborted by an interrupt")],
+        (JobFailedError, "aborted by an interrupt"),
+    ),
+    ("prefect", [prefect("CANCELLING"), prefect("CANCELLED")], {"state_type": "CANCELLED"}),
+    ("mlflow", [mlflow("SCHEDULED"), mlflow("RUNNING"), mlflow("FINISHED")], mlflow("FINISHED")),
+    ("mlflow", [mlflow("RUNNING"), mlflow("FAILED")], (JobFailedError, "job failed")),
+    ("mlflow", [mlflow("RUNNING"), mlflow("KILLED")], mlflow("KILLED")),
+    (
+        "databricks-runs",
+        [
+            databricks("PENDING", message="Waiting for cluster"),
+            databricks("RUNNING"),
+            databricks("TERMINATING"),
+            databricks("TERMINATED", "SUCCESS"),
+        ],
+        {"run_id": 455644833},
+    ),
+    (
+        "databricks-runs",
+        [
+            databricks("RUNNING"),
+            databricks("TERMINATED", "FAILED", "Task nightly failed with message: boom"),
+        ],
+        (JobFailedError, "Task nightly failed"),
+    ),
+    (
+        "databricks-runs",
+        [databricks("INTERNAL_ERROR", message="Cluster could not start")],
+        (JobFailedError, "Cluster could not start"),
+    ),
+    ("databricks-runs", [databricks("SKIPPED")], {"run_id": 455644833}),
+    (
+        "kubernetes-job",
+        [
+            kube(),
+            kube(active=1, ready=1, startTime="2026-12-08T00:00:00Z"),
+            kube(
+                conditions=[condition("SuccessCriteriaMet"), condition("Complete")],
+                succeeded=1,
+            ),
+        ],
+        {"kind": "Job"},
+    ),
+    (
+        "kubernetes-job",
+        [
+            kube(active=1),
+            kube(
+                failed=7,
+                conditions=[
+                    condition("FailureTarget", "BackoffLimitExceeded"),
+                    condition(
+                        "Failed",
+                        "BackoffLimitExceeded",
+                        "Job has reached the specified backoff limit",
+                    ),
+                ],
+            ),
+        ],
+        (JobFailedError, "BackoffLimitExceeded: Job has reached the specified backoff limit"),
+    ),
+    (
+        "airflow-dag-run",
+        [{**DAG_RUN, "state": s} for s in ("queued", "running", "success")],
+        {"state": "success"},
+    ),
+    (
+        "airflow-dag-run",
+        [{**DAG_RUN, "state": "running"}, {**DAG_RUN, "state": "failed"}],
+        (JobFailedError, "job failed"),
+    ),
+    (
+        "dagster-run",
+        [dagster("QUEUED"), dagster("STARTED"), dagster("SUCCESS")],
+        dagster("SUCCESS"),
+    ),
+    ("dagster-run", [dagster("STARTED"), dagster("FAILURE")], (JobFailedError, "job failed")),
+    (
+        "dagster-run",
+        [{"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "Run x?"}}}],
+        (JobStatusError, "RunNotFoundError has no 'status': Run x?"),
+    ),
+    (
+        "argo-workflows",
+        [
+            {**ARGO, "status": {}},
+            {**ARGO, "status": {"phase": "Pending"}},
+            {**ARGO, "status": {"phase": "Running", "progress": "0/1"}},
+            {**ARGO, "status": {"phase": "Succeeded", "progress": "1/1"}},
+        ],
+        {"status": {"phase": "Succeeded", "progress": "1/1"}},
+    ),
+    (
+        "argo-workflows",
+        [
+            {**ARGO, "status": {"phase": "Running"}},
+            {**ARGO, "status": {"phase": "Failed", "message": "Stopped with strategy 'Terminate'"}},
+        ],
+        (JobFailedError, "Stopped with strategy"),
+    ),
+    (
+        "aws-step-functions",
+        [{**SFN, "status": "RUNNING"}, {**SFN, "status": "SUCCEEDED", "output": "{}"}],
+        {"status": "SUCCEEDED"},
+    ),
+    (
+        "aws-step-functions",
+        [
+            {**SFN, "status": "RUNNING"},
+            {**SFN, "status": "FAILED", "error": "States.TaskFailed", "cause": "Lambda threw"},
+        ],
+        (JobFailedError, "States.TaskFailed"),
+    ),
+    ("aws-step-functions", [{**SFN, "status": "ABORTED"}], {"status": "ABORTED"}),
+    (
+        "vertex-ai",
+        [
+            {**VERTEX, "state": "JOB_STATE_QUEUED"},
+            {**VERTEX, "state": "JOB_STATE_RUNNING"},
+            {**VERTEX, "state": "JOB_STATE_SUCCEEDED"},
+        ],
+        {"state": "JOB_STATE_SUCCEEDED"},
+    ),
+    (
+        "vertex-ai",
+        [
+            {**VERTEX, "state": "JOB_STATE_RUNNING"},
+            {
+                **VERTEX,
+                "state": "JOB_STATE_FAILED",
+                "error": {"code": 3, "message": "The replica workerpool0-0 exited with 1"},
+            },
+        ],
+        (JobFailedError, "workerpool0-0 exited"),
+    ),
+    (
+        "vertex-ai",
+        [{**VERTEX, "state": "JOB_STATE_CANCELLED"}],
+        (JobCanceledError, "job was canceled"),
+    ),
+    (
+        "auto",
+        [{"id": "r1", "state": "Queued"}, {"id": "r1", "state": "Done", "result": 42}],
+        {"result": 42},
+    ),
+    (
+        "auto",
+        [{"id": "r2", "status": "RUNNING"}, {"id": "r2", "status": "ERRORED", "error": "disk"}],
+        (JobFailedError, "disk"),
     ),
 ]
 

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from jobwait.adapters._request import job_name
 from jobwait.adapters.cli import main
-from jobwait.adapters.cli._wait import job_name
 
 realtime = pytest.mark.realtime
 FAST = ["--interval", "0.01", "--max-interval", "0.02", "--timeout", "10"]
@@ -104,16 +104,38 @@ def test_celery_flower(
 
 
 @realtime
-def test_without_the_profile_the_same_answers_go_wrong(
+def test_without_the_profile_zero_config_reads_all_but_the_http_quirk(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Only the profile knows that Flower's 404 means "not there yet".
     with scripted([NOT_YET, flower("SUCCESS")]) as (url, _):
         code, _, err = run(capsys, f"{url}/api/task/info/{TASK}")
     assert code == 5, err
+    # With no option at all, --api auto reads Flower's `state` and what it means.
     with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
-        code, _, err = run(capsys, f"{url}/t", "--status-field", "state", "--timeout", "0.1")
+        code, _, err = run(capsys, f"{url}/api/task/info/{TASK}")
+    assert code == 0, err
+    assert "status 'STARTED' after 0.0s, 1 poll (read from state)" in err
+    # A partial vocabulary times out on the status it never recognised, and says so.
+    with scripted([flower("STARTED"), flower("SUCCESS")]) as (url, _):
+        code, _, err = run(
+            capsys,
+            f"{url}/t",
+            "--status-field",
+            "state",
+            "--pending",
+            "STARTED",
+            "--timeout",
+            "0.1",
+        )
     assert code == 3, err
     assert "not a known status" in err
+    assert (
+        "did not finish within the timeout of 0.1s; its last status 'SUCCESS' was never "
+        "recognised: if it means the job ended, say so with --success completed --success "
+        "SUCCESS (or the same with --failure / --canceled), or name its API with --api NAME "
+        "(job 't', last status 'SUCCESS'"
+    ) in err
 
 
 @realtime
@@ -172,6 +194,8 @@ def test_retry_http_makes_a_404_pending_until_the_timeout(
     assert code == 3, err
     assert len(paths) > 5  # far beyond the five-failure budget
     assert "job 'abc'" in err
+    # No --api: the sentence names no API (before: "which job answers").
+    assert "HTTP 404, which the API answers while the job is not there yet" in err
 
 
 @realtime
@@ -224,6 +248,10 @@ def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None
         ("http://h/jobs/a%2Fb/", "a/b"),
         ("http://h/jobs/abc?token=secret", "abc"),
         ("http://h", None),
+        ("http://h/api/2.0/mlflow/runs/get?run_id=6617df86", "6617df86"),
+        ("http://h/api/2.2/jobs/runs/get?run_id=455644833&include_history=true", "455644833"),
+        ("http://h/apis/batch/v1/namespaces/default/jobs/pi/status", "pi"),
+        ("http://h/runs/get", "runs"),
     ],
 )
 def test_job_name_from_the_url(url: str, name: str | None) -> None:
@@ -269,6 +297,54 @@ DOCS_ANSWERS: dict[str, list[Answer]] = {
         (200, {"state": "rendering"}, {}),
         (200, {"state": "finished"}, {}),
     ],
+    "/api/jobs/raysubmit_tjqiDjG8VkTXRprT": [
+        (200, {"submission_id": "raysubmit_tjqiDjG8VkTXRprT", "status": "RUNNING"}, {}),
+        (200, {"submission_id": "raysubmit_tjqiDjG8VkTXRprT", "status": "SUCCEEDED"}, {}),
+    ],
+    "/api/flow_runs/fc2c07c2-c698-4e8d-9264-28fb120e6d04": [
+        (200, {"state_type": "RUNNING", "state": {"type": "RUNNING"}}, {}),
+        (200, {"state_type": "COMPLETED", "state": {"type": "COMPLETED"}}, {}),
+    ],
+    "/api/2.0/mlflow/runs/get": [
+        (200, {"run": {"info": {"status": "RUNNING"}}}, {}),
+        (200, {"run": {"info": {"status": "FINISHED"}}}, {}),
+    ],
+    "/api/2.2/jobs/runs/get": [
+        (200, {"run_id": 455644833, "state": {"life_cycle_state": "RUNNING"}}, {}),
+        (200, {"state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS"}}, {}),
+    ],
+    "/apis/batch/v1/namespaces/default/jobs/pi": [
+        (200, {"kind": "Job", "status": {"active": 1}}, {}),
+        (
+            200,
+            {"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}},
+            {},
+        ),
+    ],
+    "/api/v2/dags/etl/dagRuns/manual__2026-12-08": [
+        (200, {"dag_run_id": "manual__2026-12-08", "state": "running"}, {}),
+        (200, {"dag_run_id": "manual__2026-12-08", "state": "success"}, {}),
+    ],
+    "/graphql": [
+        (200, {"data": {"runOrError": {"__typename": "Run", "status": "STARTED"}}}, {}),
+        (200, {"data": {"runOrError": {"__typename": "Run", "status": "SUCCESS"}}}, {}),
+    ],
+    "/api/v1/workflows/argo/hello-x7k2p": [
+        (200, {"metadata": {"name": "hello-x7k2p"}, "status": {}}, {}),
+        (200, {"metadata": {"name": "hello-x7k2p"}, "status": {"phase": "Succeeded"}}, {}),
+    ],
+    "/executions/run-1": [
+        (200, {"executionArn": "arn:x", "status": "RUNNING"}, {}),
+        (200, {"executionArn": "arn:x", "status": "SUCCEEDED"}, {}),
+    ],
+    "/v1/projects/1/locations/us-central1/customJobs/456": [
+        (200, {"state": "JOB_STATE_RUNNING"}, {}),
+        (200, {"state": "JOB_STATE_SUCCEEDED"}, {}),
+    ],
+    "/v2/render/r1": [
+        (200, {"id": "r1", "progress": 40, "status": "processing"}, {}),
+        (200, {"id": "r1", "progress": 100, "status": "Done"}, {}),
+    ],
 }
 
 
@@ -288,8 +364,9 @@ def test_docs_shell_examples_run(
 ) -> None:
     assert command[:2] == ["jobwait", "wait"]
     path = urlsplit(command[2]).path
-    monkeypatch.setenv("IONQ_AUTH", "apiKey not-a-real-key")
-    monkeypatch.setenv("GH_AUTH", "Bearer not-a-real-token")
+    for i, arg in enumerate(command):
+        if arg == "--header-env":  # every credential the line reads, made up
+            monkeypatch.setenv(command[i + 1].split("=")[1], "Bearer not-a-real-token")
     with scripted(DOCS_ANSWERS[path]) as (url, paths):
         code = main(["wait", url + path, *command[3:], *FAST])
     _, err = capsys.readouterr()
@@ -298,7 +375,12 @@ def test_docs_shell_examples_run(
 
 
 def test_every_profile_has_a_shell_example() -> None:
-    used = {c[c.index("--api") + 1] for c in docs_commands() if "--api" in c}
+    vocabulary = {"--pending", "--success", "--failure", "--canceled"}
+    used = {
+        c[c.index("--api") + 1] if "--api" in c else "auto"  # the default
+        for c in docs_commands()
+        if "--api" in c or not vocabulary & set(c)
+    }
     from jobwait import ApiProfile
 
     assert set(ApiProfile.names()) - used == {"celery"}  # AsyncResult has no URL

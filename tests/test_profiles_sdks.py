@@ -175,3 +175,92 @@ def test_google_lro_agrees_with_google_api_core(answer: dict[str, Any]) -> None:
         assert future.exception() is None
     if phase is Phase.FAILED:
         assert future.exception() is not None
+
+
+# --- the profiles of issue 21 ----------------------------------------------------------
+# prefect (the live test's server), databricks-sdk, hera and apache-airflow-client are
+# in the test extra; ray, mlflow, dagster, kubernetes and google-cloud-aiplatform are
+# not (too heavy, or compiled): their profiles cite the file read, and Ray and MLflow
+# are checked against answers recorded from their real servers (tests/data).
+
+
+def test_aws_step_functions_lists_exactly_the_service_enum() -> None:
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    assert listed(ApiProfile.named("aws-step-functions").statuses) == set(
+        model.shape_for("ExecutionStatus").enum
+    )
+    members = model.shape_for("DescribeExecutionOutput").members
+    assert {"error", "cause"} <= set(members)
+    failure = ApiProfile.named("aws-step-functions").failure_of
+    assert failure({"error": "States.Timeout", "cause": "ran 300s"}) == {
+        "error": "States.Timeout",
+        "cause": "ran 300s",
+    }
+    assert failure({"error": "States.Timeout"}) == "States.Timeout"
+
+
+def test_prefect_matches_its_state_types() -> None:
+    from prefect.client.schemas.objects import TERMINAL_STATES, StateType
+    from prefect.client.schemas.objects import State as PrefectState
+
+    statuses = ApiProfile.named("prefect").statuses
+    assert listed(statuses) == {t.value for t in StateType}
+    assert terminal(statuses) == {t.value for t in TERMINAL_STATES}
+    for kind in StateType:
+        state = PrefectState(type=kind)
+        phase = statuses.phase(kind)  # the enum member itself, as the SDK's model holds it
+        assert phase.terminal == state.is_final()
+        assert (phase is Phase.FAILED) == (state.is_failed() or state.is_crashed())
+        assert (phase is Phase.CANCELED) == state.is_cancelled()
+        assert (phase is Phase.SUCCEEDED) == state.is_completed()
+
+
+def test_databricks_runs_match_the_sdk() -> None:
+    from databricks.sdk.service import jobs
+
+    profile = ApiProfile.named("databricks-runs")
+    statuses = profile.statuses
+    # TERMINATED's meaning is its result_state: the reader replaces it.
+    life = {s.value for s in jobs.RunLifeCycleState} - {"TERMINATED"}
+    assert listed(statuses) == life | {s.value for s in jobs.RunResultState}
+    # The SDK's own waiter: TERMINATED and SKIPPED end it, INTERNAL_ERROR fails it.
+    assert statuses.phase("SKIPPED").terminal
+    assert statuses.phase("INTERNAL_ERROR") is Phase.FAILED
+    for life_state in jobs.RunLifeCycleState:
+        if life_state.value in ("TERMINATED", "SKIPPED", "INTERNAL_ERROR"):
+            continue
+        assert statuses.phase(life_state.value) is Phase.PENDING
+    # The SDK's own model, with its enum members, reads as its JSON does.
+    run = jobs.Run(
+        run_id=1,
+        state=jobs.RunState(
+            life_cycle_state=jobs.RunLifeCycleState.TERMINATED,
+            result_state=jobs.RunResultState.TIMEDOUT,
+            state_message="timed out",
+        ),
+    )
+    assert profile.status_of(run) == "TIMEDOUT"
+    assert profile.status_of(run.as_dict()) == "TIMEDOUT"
+    assert profile.failure_of(run.as_dict()) == "timed out"
+
+
+def test_argo_workflows_match_hera() -> None:
+    from hera.workflows import WorkflowStatus
+
+    statuses = ApiProfile.named("argo-workflows").statuses
+    # hera's placeholder enum also names "Terminated", which Argo's WorkflowPhase never
+    # is (a terminated workflow ends Failed); "" is Argo's phase before the controller
+    # picks the workflow up.
+    assert listed(statuses) == {s.value for s in WorkflowStatus} - {"Terminated"} | {""}
+    for status in WorkflowStatus:
+        if status.value != "Terminated":
+            phase = statuses.phase(status.value)
+            assert phase.terminal == (status.value in ("Succeeded", "Failed", "Error"))
+
+
+def test_airflow_dag_run_matches_the_client() -> None:
+    from airflow_client.client.models.dag_run_state import DagRunState
+
+    statuses = ApiProfile.named("airflow-dag-run").statuses
+    assert listed(statuses) == {s.value for s in DagRunState}
+    assert statuses.phase("success") is Phase.SUCCEEDED

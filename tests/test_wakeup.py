@@ -323,7 +323,7 @@ def test_no_wake_is_lost_from_eight_threads() -> None:
     ring = threading.Event()
     sub = wakeup.subscribe(ring.set, fleet=True)
     ids = [[f"t{t}-{i}" for i in range(2000)] for t in range(8)]
-    start = threading.Barrier(9)
+    start = threading.Barrier(9, timeout=10)
 
     def waker(mine: list[str]) -> None:
         start.wait()
@@ -347,6 +347,6 @@ def test_no_wake_is_lost_from_eight_threads() -> None:
             ring.clear()
             seen += sub.take()
     for thread in threads:
-        thread.join()
+        thread.join(10)
     seen += sub.take()
     assert sorted(s for s in seen if s is not None) == sorted(i for m in ids[:7] for i in m)

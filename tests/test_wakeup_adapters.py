@@ -204,7 +204,8 @@ def test_sync_a_wake_from_another_thread_cuts_a_real_sleep_short() -> None:
     job = Job(time.monotonic)
 
     def push() -> None:
-        while len(job.polls) < 1 or wakeup.listeners == 0:
+        give_up = time.monotonic() + 10  # a wait that failed early never polls
+        while (len(job.polls) < 1 or wakeup.listeners == 0) and time.monotonic() < give_up:
             time.sleep(0.005)
         time.sleep(0.02)  # well into the 5 s sleep
         job.status = "completed"
@@ -214,7 +215,7 @@ def test_sync_a_wake_from_another_thread_cuts_a_real_sleep_short() -> None:
     pusher.start()
     started = time.monotonic()
     jw_sync.wait(job.fetch, backoff=FIVE, timeout=4.0, wakeup=wakeup)
-    pusher.join()
+    pusher.join(15)
     assert len(job.polls) == 2
     assert job.polls[1] - started < 2.5  # not the 4 s of the clamped sleep
 
@@ -333,7 +334,8 @@ def test_async_a_wake_from_another_thread_cuts_a_real_sleep_short(runtime: str) 
     job = Job(time.monotonic)
 
     def push() -> None:
-        while len(job.polls) < 1 or wakeup.listeners == 0:
+        give_up = time.monotonic() + 10  # a wait that failed early never polls
+        while (len(job.polls) < 1 or wakeup.listeners == 0) and time.monotonic() < give_up:
             time.sleep(0.005)
         time.sleep(0.02)
         job.status = "completed"
@@ -349,7 +351,7 @@ def test_async_a_wake_from_another_thread_cuts_a_real_sleep_short(runtime: str) 
         asyncio.run(main())
     else:
         trio.run(main)
-    pusher.join()
+    pusher.join(15)
     assert len(job.polls) == 2
     assert job.polls[1] - started < 2.5  # not the 4 s of the clamped sleep
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -140,7 +140,7 @@ def test_wait_listen_on_a_busy_port_is_a_usage_error(capsys: pytest.CaptureFixtu
 
 
 def test_serve_webhook_posts_notices_and_shows_the_listen_command(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], ctrl_c: Callable[[], None]
 ) -> None:
     from jobwait import Wakeup
     from jobwait.adapters.webhook import WebhookReceiver
@@ -152,15 +152,13 @@ def test_serve_webhook_posts_notices_and_shows_the_listen_command(
 
         def stop_soon() -> None:
             rung.wait(10)
-            import _thread
-
-            _thread.interrupt_main()
+            ctrl_c()  # a real SIGINT: stops `jobwait serve` as Ctrl-C does
 
         stopper = threading.Thread(target=stop_soon)
         stopper.start()
         started = time.monotonic()
         code = main(["serve", "--no-auth", "-q", "--time-scale", "50", "--webhook", hooks.url])
-        stopper.join()
+        stopper.join(10)
         assert time.monotonic() - started < 5
         assert sub.take() == ["example-1"]
     out = capsys.readouterr().out

@@ -32,7 +32,7 @@ from jobwait._durable import (
     fleet_options_from_json,
     fleet_options_to_json,
 )
-from jobwait._plumbing import make_fleet, shown
+from jobwait._plumbing import ID_LIMIT, make_fleet, preview
 
 from .._durable import BaseUrlResolver, CredentialResolver, env_credential
 from .._request import clean_secret
@@ -152,7 +152,7 @@ def checked_instant(name: str, value: object, *, optional: bool = False) -> floa
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name}={shown(value, 60)} must be seconds since the epoch")
+        raise ValueError(f"{name}={preview(value, 60)} must be seconds since the epoch")
     return float(value)
 
 
@@ -176,7 +176,7 @@ def job_ids_from(value: object) -> list[str]:
                     value = ast.literal_eval(text)
                 except (ValueError, SyntaxError, MemoryError, RecursionError):
                     raise ValueError(
-                        f"job_ids rendered to {shown(text)}, which is not a list literal: "
+                        f"job_ids rendered to {preview(text)}, which is not a list literal: "
                         "pass job_ids=upstream_task.output, or render_template_as_native_obj"
                     ) from None
         else:
@@ -188,7 +188,9 @@ def job_ids_from(value: object) -> list[str]:
         if isinstance(item, int) and not isinstance(item, bool):
             item = str(item)
         if not isinstance(item, str):
-            raise TypeError(f"job_ids holds {shown(item)}: each job id must be a string")
+            raise TypeError(
+                f"job_ids holds {preview(item, ID_LIMIT)}: each job id must be a string"
+            )
         if not item:
             raise ValueError("job_ids holds an empty id")
         ids.append(item)
@@ -222,7 +224,7 @@ def connection_url(conn: ConnectionLike) -> str | None:
     port = conn.port
     if port:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"the connection's port {shown(port)} is not a port number")
+            raise ValueError(f"the connection's port {preview(port, 40)} is not a port number")
         parts = urlsplit(url)
         if parts.port is None:
             url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
@@ -306,5 +308,5 @@ def checked_fail_on(fail_on: Iterable[str]) -> frozenset[str]:
     chosen = frozenset(fail_on)
     unknown = sorted(chosen - set(VERDICTS))
     if unknown:
-        raise ValueError(f"fail_on={shown(unknown)}: each must be one of {', '.join(VERDICTS)}")
+        raise ValueError(f"fail_on={preview(unknown)}: each must be one of {', '.join(VERDICTS)}")
     return chosen

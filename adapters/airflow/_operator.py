@@ -23,7 +23,7 @@ from jobwait import (
     Statuses,
 )
 from jobwait._durable import Credential, SourceSpec, outcome_of, outcome_record
-from jobwait._plumbing import JOB_DEFAULTS, Read, shown
+from jobwait._plumbing import JOB_DEFAULTS, Read, preview
 
 from .. import sync as _sync
 from .._durable import build_source, ionq_spec
@@ -194,14 +194,14 @@ class JobWaitOperator(BaseOperator):
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
         ):
-            raise ValueError(f"timeout={shown(timeout, 40)} must be seconds >= 0, or None")
+            raise ValueError(f"timeout={preview(timeout, 40)} must be seconds >= 0, or None")
         if "timeout" in chosen:
             raise TypeError("pass timeout= itself, not in options")
         self.timeout = timeout
         self.options = chosen
         self.fail_on = checked_fail_on(fail_on)
         if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise ValueError(f"max_failures={shown(max_failures, 40)} must be an integer >= 0")
+            raise ValueError(f"max_failures={preview(max_failures, 40)} must be an integer >= 0")
         self.max_failures = max_failures
         self.cancel_on_timeout = cancel_on_timeout
         self.log_status_changes = log_status_changes
@@ -246,7 +246,7 @@ class JobWaitOperator(BaseOperator):
         """
         if not isinstance(event, Mapping) or event.get("format") != EVENT_FORMAT:
             raise ValueError(
-                f"not a jobwait event ({EVENT_FORMAT}): {shown(event)}; was the trigger "
+                f"not a jobwait event ({EVENT_FORMAT}): {preview(event)}; was the trigger "
                 "written by another jobwait version?"
             )
         return self._conclude(context, event)
@@ -407,10 +407,10 @@ def _named(job_id: str, outcome: Any, failure_of: Any) -> str:
             detail = None
     if isinstance(detail, Mapping):
         detail = detail.get("code") or detail.get("message")
-    text = shown(job_id, 80)
+    text = preview(job_id, 80)
     if detail is None or detail == "":
         return text
-    said = detail if isinstance(detail, str) else shown(detail)
+    said = detail if isinstance(detail, str) else preview(detail)
     return f"{text} ({said[:60]})"
 
 

@@ -20,7 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from jobwait import AllDone, CancelJobs, Finished, FleetFailedError, JobFleet
 from jobwait._durable import SourceSpec, outcome_record, resume_fleet
-from jobwait._plumbing import FleetDriver, Read, Step, shown
+from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, Step, preview
 
 from .._async_loop import Alarm, _cancel_each, current_runtime, run_fleet
 from .._durable import AsyncSource, build_async_source
@@ -51,9 +51,9 @@ class JobWaitTrigger(BaseTrigger):
     variable, read in the triggerer), the ids, the fleet's options, and the deadline as
     a wall-clock instant. Re-created from :meth:`serialize` after a triggerer restart,
     it continues the same wait (:func:`jobwait._durable.resume_fleet`): each job keeps
-    its deadline (one whose deadline passed ends with ``JobTimeoutError`` and no
-    request), every other job is read once at once, and polls go on from the interval
-    the schedule had reached.
+    its deadline and is read once, at once (for a job past its deadline that read is
+    its last: its outcome if it finished, else ``JobTimeoutError``), and polls go on
+    from the interval the schedule had reached.
 
     The event's payload is JSON: ``{"format": "jobwait.airflow/1", "outcomes": {job_id:
     record}, "unfinished": [...], "stopped_by": job_id or null}``, each record the
@@ -288,7 +288,7 @@ class JobWaitTrigger(BaseTrigger):
 
 
 def _where(spec: SourceSpec) -> str:
-    return shown(spec.batch_url or spec.url)
+    return preview(spec.batch_url or spec.url, ID_LIMIT)
 
 
 def _instant(seconds: float | None) -> str:

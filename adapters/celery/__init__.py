@@ -86,7 +86,7 @@ from jobwait._durable import (
     restore_fleet,
     unpack,
 )
-from jobwait._plumbing import FleetDriver, Read, RemoteError, make_fleet, shown
+from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, RemoteError, make_fleet, preview
 
 from ._errors import (
     CorruptGroupError,
@@ -240,16 +240,16 @@ class WaitGroup:
         return self.id
 
     def __repr__(self) -> str:
-        return f"<WaitGroup {shown(self.id)}>"
+        return f"<WaitGroup {preview(self.id, ID_LIMIT)}>"
 
     def _meta(self) -> GroupMeta:
         try:
             meta = self._store.meta(self.id)
         except _store_errors() as exc:
-            raise _unavailable(f"reading group {shown(self.id)}", exc) from exc
+            raise _unavailable(f"reading group {preview(self.id, ID_LIMIT)}", exc) from exc
         if meta is None:
             raise GroupNotFoundError(
-                f"no wait group {shown(self.id)} in Redis (wrong id, or expired)"
+                f"no wait group {preview(self.id, ID_LIMIT)} in Redis (wrong id, or expired)"
             )
         return meta
 
@@ -258,7 +258,8 @@ class WaitGroup:
             return outcome_of(text)
         except (TypeError, ValueError) as exc:
             raise CorruptGroupError(
-                f"wait group {shown(self.id)}: the outcome of job {shown(job_id)} in the "
+                f"wait group {preview(self.id, ID_LIMIT)}: the outcome of job "
+                f"{preview(job_id, ID_LIMIT)} in the "
                 f"results key is not a record jobwait wrote ({str(exc)[:200]}); delete the "
                 "group's keys and submit again"
             ) from None
@@ -280,7 +281,8 @@ class WaitGroup:
         finished = sum(counts.values())
         if finished > meta.total:
             raise CorruptGroupError(
-                f"wait group {shown(self.id)}: the counts key holds {finished} outcomes "
+                f"wait group {preview(self.id, ID_LIMIT)}: the counts key holds {finished} "
+                f"outcomes "
                 f"for {meta.total} jobs; delete the group's keys and submit again"
             )
         return Progress(
@@ -334,7 +336,8 @@ class WaitGroup:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise GroupTimeoutError(
-                        f"wait group {shown(self.id)}: {total - len(seen)} of {total} jobs "
+                        f"wait group {preview(self.id, ID_LIMIT)}: {total - len(seen)} of {total} "
+                        f"jobs "
                         f"still waiting after timeout={timeout}s; call again to wait longer"
                     )
                 block = max(1, min(block, int(left * 1000)))
@@ -356,14 +359,16 @@ class WaitGroup:
                 if text is None:
                     self._meta()  # GroupNotFoundError if the group expired meanwhile
                     raise CorruptGroupError(
-                        f"wait group {shown(self.id)}: the stream names job {shown(job_id)}, "
+                        f"wait group {preview(self.id, ID_LIMIT)}: the stream names job "
+                        f"{preview(job_id, ID_LIMIT)}, "
                         "which has no outcome in the results key; delete the group's keys "
                         "and submit again"
                     )
                 yield job_id, self._outcome(job_id, text)
             if not entries and self._meta().canceled:
                 raise GroupCanceledError(
-                    f"wait group {shown(self.id)} was canceled with {total - len(seen)} "
+                    f"wait group {preview(self.id, ID_LIMIT)} was canceled with "
+                    f"{total - len(seen)} "
                     "jobs waiting"
                 )
 
@@ -426,12 +431,15 @@ def _check_ids(job_ids: Iterable[str]) -> list[str]:
         raise InvalidJobIdsError("job_ids is empty: give at least one job id")
     bad = [i for i in ids if not isinstance(i, str) or not i]
     if bad:
-        raise InvalidJobIdsError(f"every job id must be a non-empty string; got {shown(bad[0])}")
+        raise InvalidJobIdsError(
+            f"every job id must be a non-empty string; got {preview(bad[0], ID_LIMIT)}"
+        )
     seen: set[str] = set()
     repeated = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
     if repeated:
         raise InvalidJobIdsError(
-            f"{len(repeated)} job id(s) given twice, first {shown(repeated[0])}: each job can "
+            f"{len(repeated)} job id(s) given twice, first {preview(repeated[0], ID_LIMIT)}: each "
+            f"job can "
             "have only one outcome; remove the duplicates"
         )
     return ids
@@ -565,7 +573,7 @@ class DurableWaits:
         if not isinstance(name, str) or not name:
             raise ValueError("a source name must be a non-empty string")
         if name in self._factories:
-            raise ValueError(f"a source named {shown(name)} is registered already")
+            raise ValueError(f"a source named {preview(name, ID_LIMIT)} is registered already")
         if isinstance(factory, SourceSpec):
             factory = SpecFactory(factory)
         self._factories[name] = factory
@@ -591,8 +599,10 @@ class DurableWaits:
             if factory is None:
                 known = sorted(self._factories)
                 raise UnknownSourceError(
-                    f"no source named {shown(name)} is registered in this process (known: "
-                    f"{shown(known) if known else 'none'}); call register_source() in the "
+                    f"no source named {preview(name, ID_LIMIT)} is registered in this process "
+                    f"(known: "
+                    f"{preview(known, ID_LIMIT) if known else 'none'}); call register_source() in "
+                    f"the "
                     "module the producer and the workers both import"
                 )
             source = self._sources[name] = factory()
@@ -681,7 +691,7 @@ class DurableWaits:
         if size is None:
             size = 10 * options.get("max_batch", 100) if self._batch[source] else 100
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"shard_size={shown(size)} must be an integer >= 1")
+            raise ValueError(f"shard_size={preview(size, ID_LIMIT)} must be an integer >= 1")
         on_done_json = "" if on_done is None else self._on_done_json(on_done)
         group = group_id or f"jw-{uuid.uuid4().hex}"
         digest = _digest(source, ids, stored, budget, size, on_done_json, cancel_on_timeout)
@@ -723,7 +733,8 @@ class DurableWaits:
         sig = signature(on_done, app=self.app)
         if sig.task not in self.app.tasks:
             raise ValueError(
-                f"on_done names task {shown(sig.task)}, which this app does not have: define "
+                f"on_done names task {preview(sig.task, ID_LIMIT)}, which this app does not have: "
+                f"define "
                 "it in the module the producer and the workers both import"
             )
         return json.dumps(dict(sig))
@@ -735,15 +746,19 @@ class DurableWaits:
         if form != FORMAT:
             if form == "?":
                 raise CorruptGroupError(
-                    f"wait group {shown(group)}: the meta key holds another kind of Redis "
+                    f"wait group {preview(group, ID_LIMIT)}: the meta key holds another kind of "
+                    f"Redis "
                     "value: choose another group_id, or delete the key"
                 )
             raise ForeignFormatError(
-                f"group {shown(group)} exists with format {shown(form)}; this jobwait "
+                f"group {preview(group, ID_LIMIT)} exists with format {preview(form, ID_LIMIT)}; "
+                f"this jobwait "
                 f"writes {FORMAT!r}: choose another group_id"
             )
         if stored != digest:
-            raise ValueError(f"a wait group {shown(group)} exists already: choose another id")
+            raise ValueError(
+                f"a wait group {preview(group, ID_LIMIT)} exists already: choose another id"
+            )
         unsent = []
         for n in range(shards):
             loaded = self.store.load(group, n)
@@ -811,19 +826,27 @@ class DurableWaits:
         try:
             meta, loaded, base = store.load_run(group, n)
         except (CorruptGroupError, ForeignFormatError) as exc:
-            _refused("jobwait shard %s/%d: %s; shard left as is", shown(group), n, exc)
+            _refused("jobwait shard %s/%d: %s; shard left as is", preview(group, ID_LIMIT), n, exc)
             return
         if meta is None:
-            logger.info("jobwait shard %s/%d: group gone (expired or deleted)", shown(group), n)
+            logger.info(
+                "jobwait shard %s/%d: group gone (expired or deleted)", preview(group, ID_LIMIT), n
+            )
             return
         if meta.canceled:
             return
         if loaded is None:
-            logger.error("jobwait shard %s/%d: no such shard", shown(group), n)
+            logger.error("jobwait shard %s/%d: no such shard", preview(group, ID_LIMIT), n)
             return
         current, blob, done = loaded
         if done or current != gen or blob is None:
-            logger.info("jobwait shard %s/%d: stale gen %d (now %d)", shown(group), n, gen, current)
+            logger.info(
+                "jobwait shard %s/%d: stale gen %d (now %d)",
+                preview(group, ID_LIMIT),
+                n,
+                gen,
+                current,
+            )
             return
         try:
             source = self.source(meta.source)
@@ -831,7 +854,7 @@ class DurableWaits:
             logger.exception(
                 "jobwait shard %s/%d: source %s unavailable in this worker; shard left for "
                 "the sweeper",
-                shown(group), n, shown(meta.source),
+                preview(group, ID_LIMIT), n, preview(meta.source, ID_LIMIT),
             )  # fmt: skip
             return
 
@@ -845,7 +868,7 @@ class DurableWaits:
         except ValueError as exc:
             _refused(
                 "jobwait shard %s/%d: snapshot unusable (%s); shard left as is",
-                shown(group),
+                preview(group, ID_LIMIT),
                 n,
                 exc,
             )
@@ -853,7 +876,7 @@ class DurableWaits:
         try:
             self._drive(group, n, gen, meta, fleet, source, clock)
         except (CorruptGroupError, ForeignFormatError) as exc:  # a key changed meanwhile
-            _refused("jobwait shard %s/%d: %s; shard left as is", shown(group), n, exc)
+            _refused("jobwait shard %s/%d: %s; shard left as is", preview(group, ID_LIMIT), n, exc)
 
     def _drive(
         self,
@@ -932,7 +955,7 @@ class DurableWaits:
             logger.info(
                 "jobwait shard %s/%d: generation %d lost the race; %d request(s) made, write "
                 "dropped",
-                shown(group), n, gen, requests,
+                preview(group, ID_LIMIT), n, gen, requests,
             )  # fmt: skip
             return
         if notify and outcomes:
@@ -942,7 +965,9 @@ class DurableWaits:
                 try:
                     source.cancel(job_id)
                 except Exception:
-                    logger.exception("jobwait: canceling timed-out job %s failed", shown(job_id))
+                    logger.exception(
+                        "jobwait: canceling timed-out job %s failed", preview(job_id, ID_LIMIT)
+                    )
         if fleet.waiting and due is not None:
             countdown = min(max(0.0, due - now), self.countdown_cap)
             self._send(group, n, new_gen, countdown)
@@ -972,10 +997,14 @@ class DurableWaits:
         try:
             meta = store.meta(group)
         except (CorruptGroupError, ForeignFormatError) as exc:
-            _refused("jobwait notify %s: %s; notifications left pending", shown(group), exc)
+            _refused(
+                "jobwait notify %s: %s; notifications left pending", preview(group, ID_LIMIT), exc
+            )
             return 0
         if meta is None:
-            logger.info("jobwait notify %s: group gone (expired or deleted)", shown(group))
+            logger.info(
+                "jobwait notify %s: group gone (expired or deleted)", preview(group, ID_LIMIT)
+            )
             return 0
         if meta.on_done is None:
             for job_id in ids:
@@ -990,7 +1019,7 @@ class DurableWaits:
             logger.exception(
                 "jobwait notify %s: on_done cannot be called in this worker; notifications "
                 "left pending for the sweeper",
-                shown(group),
+                preview(group, ID_LIMIT),
             )
             return 0
         ran = 0
@@ -1007,7 +1036,7 @@ class DurableWaits:
                     _refused(
                         "jobwait notify %s: the outcome of job %s is not a record jobwait "
                         "wrote; no on_done call for it",
-                        shown(group), shown(job_id),
+                        preview(group, ID_LIMIT), preview(job_id, ID_LIMIT),
                     )  # fmt: skip
                     record = None
             if record is not None:
@@ -1016,7 +1045,7 @@ class DurableWaits:
                 if result.failed():
                     logger.error(
                         "jobwait notify %s: on_done for job %s raised (not retried):\n%s",
-                        shown(group), shown(job_id), result.traceback,
+                        preview(group, ID_LIMIT), preview(job_id, ID_LIMIT), result.traceback,
                     )  # fmt: skip
             store.confirm(group, job_id)
         return ran
@@ -1045,7 +1074,7 @@ class DurableWaits:
                 try:
                     resent += self._sweep_group(group, now, grace)
                 except (CorruptGroupError, ForeignFormatError) as exc:
-                    _refused("jobwait sweep: group %s skipped: %s", shown(group), exc)
+                    _refused("jobwait sweep: group %s skipped: %s", preview(group, ID_LIMIT), exc)
         except _store_errors() as exc:
             raise _unavailable("sweeping", exc) from exc
         return resent
@@ -1064,7 +1093,7 @@ class DurableWaits:
                     logger.warning(
                         "jobwait sweep: shard %s/%d overdue by > %.0fs; re-sent as "
                         "generation %d",
-                        shown(group), n, grace, new_gen,
+                        preview(group, ID_LIMIT), n, grace, new_gen,
                     )  # fmt: skip
                     self._send(group, n, new_gen, 0.0)
                     resent += 1
@@ -1074,7 +1103,7 @@ class DurableWaits:
             logger.warning(
                 "jobwait sweep: %d on_done call(s) of group %s unconfirmed after %.0fs; "
                 "re-sent",
-                len(late), shown(group), grace,
+                len(late), preview(group, ID_LIMIT), grace,
             )  # fmt: skip
         for i in range(0, len(late), _NOTIFY_BATCH):
             self._send_notify(group, late[i : i + _NOTIFY_BATCH])
@@ -1087,13 +1116,17 @@ class DurableWaits:
         try:
             meta = self.store.meta(group)
         except (CorruptGroupError, ForeignFormatError) as exc:
-            _refused("jobwait: cannot cancel the jobs of group %s: %s", shown(group), exc)
+            _refused(
+                "jobwait: cannot cancel the jobs of group %s: %s", preview(group, ID_LIMIT), exc
+            )
             return 0
         if meta is None:
             return 0
         source = self.source(meta.source)
         if source.cancel is None:
-            logger.error("jobwait: source %s cannot cancel remote jobs", shown(meta.source))
+            logger.error(
+                "jobwait: source %s cannot cancel remote jobs", preview(meta.source, ID_LIMIT)
+            )
             return 0
         canceled = 0
         now = self.store.now()
@@ -1109,12 +1142,17 @@ class DurableWaits:
                     failure_of=source.failure_of,
                 )
             except (CorruptGroupError, ValueError) as exc:
-                _refused("jobwait: shard %s/%d unreadable, not canceled: %s", shown(group), n, exc)
+                _refused(
+                    "jobwait: shard %s/%d unreadable, not canceled: %s",
+                    preview(group, ID_LIMIT),
+                    n,
+                    exc,
+                )
                 continue
             for job_id in fleet.unfinished():
                 try:
                     source.cancel(job_id)
                     canceled += 1
                 except Exception:
-                    logger.exception("jobwait: canceling job %s failed", shown(job_id))
+                    logger.exception("jobwait: canceling job %s failed", preview(job_id, ID_LIMIT))
         return canceled

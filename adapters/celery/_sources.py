@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwait._durable import Credential, SourceSpec
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, shown
+from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, ID_LIMIT, preview
 
 from .._durable import Source, SourceFactory, build_source, ionq_spec
 from ..ionq import DEFAULT_BASE_URL
@@ -126,7 +126,9 @@ def http_source(
     """
     marker = "{ids}" if batch else "{id}"
     if not isinstance(url, str) or marker not in url:
-        raise ValueError(f"http_source(url={shown(url)}, batch={batch}) must contain {marker}")
+        raise ValueError(
+            f"http_source(url={preview(url, ID_LIMIT)}, batch={batch}) must contain {marker}"
+        )
     spec = SourceSpec(
         api=api,
         url=None if batch else url,

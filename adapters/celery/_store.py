@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from jobwait._durable import load_json
-from jobwait._plumbing import shown
+from jobwait._plumbing import ID_LIMIT, preview
 
 from ._errors import CorruptGroupError, ForeignFormatError
 
@@ -285,7 +285,7 @@ class GroupMeta:
 
 def _corrupt(group: str, what: str) -> CorruptGroupError:
     return CorruptGroupError(
-        f"wait group {shown(group)}: {what}; this is not what jobwait wrote (another "
+        f"wait group {preview(group, ID_LIMIT)}: {what}; this is not what jobwait wrote (another "
         "program changed the key, or it is damaged): delete the group's keys and submit "
         "again"
     )
@@ -302,13 +302,13 @@ def _text(group: str, where: str, raw: object) -> str:
 
 def _number(group: str, where: str, raw: str, low: int, high: int) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
-        raise _corrupt(group, f"{where} is {shown(raw, 40)}, not an integer {low} .. {high}")
+        raise _corrupt(group, f"{where} is {preview(raw, 40)}, not an integer {low} .. {high}")
     return int(raw)
 
 
 def _flag(group: str, where: str, raw: str | None) -> bool:
     if raw not in ("0", "1"):
-        raise _corrupt(group, f"{where} is {shown(raw, 40)}, not '0' or '1'")
+        raise _corrupt(group, f"{where} is {preview(raw, 40)}, not '0' or '1'")
     return raw == "1"
 
 
@@ -329,7 +329,8 @@ def parse_meta(group: str, raw: Mapping[Any, Any]) -> GroupMeta:
         raise _corrupt(group, f"{where} 'format' is missing")
     if form not in READ_FORMATS:
         raise ForeignFormatError(
-            f"wait group {shown(group)} has format {shown(form)}; this jobwait reads "
+            f"wait group {preview(group, ID_LIMIT)} has format {preview(form, ID_LIMIT)}; this "
+            f"jobwait reads "
             f"{' and '.join(sorted(READ_FORMATS))}"
         )
     missing = [k for k in ("source", "total", "shards", "canceled") if k not in meta]
@@ -492,7 +493,7 @@ class Store:
         where = f"shard {n}'s"
         number = _number(group, f"{where} gen", _text(group, f"{where} gen", gen), 1, 2**62)
         if done not in (None, b"0", b"1"):
-            raise _corrupt(group, f"{where} done flag is {shown(done, 40)}")
+            raise _corrupt(group, f"{where} done flag is {preview(done, 40)}")
         return number, snap, done == b"1"
 
     def load_run(
@@ -661,9 +662,14 @@ class Store:
             for entry_id, fields in entries:
                 entry = _text(group, "a stream entry id", entry_id)
                 if not isinstance(fields, dict) or b"id" not in fields:
-                    raise _corrupt(group, f"stream entry {shown(entry)} has no job id")
+                    raise _corrupt(group, f"stream entry {preview(entry, ID_LIMIT)} has no job id")
                 out.append(
-                    (entry, _text(group, f"stream entry {shown(entry)}'s id", fields[b"id"]))
+                    (
+                        entry,
+                        _text(
+                            group, f"stream entry {preview(entry, ID_LIMIT)}'s id", fields[b"id"]
+                        ),
+                    )
                 )
         return out
 

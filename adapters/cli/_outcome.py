@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from jobwait import (
     JobCanceledError,
@@ -22,14 +22,13 @@ from jobwait import (
     JobWaitError,
     Phase,
     Statuses,
-    field_reader,
 )
+from jobwait._plumbing import auto_reading, job_fields, status_candidates
 
 from ._output import Redactor, describe_failure, plural, shown
 
 _STATUS_LIMIT: Final = 60
 _FAILURE_LIMIT: Final = 200
-_KEYS_SHOWN: Final = 8
 
 
 def context(error: JobWaitError, redact: Redactor) -> str:
@@ -106,31 +105,66 @@ def _fetch_line(
 
 
 def _fields(job: object, redact: Redactor) -> str:
-    if not isinstance(job, dict):
-        return f" (the job is a {type(job).__name__}, not an object)"
-    if not job:
-        return " (the job is an empty object)"
-    keys = [shown(repr(key), redact, 30) for key in list(job)[:_KEYS_SHOWN]]
-    more = f", ... ({len(job)} in all)" if len(job) > _KEYS_SHOWN else ""
-    return f" (the job's fields: {', '.join(keys)}{more})"
+    what = job_fields(job)
+    if not what:
+        return f" (the job is {'null' if job is None else f'a {type(job).__name__}'})"
+    return f" ({shown(what, redact, _FAILURE_LIMIT)})"
 
 
-def _status_hint(error: JobStatusError, args: argparse.Namespace, redact: Redactor) -> str:
-    """A pointer at ``--status-field`` when the job was read but its status was not."""
+def _status_line(error: JobStatusError, args: argparse.Namespace, redact: Redactor) -> str | None:
+    """The line for a job whose status could not be read, in command-line words (the
+    library's reason names Python keywords): what was wrong, the fields the job has
+    (each once, and the status-like ones inside it) and the options that fix it."""
     job = error.last_job
-    # With --api and no --status-field, the profile reads the status (and says why not).
-    field = args.status_field or (None if args.api else "status")
-    if job is None or field is None:
-        return ""
-    try:
-        value: Any = field_reader(field)(job)
-    except Exception:  # noqa: BLE001 - whatever the reader met, the field is the question
-        value = None
-    if isinstance(value, str):
-        return ""
+    if not isinstance(job, Mapping) or error.last_status is not None:
+        return None
+    cause = error.__cause__
+    if cause is not None:
+        what = str(cause) or type(cause).__name__
+    else:
+        field = args.status_field or "status"
+        what = f"the job's {field!r} field is not a status string"
+    found = status_candidates(job)
+    example = f", e.g. --status-field {found[0]}" if found else ""
+    api = "" if args.api else ", or name its API with --api NAME"
     return (
-        f"; the status is read from the field {field!r}: name the field that "
-        f"holds it with --status-field PATH, e.g. --status-field state.phase{_fields(job, redact)}"
+        f"jobwait: error: could not read the job's status: {shown(what, redact, _FAILURE_LIMIT)}"
+        f"; name the field that holds it with --status-field PATH{example}{api}"
+        f"{_fields(job, redact)}"
+    )
+
+
+def _fix(status: str, statuses: Statuses, api: str | None) -> str:
+    """The options that would make ``status`` mean the job ended, for a line."""
+    if api == "auto":
+        # --api auto adds listed statuses to its vocabulary.
+        return f"--api auto --success {status} (or --failure / --canceled)"
+    # A list replaces that part of the vocabulary: keep the statuses it had.
+    kept = " ".join(f"--success {s}" for s in sorted(statuses.succeeded))
+    return f"{kept} --success {status} (or the same with --failure / --canceled)".lstrip()
+
+
+def _never_recognised(
+    error: JobTimeoutError,
+    statuses: Statuses | None,
+    api: str | None,
+    redact: Redactor,
+) -> str:
+    """For a timeout whose last status the vocabulary never listed: say so, and how to
+    say what it means (a finished job in an unlisted status looks like a slow one)."""
+    status = error.last_status
+    if statuses is None or status is None or statuses.phase(status) is not Phase.UNKNOWN:
+        return ""
+    where = ""
+    if api == "auto":
+        found = auto_reading(error.last_job)
+        where = "" if found is None else f" (read from {found})"
+    named = "" if api not in (None, "auto") else ", or name its API with --api NAME"
+    quoted = shown(repr(status), redact, _STATUS_LIMIT)
+    return (
+        f"; its last status {quoted}{where} was never recognised: if it means the job "
+        f"ended, say so with {shown(_fix(status, statuses, api), redact, _FAILURE_LIMIT)}"
+        f"{named}"
     )
 
 
@@ -160,6 +194,7 @@ def outcome_line(
     last_failure: BaseException | None,
     redact: Redactor,
     statuses: Statuses | None = None,
+    api: str | None = None,
 ) -> str:
     """The final line for a wait that ended with ``error``.
 
@@ -171,9 +206,16 @@ def outcome_line(
         last_failure: The error of the latest poll, if that poll failed.
         redact: Masks the secrets.
         statuses: The vocabulary the wait used (for strict mode's line).
+        api: The profile the wait read with (``"auto"``, a name, or ``None`` for the
+            vocabulary given on the command line), for the options a line suggests.
     """
     where = context(error, redact)
     if isinstance(error, JobFailedError):
+        if error.failure is None:
+            return (
+                "jobwait: job failed, giving no reason; if the job holds one, name its "
+                f"field with --failure-field PATH{_fields(error.last_job, redact)} {where}"
+            )
         failure = shown(failure_text(error.failure), redact, _FAILURE_LIMIT)
         return f"jobwait: job failed: {failure} {where}"
     if isinstance(error, JobCanceledError):
@@ -186,10 +228,14 @@ def outcome_line(
         if cause is not None:
             last = shown(_describe(cause), redact, _FAILURE_LIMIT)
             failed = f"; the last poll failed: {last}"
-        return f"jobwait: error: {error.reason}{failed} {where}"
+        reason = f"job did not finish within the timeout of {error.timeout:g}s"
+        if error.timeout is None:  # not from a waiter's own deadline: its words stand
+            reason = error.reason
+        unknown = _never_recognised(error, statuses, api, redact)
+        return f"jobwait: error: {reason}{failed}{unknown} {where}"
     if isinstance(error, JobStatusError):
-        unknown = _unknown_line(error, statuses, redact)
-        if unknown is not None:
-            return f"{unknown} {where}"
-        return f"jobwait: error: {error.reason}{_status_hint(error, args, redact)} {where}"
+        line = _unknown_line(error, statuses, redact) or _status_line(error, args, redact)
+        if line is not None:
+            return f"{line} {where}"
+        return f"jobwait: error: {error.reason} {where}"
     return f"jobwait: error: {error.reason} {where}"

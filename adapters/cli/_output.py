@@ -1,91 +1,25 @@
 """Terminal output and redaction: what may be printed, how it is coloured and sized,
-and the masking of secrets in every line and library log record."""
+and the masking of secrets in every line and library log record (with the core's one
+:class:`~jobwait._plumbing.Redactor`, fed by its one rule, ``secret_values``)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Final
 
 from jobwait import JobStatusError, Phase
-from jobwait._advice import server_message
-from jobwait._plumbing import ResponseError
-
-_MASK: Final = "***"
-_PIECE: Final = 8  # a run this long of a secret word is masked wherever it stands
-_STUB: Final = 4  # a prefix this long of a secret word is masked where a text was cut
-_ELLIPSES: Final = ("...", "\u2026")
-
-
-class Redactor:
-    """Masks known secrets in text.
-
-    Masked: each whole value; any run of 8 or more characters of a long word of a value
-    (so ``apiKey s3cr3t-token`` is masked where only the token, or part of it, is
-    quoted); and a prefix of 4 or more characters of such a word where a text was cut
-    before it reached us (at the end of the text, or just before ``...``), as a server
-    excerpt or a library message cut at its limit may be.
-
-    Mask first, cut afterwards (:func:`shown`): a cut never leaves part of a key.
-    """
-
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        whole: set[str] = set()
-        words: set[str] = set()
-        for value in values:
-            value = value.strip()
-            if len(value) >= _STUB:
-                whole.add(value)
-            words.update(part for part in value.split() if len(part) >= _PIECE)
-        self._whole = sorted(whole, key=len, reverse=True)
-        self._words = sorted(words, key=len, reverse=True)
-        self._pieces = frozenset(
-            word[i : i + _PIECE] for word in words for i in range(len(word) - _PIECE + 1)
-        )
-
-    def __call__(self, text: str) -> str:
-        for secret in self._whole:
-            text = text.replace(secret, _MASK)
-        if not self._words:
-            return text
-        hidden = bytearray(len(text))
-        pieces = self._pieces
-        for i in range(len(text) - _PIECE + 1):
-            if text[i : i + _PIECE] in pieces:
-                hidden[i : i + _PIECE] = b"\x01" * _PIECE
-        cuts = [len(text)] + [
-            i for mark in _ELLIPSES for i in range(len(text)) if text.startswith(mark, i)
-        ]
-        for cut in cuts:
-            stub = self._stub_before(text, cut)
-            hidden[cut - stub : cut] = b"\x01" * stub
-        if not any(hidden):
-            return text
-        out: list[str] = []
-        for i, char in enumerate(text):
-            if not hidden[i]:
-                out.append(char)
-            elif i == 0 or not hidden[i - 1]:
-                out.append(_MASK)
-        return "".join(out)
-
-    def _stub_before(self, text: str, cut: int) -> int:
-        """The length of the longest prefix (>= 4 chars) of a secret word ending at ``cut``."""
-        for word in self._words:
-            for length in range(min(len(word), cut), _STUB - 1, -1):
-                if text.startswith(word[:length], cut - length):
-                    return length
-        return 0
+from jobwait._advice import server_message, status_hint
+from jobwait._plumbing import Redactor as Redactor  # the CLI's lines mask with the core's
+from jobwait._plumbing import ResponseError, preview
 
 
 def printable(text: str, limit: int | None = None) -> str:
     # Statuses and messages come from the server: never let them drive the terminal.
     clean = "".join(c if c.isprintable() else "?" for c in text)
-    if limit is not None and len(clean) > limit:
-        clean = clean[: limit - 3] + "..."
-    return clean
+    return clean if limit is None else preview(clean, limit, quote=False)
 
 
 def shown(text: str, redact: Redactor, limit: int | None = None) -> str:
@@ -138,13 +72,15 @@ def plural(count: int, word: str) -> str:
 
 def describe_failure(error: BaseException) -> str:
     """A short description of a failed poll, for progress lines and final lines: for
-    an HTTP error, its status, the server's message and its Retry-After hint."""
+    an HTTP error, its status, the server's message (never its raw JSON), its
+    Retry-After hint and, for a status the caller can fix, what to check."""
     if isinstance(error, ResponseError):
         hint = "" if error.retry_after is None else f", Retry-After {error.retry_after:g}s"
         message = server_message(error.body_excerpt or "")
         if message is None:  # no words from the server: the library's reason says it
             return f"{error}{hint}"
-        return f"HTTP {error.status_code}: {message}{hint}"
+        check = status_hint(error.status_code)
+        return f"HTTP {error.status_code}: {message}{hint}" + (f"; {check}" if check else "")
     if isinstance(error, JobStatusError):
         return "the response body is not a JSON object"
     text = str(error)

@@ -38,6 +38,7 @@ _WAIT_EPILOG = f"""\
 
 examples:
   jobwait wait https://api.example.com/jobs/42 --timeout 600
+  jobwait wait http://127.0.0.1:8265/api/jobs/$SUBMISSION_ID          # Ray: no option needed
   export API_AUTH="Bearer $(cat token)"
   jobwait wait "$JOB_URL" --header-env Authorization=API_AUTH --json > job.json
   jobwait wait "$URL" --status-field state.phase --success DONE --failure ERROR
@@ -77,26 +78,32 @@ def _add_wait(commands: Any) -> argparse.ArgumentParser:
     wait.add_argument("url", metavar="URL", type=_types.url, help="the job's URL (http or https)")
     job = wait.add_argument_group(
         "what the job says",
-        "Defaults are IonQ's vocabulary, or the --api profile's; an option given here "
-        "replaces that part of it.",
+        "With none of --api, --pending, --success, --failure, --canceled, the job is read "
+        "with --api auto: the status and its meaning are found in any job API's answer. "
+        "Listing statuses makes the vocabulary yours (IonQ's by default; each list "
+        "replaces that part of it); with --api NAME an option given here replaces that "
+        "part of the profile, with --api auto listed statuses join its vocabulary.",
     )
     job.add_argument(
         "--api",
         metavar="NAME",
         type=_types.api,
-        help="read the job as this API does: " + ", ".join(jobwait.ApiProfile.names()),
+        help="read the job as this API does (default: auto, when no status is listed): "
+        + ", ".join(jobwait.ApiProfile.names()),
     )
     job.add_argument(
         "--status-field",
         metavar="PATH",
         type=_types.status_field,
-        help="dotted path of the status in the job JSON, e.g. state.phase (default: status)",
+        help="dotted path of the status in the job JSON, e.g. state.phase (default: found "
+        "by --api auto; status when statuses are listed)",
     )
     job.add_argument(
         "--failure-field",
         metavar="PATH",
         type=_types.status_field,
-        help="dotted path of a failed job's reason, e.g. error.message (default: failure)",
+        help="dotted path of a failed job's reason, e.g. error.message (default: found by "
+        "--api auto; failure when statuses are listed)",
     )
     for option, dest, default in (
         ("--pending", "pending", "submitted, ready, started, running"),

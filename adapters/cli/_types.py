@@ -9,6 +9,10 @@ import re
 from dataclasses import dataclass, field
 
 from jobwait import ApiProfile, field_reader
+from jobwait._plumbing import preview
+
+# A mistyped option value is echoed at most this long (it may be a pasted secret).
+_ARGUMENT = 30
 
 
 def number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
@@ -18,16 +22,16 @@ def number(text: str, *, minimum: float, inclusive: bool, what: str) -> float:
         value = math.nan
     if math.isfinite(value) and (value >= minimum if inclusive else value > minimum):
         return value
-    shown = text if len(text) <= 30 else text[:27] + "..."
-    raise argparse.ArgumentTypeError(f"expected {what}, got {shown!r}")
+    raise argparse.ArgumentTypeError(f"expected {what}, got {preview(text, _ARGUMENT)}")
 
 
 def count(text: str) -> int:
     """A whole number >= 1."""
     if text.isascii() and text.isdigit() and int(text) >= 1:
         return int(text)
-    shown = text if len(text) <= 30 else text[:27] + "..."
-    raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {shown!r}")
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number >= 1, got {preview(text, _ARGUMENT)}"
+    )
 
 
 def positive_seconds(text: str) -> float:
@@ -184,9 +188,8 @@ def listen_address(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host or not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
-        shown = text if len(text) <= 40 else text[:37] + "..."
         raise argparse.ArgumentTypeError(
-            f"expected PORT or HOST:PORT (e.g. 127.0.0.1:8765), got {shown!r}"
+            f"expected PORT or HOST:PORT (e.g. 127.0.0.1:8765), got {preview(text, _ARGUMENT)}"
         )
     return host, int(port_text)
 

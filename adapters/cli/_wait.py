@@ -7,8 +7,8 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO
-from urllib.parse import unquote, urlsplit
+from typing import IO, Final
+from urllib.parse import urlsplit
 
 from jobwait import (
     ApiProfile,
@@ -20,6 +20,7 @@ from jobwait import (
     Statuses,
     field_reader,
 )
+from jobwait._plumbing import auto_reading, secret_values
 
 from ._base import (
     EXIT_INTERRUPTED,
@@ -40,7 +41,6 @@ from ._output import (
     live,
     paint,
     plural,
-    printable,
     redacting_logs,
     shown,
     width,
@@ -66,8 +66,11 @@ class _Watch:
         listener: Callable[[_Watch, str], None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        reading: Callable[[], str | None] | None = None,
     ) -> None:
         self.status: str | None = None
+        self.reading: str | None = None  # where --api auto found the status
+        self.reading_changed = False
         self.phase: Phase | None = None
         self.polls = 0
         self.elapsed = 0.0
@@ -79,6 +82,7 @@ class _Watch:
         self.next_poll_at: float | None = None
         self._listener = listener
         self._clock = clock
+        self._reading = reading
 
     def on_poll(self, report: PollReport) -> None:
         now = self._clock()
@@ -92,8 +96,10 @@ class _Watch:
             self.failure = describe_failure(report.error)
             self._listener(self, "retry" if report.next_sleep is not None else "poll")
             return
-        changed = report.status != self.status
-        self.status, self.phase = report.status, report.phase
+        reading = None if self._reading is None else self._reading()
+        self.reading_changed = reading != self.reading
+        changed = report.status != self.status or self.reading_changed
+        self.status, self.phase, self.reading = report.status, report.phase, reading
         if self.phase is not None and self.phase.terminal:
             self.knew_at = now
         self._listener(self, "status" if changed else "poll")
@@ -156,8 +162,11 @@ class _WaitProgress:
                 return  # strict mode ended the wait on this status: the final line says so
             unknown = " (not a known status; still waiting)" if watch.phase is Phase.UNKNOWN else ""
             status = shown(repr(watch.status or ""), self._redact, 60)
+            # Where the status comes from is said once, and again if it moves.
+            where = f" (read from {watch.reading})" if watch.reading_changed else ""
             self._line(
-                f"status {status} after {elapsed:.1f}s, {plural(watch.polls, 'poll')}{unknown}"
+                f"status {status} after {elapsed:.1f}s, {plural(watch.polls, 'poll')}"
+                f"{where}{unknown}"
             )
         elif event == "retry" and watch.next_poll_at is not None:
             wait = max(0.0, watch.next_poll_at - self._clock())
@@ -181,7 +190,10 @@ class _WaitProgress:
             parts.append(f"{'retry' if retry else 'next poll'} in {left:.1f}s")
         if watch.retrying:  # last: the width cuts the server's words, not the countdown
             parts.append(shown(watch.failure or "", self._redact, _FAILURE_LIMIT))
-        rest = shown(", " + ", ".join(parts), self._redact)
+        # Where --api auto found the status, right after it: "RUNNING (state.type, as
+        # prefect), 3.2s, ...".
+        where = "" if watch.reading is None else f" ({watch.reading})"
+        rest = shown(where + ", " + ", ".join(parts), self._redact)
         room = width(self._stream) - 1 - len("jobwait: ") - len(status)
         rest = rest[: max(0, room)]
         code = PHASE_COLOURS.get(watch.phase) if watch.phase else None
@@ -211,7 +223,12 @@ def _resolve_headers(args: argparse.Namespace, environ: Mapping[str, str]) -> li
     return headers
 
 
-def _statuses(args: argparse.Namespace, base: Statuses) -> Statuses:
+_VOCABULARY: Final = ("pending", "success", "failure", "canceled")
+
+
+def _statuses(args: argparse.Namespace, base: Statuses, *, add: bool) -> Statuses:
+    """``base`` with the statuses given on the command line: each list replaces that
+    part of ``base`` (``add``: joins it, for ``--api auto``'s universal vocabulary)."""
     given = {
         "pending": ("--pending", args.pending),
         "succeeded": ("--success", args.success),
@@ -227,7 +244,9 @@ def _statuses(args: argparse.Namespace, base: Statuses) -> Statuses:
                 )
             seen[value] = option
     changes: dict[str, object] = {
-        outcome: set(values) for outcome, (_, values) in given.items() if values
+        outcome: set(values) | (set(getattr(base, outcome)) if add else set())
+        for outcome, (_, values) in given.items()
+        if values
     }
     if args.case_insensitive:
         changes["case_sensitive"] = False
@@ -241,11 +260,21 @@ def _statuses(args: argparse.Namespace, base: Statuses) -> Statuses:
         raise CommandLineError(str(exc)) from None
 
 
+def _api_name(args: argparse.Namespace) -> str | None:
+    """The profile the wait reads with: --api's, else ``auto`` unless the vocabulary is
+    given with --pending, --success, --failure or --canceled (then none)."""
+    if args.api:
+        return str(args.api)
+    return None if any(getattr(args, name) for name in _VOCABULARY) else "auto"
+
+
 def _profile(args: argparse.Namespace) -> ApiProfile:
-    """The --api profile (or the default vocabulary), with every explicit option on top."""
-    base = ApiProfile.named(args.api) if args.api else ApiProfile(name="job", statuses=Statuses())
+    """The --api profile (``auto`` by default, or the default vocabulary when statuses
+    are listed), with every explicit option on top."""
+    name = _api_name(args)
+    base = ApiProfile.named(name) if name else ApiProfile(name="job", statuses=Statuses())
     changes: dict[str, object] = {
-        "statuses": _statuses(args, base.statuses),
+        "statuses": _statuses(args, base.statuses, add=base.name == "auto"),
         "pending_http": base.pending_http | set(args.retry_http),
     }
     if args.status_field is not None:
@@ -255,21 +284,32 @@ def _profile(args: argparse.Namespace) -> ApiProfile:
     return base.replace(**changes)
 
 
-def job_name(url: str) -> str | None:
-    """The job's name for messages: the URL's last non-empty path segment, decoded
-    (``.../api/task/info/91396550`` -> ``91396550``), or ``None`` for a bare host."""
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    return printable(unquote(segments[-1]), 60) if segments else None
+def _reading(
+    args: argparse.Namespace, profile: ApiProfile, waiter: JobWaiter
+) -> Callable[[], str | None] | None:
+    """Where the status comes from, for the progress display: only said when jobwait
+    found it itself (``--api auto``)."""
+    if profile.name != "auto":
+        return None
+    if args.status_field is not None:
+        field = str(args.status_field)
+        return lambda: field
+
+    def where() -> str | None:
+        found = auto_reading(waiter.last_job)
+        return None if found is None else str(found)
+
+    return where
 
 
-def _waiter(args: argparse.Namespace, profile: ApiProfile) -> JobWaiter:
+def _waiter(args: argparse.Namespace, profile: ApiProfile, name: str | None) -> JobWaiter:
     backoff = Backoff(
         initial=args.interval,
         factor=args.factor,
         max=max(args.max_interval, args.interval),  # the cap follows a larger interval
     )
     options = profile.options(
-        job_id=job_name(args.url),
+        job_id=name,
         timeout=args.timeout,
         backoff=backoff,
         max_fetch_errors=args.max_fetch_errors,
@@ -303,23 +343,26 @@ def wait_command(
 ) -> int:
     headers = _resolve_headers(args, environ)
     profile = _profile(args)
-    waiter = _waiter(args, profile)
     try:
         import httpx
 
         from .. import httpx as http_adapter
+        from .._request import job_name
     except ImportError:
         stderr.write(f"jobwait: error: {MISSING_HTTPX}\n")
         return EXIT_SOFTWARE
+    waiter = _waiter(args, profile, job_name(args.url))
     try:
         httpx.URL(args.url)
     except httpx.InvalidURL:
         raise CommandLineError("the URL is not valid (not shown)") from None
     password = urlsplit(args.url).password
-    redact = Redactor([h.value for h in headers] + ([password] if password else []))
+    # Every header given on the command line is the user's: all are treated as secret.
+    sent = [(h.name, h.value) for h in headers]
+    redact = Redactor(secret_values(sent, password=password, every_header=True))
     mode = "off" if args.quiet else "live" if live(stderr, environ) else "lines"
     progress = _WaitProgress(stderr, mode=mode, colour=colour_on(stderr, environ), redact=redact)
-    watch = _Watch(progress.event)
+    watch = _Watch(progress.event, reading=_reading(args, profile, waiter))
     job: object = None
     # Usage errors of --listen (exit 2) come before anything is fetched.
     push = contextlib.ExitStack()
@@ -355,6 +398,7 @@ def wait_command(
             last_failure=watch.last_error if watch.retrying else None,
             redact=redact,
             statuses=profile.statuses,
+            api=_api_name(args),
         )
         progress.finish(line, always=True)
     except KeyboardInterrupt:

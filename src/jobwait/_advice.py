@@ -27,18 +27,22 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._json import loads
+from ._text import SERVER_LIMIT, mask_secrets, preview
+
 __all__ = [
     "awaitable",
     "check_fetch",
     "http_error_reason",
+    "job_fields",
     "mask_secrets",
     "missing_extra",
     "server_message",
+    "status_candidates",
+    "status_hint",
     "unreadable_status",
 ]
 
-#: Longest server message quoted in an error (characters, after masking).
-SERVER_MESSAGE_LIMIT: Final = 100
 # Bodies larger than this are not parsed as JSON for a message: the excerpt is used.
 _PARSE_LIMIT: Final = 64 * 1024
 # The fields job APIs put their human explanation in, most specific first
@@ -56,36 +60,16 @@ _STATUS_HINTS: Final[Mapping[int, str]] = {
     410: "the job is gone from the server",
 }
 
-_WORD: Final = r"[A-Za-z0-9._~+/=\-]"
-# An auth scheme followed by its credential ("Bearer abc", "apiKey abc", "Basic abc").
-_SCHEME: Final = re.compile(rf"(?i)\b(bearer|basic|apikey|api-key|token)(\s+)({_WORD}{{6,}})")
-# A named secret followed by a value ("api_key=abc", '"password": "abc"', "token: abc").
-_NAMED: Final = re.compile(
-    r"(?i)\b(authorization|x-api-key|api[-_ ]?key|access[-_ ]?token|refresh[-_ ]?token"
-    r"|client[-_ ]?secret|secret|token|password|passwd)"
-    r"(\s*[\"']?\s*[:=]\s*[\"']?)"
-    r"([^\s\"',;&}]{3,})"
-)
 _TITLE: Final = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
 
 
-def mask_secrets(text: str) -> str:
-    """``text`` with credential-looking values replaced by ``***``.
-
-    Masks the value after an auth scheme (``Bearer``, ``Basic``, ``apiKey``) and after
-    a named secret (``api_key=``, ``"password": ...``, ``Authorization:``, ``token=``).
-    A pattern cannot know every secret: the CLI also masks the exact values it sent.
-    """
-    text = _SCHEME.sub(r"\1\2***", text)
-    return _NAMED.sub(r"\1\2***", text)
-
-
-def _clean(text: str, limit: int = SERVER_MESSAGE_LIMIT) -> str:
+def _clean(text: str) -> str:
     # Control characters (a hostile server's terminal escapes, newlines that would
     # forge log lines) become spaces; runs of whitespace become one.
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = mask_secrets(" ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    # Only the start is ever shown: masking a window ten times as long as what is shown
+    # costs little and cannot leave part of a key in what is.
+    text = "".join(c if c.isprintable() else " " for c in text[: 10 * SERVER_LIMIT])
+    return preview(mask_secrets(" ".join(text.split())), SERVER_LIMIT, quote=False)
 
 
 def _message_in(value: Any, depth: int = 0) -> str | None:
@@ -104,32 +88,65 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
     return None
 
 
+# A JSON error body cut short (an excerpt) no longer parses: its message fields are
+# still read, one quoted string at a time, in the order of _MESSAGE_KEYS.
+_CUT_FIELD: Final = {
+    key: re.compile(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"') for key in _MESSAGE_KEYS
+}
+
+
+def _message_in_cut_json(text: str) -> str | None:
+    for pattern in _CUT_FIELD.values():
+        found = pattern.search(text)
+        if found is not None:
+            try:
+                value = json.loads(f'"{found.group(1)}"')
+            except ValueError:
+                continue
+            if isinstance(value, str) and value.strip():
+                return value
+    return None
+
+
 def server_message(body: bytes | str) -> str | None:
     """The server's own explanation in an error response body, ready to quote.
 
     A JSON body gives its first ``message``, ``detail``, ``error_description``,
     ``error``, ``title`` or ``msg`` field (nested objects and ``errors`` lists are
-    searched); an HTML page gives its ``<title>``; plain text gives its first line.
-    The result is at most 100 characters, on one line, with control characters removed
-    and secrets masked (:func:`mask_secrets`); ``None`` when the body says nothing.
+    searched; a body cut short, as an excerpt is, gives the first such string field
+    it still holds, never its raw JSON); an HTML page gives its ``<title>``; plain
+    text gives its first line.
+    The result is on one line, with control characters removed, secrets masked
+    (:func:`~jobwait._text.mask_secrets`) and at most 100 characters shown
+    (:func:`~jobwait._text.preview`); ``None`` when the body says nothing.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = text.strip()
     if not text:
         return None
-    if text[0] in "{[" and len(text) <= _PARSE_LIMIT:
+    if text[0] in "{[":
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):
+            parsed = loads(text) if len(text) <= _PARSE_LIMIT else None
+        except ValueError:  # not JSON, or nested too deep
             parsed = None
-        else:
-            found = _message_in(parsed)
-            return None if found is None else _clean(found) or None
+        # JSON (whole, or cut short in an excerpt) is never quoted raw: its message
+        # fields are, or nothing.
+        found = _message_in_cut_json(text) if parsed is None else _message_in(parsed)
+        return None if found is None else _clean(found) or None
     if text[0] == "<":
         title = _TITLE.search(text[:_PARSE_LIMIT])
         return _clean(title.group(1)) or None if title else None
     first = text.splitlines()[0]
     return _clean(first) or None
+
+
+def status_hint(status_code: int) -> str | None:
+    """What to check for an HTTP error status a caller can fix (401: the credentials,
+    404: the job id and the URL, 3xx: the redirect, ...), or ``None``."""
+    hint = _STATUS_HINTS.get(status_code)
+    if hint is None and 300 <= status_code < 400:
+        hint = "the server redirected: use the final URL, or a client that follows redirects"
+    return hint
 
 
 def http_error_reason(status_code: int, *, retryable: bool, body: bytes | str = b"") -> str:
@@ -141,9 +158,7 @@ def http_error_reason(status_code: int, *, retryable: bool, body: bytes | str = 
     """
     reason = f"HTTP {status_code}" + ("" if retryable else " (not retryable)")
     said = server_message(body)
-    hint = _STATUS_HINTS.get(status_code)
-    if hint is None and 300 <= status_code < 400:
-        hint = "the server redirected: use the final URL, or a client that follows redirects"
+    hint = status_hint(status_code)
     if said is not None:
         reason += f": server said {json.dumps(said, ensure_ascii=False)}"
     if hint is not None:
@@ -161,11 +176,6 @@ def _type_name(value: object) -> str:
 
 def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
-
-
-def _preview(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_http_response(value: object) -> bool:
@@ -216,7 +226,7 @@ def unreadable_status(
         return "fetch returned None, not the job: make the fetch return the job it read"
     if isinstance(job, str | bytes):
         fix = "; if it is the status itself, pass status_of=str" if default_reader else ""
-        return f"fetch returned {_a(kind)} ({_preview(job)}), not the job: return the job{fix}"
+        return f"fetch returned {_a(kind)} ({preview(job)}), not the job: return the job{fix}"
     if isinstance(job, list | tuple):
         return (
             f"fetch returned a {kind} of {len(job)} item{'s' if len(job) != 1 else ''}, not "
@@ -225,21 +235,69 @@ def unreadable_status(
     if problem is None:
         return None
     detail = str(problem) or type(problem).__name__
+    fields = job_fields(job) or f"a {kind}"
     if not default_reader:
         return (
-            f"could not read the job's status: status_of raised {type(problem).__name__}: {detail}"
+            f"could not read the job's status: status_of raised {type(problem).__name__}: "
+            f"{detail} ({fields})"
         )
-    where = ""
-    if isinstance(job, Mapping):
-        names = [repr(k) for k in list(job)[:8]]
-        where = f" (its keys: {', '.join(names)}{', ...' if len(job) > 8 else ''})"
-    else:
-        where = f" (a {kind})"
+    found = status_candidates(job)
+    example = found[0] if found else "path.to.status"
     return (
-        f"could not read the job's status: {detail}{where}; pass "
-        "status_of=jobwait.field_reader('path.to.status') (or any function of the job) "
-        "to read it from elsewhere"
+        f"could not read the job's status: {detail} ({fields}); pass "
+        f"status_of=jobwait.field_reader({example!r}) (or any function of the job) to read "
+        "it from there, or api='auto' to let jobwait find it"
     )
+
+
+_STATUS_WORDS: Final = ("status", "state", "phase", "conclusion")
+_PARTS: Final = frozenset({"type", "name", "value"})
+_KEYS_SHOWN: Final = 8
+
+
+def status_candidates(job: Any, *, limit: int = 4) -> list[str]:
+    """Dotted paths inside ``job`` (a mapping, up to four levels deep) whose last key
+    names a status (it contains ``status``, ``state``, ``phase`` or ``conclusion``, or
+    is the ``type``, ``name`` or ``value`` of such a key) and whose value is a string,
+    shallowest first, at most ``limit``: what to suggest when the status was not found
+    where it was looked for."""
+    found: list[tuple[int, str]] = []
+
+    def named(key: str) -> bool:
+        return any(word in key.lower() for word in _STATUS_WORDS)
+
+    def walk(value: Any, prefix: str, parent: str, depth: int) -> None:
+        if depth > 4 or not isinstance(value, Mapping):
+            return
+        for key, child in value.items():
+            if not isinstance(key, str):
+                continue
+            path = f"{prefix}{key}"
+            # "state": {"type": ...} (Prefect) names its status by its parent.
+            if isinstance(child, str) and (named(key) or (named(parent) and key in _PARTS)):
+                found.append((depth, path))
+            walk(child, f"{path}.", key, depth + 1)
+
+    walk(job, "", "", 1)
+    return [path for _, path in sorted(found, key=lambda item: item[0])[:limit]]
+
+
+def job_fields(job: Any) -> str:
+    """What a job holds, for a message that could not read it: ``its fields: 'id',
+    'state' (12 in all); status-like fields inside: 'state.type'`` (each key once; the
+    second part when :func:`status_candidates` finds any); ``""`` for a job that is
+    not a mapping."""
+    if not isinstance(job, Mapping):
+        return ""
+    if not job:
+        return "it is an empty object"
+    keys = [preview(key) for key in list(job)[:_KEYS_SHOWN]]
+    more = f", ... ({len(job)} in all)" if len(job) > _KEYS_SHOWN else ""
+    text = f"its fields: {', '.join(keys)}{more}"
+    nested = [path for path in status_candidates(job) if "." in path]
+    if nested:
+        text += f"; status-like fields inside: {', '.join(map(repr, nested))}"
+    return text
 
 
 _FETCH_EXAMPLES: Final = {
@@ -266,7 +324,7 @@ def check_fetch(fetch: object, *, where: str, sync: bool, name: str = "fetch") -
         example = _FETCH_EXAMPLES.get(name, _FETCH_EXAMPLES["fetch"])
         raise TypeError(
             f"{where}({name}=...) must be a function, got {_a(_type_name(fetch))} "
-            f"({_preview(fetch)}); pass a callable, for example {name}={example}"
+            f"({preview(fetch)}); pass a callable, for example {name}={example}"
         )
     if sync and inspect.iscoroutinefunction(fetch):
         raise TypeError(

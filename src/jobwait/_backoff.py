@@ -7,6 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._numbers import finite, usable_seconds
+from ._text import preview
+
 __all__ = ["Backoff", "Jitter", "usable_seconds"]
 
 Jitter = Literal["full", "equal", "decorrelated"]
@@ -49,13 +52,17 @@ class Backoff:
     rng: random.Random | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not _finite(self.initial) or self.initial <= 0:
-            raise ValueError(f"Backoff(initial={self.initial!r}) must be a finite number > 0")
-        if not _finite(self.factor) or self.factor < 1:
-            raise ValueError(f"Backoff(factor={self.factor!r}) must be a finite number >= 1")
-        if not _finite(self.max) or self.max < self.initial:
+        initial, factor, top = finite(self.initial), finite(self.factor), finite(self.max)
+        if initial is None or initial <= 0:
             raise ValueError(
-                f"Backoff(max={self.max!r}) must be a finite number >= initial ({self.initial!r})"
+                f"Backoff(initial={preview(self.initial)}) must be a finite number > 0"
+            )
+        if factor is None or factor < 1:
+            raise ValueError(f"Backoff(factor={preview(self.factor)}) must be a finite number >= 1")
+        if top is None or top < initial:
+            raise ValueError(
+                f"Backoff(max={preview(self.max)}) must be a finite number >= initial "
+                f"({self.initial!r})"
             )
         if self.jitter not in _JITTERS:
             raise ValueError(
@@ -140,30 +147,3 @@ class Backoff:
             "max": self.max,
             "jitter": self.jitter,
         }
-
-
-def usable_seconds(value: object, cap: float = math.inf) -> float | None:
-    """The one sanitiser of server hints (``Retry-After`` and the like): ``value`` as
-    float seconds, at most ``cap``, when it is a finite number >= 0; else ``None``.
-
-    A hint is advice: a negative, NaN, infinite, boolean or non-numeric one is ignored
-    rather than trusted or allowed to crash a wait.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int too large for a float: no usable hint
-        return None
-    if not 0.0 <= seconds < math.inf:  # NaN fails the comparison
-        return None
-    return seconds if seconds <= cap else cap
-
-
-def _finite(x: object) -> bool:
-    if not isinstance(x, int | float) or isinstance(x, bool):
-        return False
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # an int too large for a float
-        return False

@@ -99,7 +99,8 @@ def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWait
         TypeError: If both are given, or an option is not a ``JobWaiter`` keyword.
         ValueError: If an option's value is invalid (from ``JobWaiter``).
     """
-    unknown = [name for name in options if name not in JobWaiter.OPTIONS]
+    # "api" is a constructor keyword too, merged by the waiter itself.
+    unknown = [name for name in options if name not in JobWaiter.OPTIONS and name != "api"]
     if unknown:
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     if waiter is not None:

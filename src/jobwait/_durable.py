@@ -52,16 +52,16 @@ from ._backoff import Backoff
 from ._errors import (
     CORE_ERROR_NAMES,
     JobWaitError,
-    checked_count,
     error_from_json,
     error_to_json,
     is_json,
-    shown,
 )
 from ._fleet import JobFleet
+from ._numbers import check_count, check_number
 from ._options import JOB_OPTIONS, options_from_json
 from ._profiles import ApiProfile
 from ._statuses import Statuses, default_failure_of, default_status_of
+from ._text import ID_LIMIT, preview
 
 __all__ = [
     "MAX_SNAPSHOT_SIZE",
@@ -208,7 +208,7 @@ def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:
             if status is not None and not isinstance(status, str):
                 raise TypeError("status must be a string")
             if polls is not None:
-                checked_count("polls", polls)
+                check_count("polls", polls)
             if not is_json(job):
                 raise ValueError("the job payload is not plain JSON within 64 levels")
             return job
@@ -236,7 +236,7 @@ def template_markers(template: str) -> list[str]:
     """
     rest = _MARKER.sub("", template)
     if "{" in rest or "}" in rest:
-        raise ValueError(f"unbalanced braces in the URL template {shown(template)}")
+        raise ValueError(f"unbalanced braces in the URL template {preview(template, ID_LIMIT)}")
     return _MARKER.findall(template)
 
 
@@ -251,7 +251,7 @@ def _check_template(name: str, template: object, batch: bool) -> None:
         ok = bool(markers) and all(m == "id" for m in markers)
         want = "{id} (and no other marker)"
     if not ok:
-        raise ValueError(f"SourceSpec({name}={shown(template)}) must contain {want}")
+        raise ValueError(f"SourceSpec({name}={preview(template, ID_LIMIT)}) must contain {want}")
 
 
 def _is_conn_id(value: object) -> bool:
@@ -271,10 +271,12 @@ def _static_headers(headers: Any) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise ValueError(f"SourceSpec(headers=...) holds {shown(pair)}, not a (name, value)")
+            raise ValueError(f"SourceSpec(headers=...) holds {preview(pair)}, not a (name, value)")
         name, value = pair
         if not isinstance(name, str) or not _HEADER.fullmatch(name):
-            raise ValueError(f"SourceSpec(headers=...) names {shown(name)}, not an HTTP header")
+            raise ValueError(
+                f"SourceSpec(headers=...) names {preview(name, ID_LIMIT)}, not an HTTP header"
+            )
         if (
             not isinstance(value, str)
             or len(value) > 4096
@@ -296,7 +298,9 @@ def _profile_named(api: object) -> ApiProfile:
     if not isinstance(api, str) or ":" not in api:
         return ApiProfile.named(api)  # type: ignore[arg-type]  # it names what is wrong
     if not _PROFILE_PATH.fullmatch(api):
-        raise ValueError(f"SourceSpec(api={shown(api)}) must be a profile name or 'module:NAME'")
+        raise ValueError(
+            f"SourceSpec(api={preview(api, ID_LIMIT)}) must be a profile name or 'module:NAME'"
+        )
     module_name, _, attribute = api.partition(":")
     try:
         found: Any = importlib.import_module(module_name)
@@ -304,12 +308,14 @@ def _profile_named(api: object) -> ApiProfile:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise ValueError(
-            f"SourceSpec(api={shown(api)}): {type(exc).__name__}: {exc}; the module must "
-            "be importable where the wait runs"
+            f"SourceSpec(api={preview(api, ID_LIMIT)}): {type(exc).__name__}: "
+            f"{preview(str(exc), quote=False)}; the module must be importable where the "
+            "wait runs"
         ) from None
     if not isinstance(found, ApiProfile):
         raise ValueError(  # noqa: TRY004 - one documented error for a bad description
-            f"SourceSpec(api={shown(api)}) names a {type(found).__name__}, not an ApiProfile"
+            f"SourceSpec(api={preview(api, ID_LIMIT)}) names a {type(found).__name__}, "
+            "not an ApiProfile"
         )
     return found
 
@@ -344,15 +350,23 @@ class Credential:
         if (self.env is None) == (self.conn_id is None):
             raise ValueError("Credential needs exactly one of env= and conn_id=")
         if not isinstance(self.header, str) or not _HEADER.fullmatch(self.header):
-            raise ValueError(f"Credential(header={shown(self.header)}) is not an HTTP header")
+            raise ValueError(
+                f"Credential(header={preview(self.header, ID_LIMIT)}) is not an HTTP header"
+            )
         if not isinstance(self.scheme, str) or not all(33 <= ord(c) < 127 for c in self.scheme):
-            raise ValueError(f"Credential(scheme={shown(self.scheme)}) must be one ASCII word")
+            raise ValueError(
+                f"Credential(scheme={preview(self.scheme, ID_LIMIT)}) must be one ASCII word"
+            )
         if self.env is not None and (
             not isinstance(self.env, str) or not _ENV_NAME.fullmatch(self.env)
         ):
-            raise ValueError(f"Credential(env={shown(self.env)}) is not a variable name")
+            raise ValueError(
+                f"Credential(env={preview(self.env, ID_LIMIT)}) is not a variable name"
+            )
         if self.conn_id is not None and not _is_conn_id(self.conn_id):
-            raise ValueError(f"Credential(conn_id={shown(self.conn_id)}) is not a connection id")
+            raise ValueError(
+                f"Credential(conn_id={preview(self.conn_id, ID_LIMIT)}) is not a connection id"
+            )
 
     @property
     def where(self) -> str:
@@ -451,17 +465,17 @@ class SourceSpec:
         if self.cancel_url is not None:
             _check_template("cancel_url", self.cancel_url, batch=False)
         if self.cancel_method not in ("PUT", "POST", "DELETE"):
-            raise ValueError(f"SourceSpec(cancel_method={shown(self.cancel_method)})")
+            raise ValueError(f"SourceSpec(cancel_method={preview(self.cancel_method, ID_LIMIT)})")
         if not isinstance(self.base_url, str) or len(self.base_url) > 4096:
             raise ValueError("SourceSpec(base_url=...) must be a string")
         if self.base_url_env is not None and not (
             isinstance(self.base_url_env, str) and _ENV_NAME.fullmatch(self.base_url_env)
         ):
-            raise ValueError(f"SourceSpec(base_url_env={shown(self.base_url_env)})")
+            raise ValueError(f"SourceSpec(base_url_env={preview(self.base_url_env, ID_LIMIT)})")
         if self.base_url_conn_id is not None and not _is_conn_id(self.base_url_conn_id):
             raise ValueError(
-                f"SourceSpec(base_url_conn_id={shown(self.base_url_conn_id)}) is not a "
-                "connection id"
+                f"SourceSpec(base_url_conn_id={preview(self.base_url_conn_id, ID_LIMIT)}) is "
+                "not a connection id"
             )
         credentials = tuple(self.credentials)
         if not all(isinstance(c, Credential) for c in credentials):
@@ -472,11 +486,11 @@ class SourceSpec:
             raise ValueError("SourceSpec(credentials=..., headers=...) name one header twice")
         object.__setattr__(self, "credentials", credentials)
         object.__setattr__(self, "headers", static)
-        checked_count("SourceSpec(max_body_size=...)", self.max_body_size)
+        check_count("SourceSpec(max_body_size=...)", self.max_body_size)
         for name in ("timeout", "connect_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"SourceSpec({name}={shown(value, 40)}) must be > 0")
+                raise ValueError(f"SourceSpec({name}={preview(value, 40)}) must be > 0")
             if not value < 86400:
                 raise ValueError(f"SourceSpec({name}=...) must be under a day")
 
@@ -542,7 +556,7 @@ class SourceSpec:
                 raise TypeError(f"a source description is an object, not {type(data).__name__}")
             unknown = set(data) - set(_SPEC_FIELDS)
             if unknown:
-                raise ValueError(f"unknown field(s) {shown(sorted(unknown))}")
+                raise ValueError(f"unknown field(s) {preview(sorted(unknown), ID_LIMIT)}")
             entries = data.get("credentials") or []
             if not isinstance(entries, list):
                 raise TypeError("credentials must be a list")
@@ -661,10 +675,12 @@ def resume_fleet(
     one wall clock: what an engine runs that cannot save a fleet as it goes, such as an
     Airflow trigger re-created from its arguments after a triggerer restart.
 
-    - Every job keeps its deadline, ``started + timeout``; a job whose deadline passed
-      ends at once with ``JobTimeoutError`` and no request (as :func:`restore_fleet`).
-    - Every other job is read once, at once (due together, so they share batch reads).
-    - Then each follows its schedule from the interval the schedule had reached by
+    - Every job keeps its deadline, ``started + timeout``.
+    - Every job is read once, at once (due together, so they share batch reads). For a
+      job whose deadline passed, that read is its last, owed poll (as
+      :func:`restore_fleet`): it ends with its job if it finished, else with
+      ``JobTimeoutError``.
+    - Then each job still waiting follows its schedule from the interval the schedule had reached by
       ``now`` (:meth:`Backoff.interval_after(now - started)
       <jobwait.Backoff.interval_after>`), not from ``initial``: a restart costs one read
       per job, not a new ramp of quick polls.
@@ -685,9 +701,8 @@ def resume_fleet(
         TypeError, ValueError: Invalid options (from ``JobFleet``), or ``started`` or
             ``now`` not a finite number.
     """
-    for name, value in (("started", started), ("now", now)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) < 1e18:
-            raise ValueError(f"resume_fleet({name}={shown(value, 40)}) must be a finite number")
+    started = check_number("resume_fleet(started=...)", started)
+    now = check_number("resume_fleet(now=...)", now)
     snapshot = new_fleet_snapshot(options, ids, started)
     schedule = snapshot["options"]["backoff"]
     reached = Backoff(
@@ -755,7 +770,7 @@ def fleet_options_to_json(options: Mapping[str, Any]) -> dict[str, Any]:
                 "ApiProfile, or the reader overrides of the process that builds it)"
             )
         elif not is_json(value):
-            raise ValueError(f"{name}={shown(value)} is not plain JSON")
+            raise ValueError(f"{name}={preview(value, ID_LIMIT)} is not plain JSON")
         else:
             out[name] = value
     return out

@@ -31,6 +31,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._numbers import check_count, check_number
+from ._text import ID_LIMIT, STATUS_LIMIT, preview
+
 __all__ = [
     "FleetFailedError",
     "JobCanceledError",
@@ -44,20 +47,6 @@ __all__ = [
     "error_from_json",
     "error_to_json",
 ]
-
-
-# A message names the job id and the last status, but a server may send a status (or an
-# id) of any length: the message shows at most this many characters of each; the
-# attributes keep them whole.
-_SHOWN_MAX = 120
-
-
-def shown(value: object, limit: int = _SHOWN_MAX) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the full length named."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}\u2026 ({len(text)} characters)"
 
 
 class JobWaitError(Exception):
@@ -95,9 +84,11 @@ class JobWaitError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        job = "job" if self.job_id is None else f"job {shown(self.job_id)}"
+        # A server may send an id or a status of any length: the message shows the
+        # start of each (preview), the attributes keep them whole.
+        job = "job" if self.job_id is None else f"job {preview(self.job_id, ID_LIMIT)}"
         return (
-            f"{self.reason} ({job}, last status {shown(self.last_status)}, "
+            f"{self.reason} ({job}, last status {preview(self.last_status, STATUS_LIMIT)}, "
             f"{self.polls} poll{'s' if self.polls != 1 else ''}, {self.elapsed:.3f}s elapsed)"
         )
 
@@ -452,56 +443,6 @@ def _error_from_json(data: Any) -> JobWaitError:
     return error
 
 
-# --- local checks (issue 20 item 1): the lead points these at the core's shared
-# --- checks for nesting depth and number size when merging; one function per concern.
-
-#: Largest count stored anywhere (polls, generations): far past any real wait.
-MAX_COUNT = 2**63 - 1
-
-
-def checked_count(name: str, value: object) -> int:
-    """``value`` if it is an ``int`` (not a ``bool``) in ``0 .. 2**63 - 1``.
-
-    Raises:
-        ValueError: Anything else (the message names ``name``, the value cut short).
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise ValueError(f"{name} must be an integer 0 .. 2**63 - 1, got {_number_shown(value)}")
-    return value
-
-
-def checked_seconds(name: str, value: object, *, optional: bool = False) -> float | None:
-    """``value`` as a float if it is a finite number of seconds (an ``int`` past a
-    float's range is refused here, not by ``OverflowError`` later); ``None`` allowed
-    with ``optional``.
-
-    Raises:
-        ValueError: Anything else.
-    """
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(  # noqa: TRY004 - the documented error of every stored field
-            f"{name} must be a number, got {_number_shown(value)}"
-        )
-    if isinstance(value, int) and value.bit_length() > 1023:
-        raise ValueError(f"{name} must be a finite float, got {_number_shown(value)}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {_number_shown(value)}")
-    return number
-
-
-def _number_shown(value: object) -> str:
-    # repr() of an int past 4,300 digits raises ValueError itself: say its size instead.
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    return shown(value, 40)
-
-
-# --- end of local checks ---------------------------------------------------------------
-
-
 def _context_value(name: str, value: Any) -> Any:
     # The type rule of each stored context field (the constructors trust their input).
     if name in ("job_id", "last_status", "request_id", "body_excerpt"):
@@ -509,14 +450,14 @@ def _context_value(name: str, value: Any) -> Any:
             raise TypeError(f"context.{name} must be a string or null")
         return value
     if name == "polls":
-        return checked_count("context.polls", value)
+        return check_count("context.polls", value)
     if name == "elapsed":
-        return checked_seconds("context.elapsed", value)
+        return check_number("context.elapsed", value)
     if name == "timeout":
-        return checked_seconds("context.timeout", value, optional=True)
+        return None if value is None else check_number("context.timeout", value)
     if name == "status_code":
         if value is not None:
-            checked_count("context.status_code", value)
+            check_count("context.status_code", value)
         return value
     if not is_json(value):  # last_job, failure: plain JSON within the nesting limit
         raise ValueError(f"context.{name} is not plain JSON within {_DEPTH} levels")

@@ -220,7 +220,9 @@ from ._errors import (
     error_to_json,
     is_json,
 )
+from ._numbers import check_count, check_number, finite, held_to
 from ._options import JOB_DEFAULTS, FleetOptions, JobOptions, options_from_json, options_to_json
+from ._profiles import ApiProfile, merged
 from ._protocol import (
     Done,
     EndReason,
@@ -238,7 +240,7 @@ from ._protocol import (
     Woke,
 )
 from ._report import PollReport, poll_report
-from ._statuses import Phase, default_failure_of, default_status_of
+from ._statuses import Phase, default_failure_of, default_status_of, read_field
 from ._waiter import JobWaiter, State
 
 __all__ = [
@@ -522,7 +524,7 @@ def make_fleet(
         TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
         ValueError: An invalid option value (from ``JobFleet``).
     """
-    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS} - {"job_id"}
+    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS, "api"} - {"job_id"}
     unknown = [name for name in options if name not in allowed]
     if unknown:
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
@@ -560,23 +562,18 @@ def batch_failed(
 
 _ALL_DONE: Final = AllDone()
 _MISSING: Final = object()
-_JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"}  # what add(options=) takes
+# What add(options=) takes: the per-job options and a job's own profile (api=).
+_JOB_OPTIONS: Final = frozenset(JobWaiter.OPTIONS) - {"job_id"} | {"api"}
 # A deferred poll goes out when this share of the predicted time has passed.
 _PREDICTION_SHARE: Final = 0.9
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"JobFleet({name}={value!r}) must be an integer >= 1")
-    return value
+    return check_count(f"JobFleet({name}=...)", value, minimum=1)
 
 
 def _limit(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"JobFleet({name}={value!r}) must be an integer >= 1 or None")
-    return value
+    return None if value is None else check_count(f"JobFleet({name}=...) or None", value, minimum=1)
 
 
 def _seconds_or_none(name: str, value: object) -> float | None:
@@ -597,12 +594,6 @@ def _seconds_until(now: float, target: float) -> float:
     return seconds
 
 
-def _field(job: Any, name: str) -> Any:
-    if isinstance(job, Mapping):
-        return job.get(name)
-    return getattr(job, name, None)
-
-
 def ionq_predicted_seconds(job: Any) -> float | None:
     """Seconds until IonQ predicts ``job`` completes: ``(predicted_wait_time_ms +
     predicted_execution_duration_ms) / 1000``, a missing or invalid field counting 0;
@@ -610,16 +601,11 @@ def ionq_predicted_seconds(job: Any) -> float | None:
     total = 0.0
     found = False
     for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
-        value = _field(job, name)
-        if (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value >= 0
-        ):
+        value = finite(read_field(job, name, None))
+        if value is not None and value >= 0:
             total += value
             found = True
-    return total / 1000.0 if found and total > 0 else None
+    return total / 1000.0 if found and 0 < total < math.inf else None
 
 
 FLEET_SNAPSHOT_FORMAT: Final = "jobwait.JobFleet/1"
@@ -639,6 +625,14 @@ _FLEET_SLOTS: Final = {
 _FLEET_ADDED: Final[dict[str, Any]] = {"request_timeout": None}
 
 
+def _held_due(waiter: JobWaiter, due: float, last: float, predicted: bool) -> float:
+    # A stored due time (seconds from the snapshot's moment) of a job whose latest event
+    # was `last` seconds from it, held to the job's own rules (JobWaiter._held_due).
+    after = due - last
+    held = waiter._held_due(after, deferred=predicted)
+    return due if held == after else last + held
+
+
 def _outcome_json(outcome: Any) -> dict[str, Any]:
     if isinstance(outcome, JobWaitError):
         return {"error": error_to_json(outcome)}
@@ -648,21 +642,11 @@ def _outcome_json(outcome: Any) -> dict[str, Any]:
 def _outcome_of(data: Any) -> Any:
     if not isinstance(data, dict):
         raise TypeError(f"an outcome must be an object, got {type(data).__name__}")
+    if not is_json(data):
+        raise ValueError("an outcome must be plain JSON data, nested at most 64 deep")
     if "error" in data:
         return error_from_json(data["error"])
     return data["job"]
-
-
-def _finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
 
 
 class FleetState(enum.Enum):
@@ -775,6 +759,9 @@ class JobFleet:
             applied per batch, not per job. Each job retries a failed batch on its
             own schedule, as a lone waiter would.
         statuses: As ``JobWaiter``, per job.
+        api: As ``JobWaiter``: a profile (or its name, or ``"auto"``) for every job,
+            under the options given here; a job added with its own ``api`` in
+            ``add(options=)`` reads with that one instead.
         raise_on_failure: As ``JobWaiter``, per job.
         raise_on_cancel: As ``JobWaiter``, per job.
         max_fetch_errors: As ``JobWaiter``, per job (a job missing from a batch
@@ -870,8 +857,11 @@ class JobFleet:
         request_timeout: float | None = None,
         report_status: bool = False,
         report_polls: bool = False,
+        api: ApiProfile | str | None = None,
         **job_options: Unpack[JobOptions],
     ) -> None:
+        if api is not None:
+            job_options = merged(api, job_options)  # type: ignore[assignment]
         unknown = [name for name in job_options if name not in JOB_DEFAULTS]
         if unknown:
             raise TypeError(f"JobFleet() got an unexpected keyword argument {unknown[0]!r}")
@@ -883,31 +873,26 @@ class JobFleet:
         job_backoff = backoff if backoff.jitter is None else replace(backoff, jitter=None)
         options: dict[str, Any] = {**job_options, "backoff": job_backoff}
         prototype = JobWaiter(**options)  # validates every per-job option once
-        if (
-            isinstance(batch_window, bool)
-            or not isinstance(batch_window, int | float)
-            or not math.isfinite(batch_window)
-            or batch_window < 0
-        ):
-            raise ValueError(
-                f"JobFleet(batch_window={batch_window!r}) must be a finite number >= 0"
-            )
+        window = check_number("JobFleet(batch_window=...)", batch_window, minimum=0.0)
 
         def new_waiter(job_id: str, own: Mapping[str, Any] | None = None) -> JobWaiter:
             if not own:
                 return JobWaiter(job_id=job_id, **options)
-            merged = {**options, **own}
-            backoff = merged["backoff"]
+            # A job's own profile comes between the fleet's options and its own.
+            mixed = merged(
+                own.get("api"), {k: v for k, v in own.items() if k != "api"}, base=options
+            )
+            backoff = mixed["backoff"]
             if isinstance(backoff, Backoff) and backoff.jitter is not None:
-                merged["backoff"] = replace(backoff, jitter=None)  # the fleet jitters batches
-            return JobWaiter(job_id=job_id, **merged)
+                mixed["backoff"] = replace(backoff, jitter=None)  # the fleet jitters batches
+            return JobWaiter(job_id=job_id, **mixed)
 
         self._new_waiter = new_waiter
         self._prototype = prototype
         self._max_retry_after = prototype.options()["max_retry_after"]
         self._backoff = backoff
         self._max_batch = _positive_int("max_batch", max_batch)
-        self._batch_window = float(batch_window)
+        self._batch_window = window
         self._budget = _limit("max_polls_per_second", max_polls_per_second)
         self._max_concurrency = _limit("max_concurrency", max_concurrency)
         self._max_batch_errors = _limit("max_batch_errors", max_batch_errors)
@@ -1823,11 +1808,13 @@ class JobFleet:
           spent stored, so that time does not count.
         - ``same_clock=True``: ``now`` comes from the clock the fleet ran on (wall
           time shared by every worker, Redis ``TIME``): deadlines and due times keep
-          their absolute times, so time spent stored counts. Every job whose deadline
-          passed while stored (``now > deadline``) ends at once with
-          ``JobTimeoutError`` (no extra poll),
-          handed out as ``Finished(reason=EndReason.TIMEOUT)``. A ``now`` earlier than
-          the snapshot's (clock skew between machines) counts as no time passed.
+          their absolute times, so time spent stored counts. A job whose next poll came
+          due while stored is polled at once; one whose deadline passed while stored
+          makes that poll, its last, as a lone wait that ran late does, and ends as a
+          lone wait's last poll at its deadline ends (its job, if it finished; else
+          ``JobTimeoutError``, handed out as ``Finished(reason=EndReason.TIMEOUT)``). A
+          ``now`` earlier than the snapshot's (clock skew between machines) counts as no
+          time passed.
 
         Example (a worker that hands a fleet over to the next one)::
 
@@ -1845,12 +1832,11 @@ class JobFleet:
                 f"not a JobFleet snapshot of format {FLEET_SNAPSHOT_FORMAT!r}"
                 + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
             )
-        if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
-            raise ValueError(f"JobFleet.restore(now={now!r}) must be a finite number")
+        now = check_number("JobFleet.restore(now=...)", now)
         try:
             fleet = cls._rebuild(
                 snapshot,
-                now=float(now),
+                now=now,
                 same_clock=same_clock,
                 given={"status_of": status_of, "failure_of": failure_of, "rng": rng},
                 flags={"report_status": report_status, "report_polls": report_polls},
@@ -1869,7 +1855,10 @@ class JobFleet:
         given: dict[str, Any],
         flags: dict[str, Any],
     ) -> JobFleet:
-        taken = _finite("now", snapshot["now"])
+        # Every stored time is held to the rule that set it (a job's due poll to its
+        # waiter's _held_due, a hold to max_retry_after, the budget window to now):
+        # the snapshot may come from storage anyone could write.
+        taken = check_number("now", snapshot["now"])
         base = min(now, taken) if same_clock else now  # the snapshot's moment, here
         options = snapshot["options"]
         job_options = options_from_json(options, **given)
@@ -1884,7 +1873,7 @@ class JobFleet:
         waiters = fleet._waiters
         again: list[str] = []
         ready: dict[str, float] = {}
-        top = _count("seq", snapshot["seq"])
+        top = check_count("seq", snapshot["seq"])
         for entry in snapshot["jobs"]:
             job_id = entry["id"]
             if not isinstance(job_id, str) or job_id in waiters:
@@ -1893,32 +1882,34 @@ class JobFleet:
             if own is not None:
                 own = options_from_json(own, partial=True, rng=given["rng"])
             waiter = fleet._new_waiter(job_id, own)
-            last = _finite("last", entry["last"])
-            if last > 0:
-                raise ValueError(f"job {job_id!r}: its last event is after the fleet's now")
+            last = check_number("last", entry["last"], maximum=0.0)
             waiter._load(entry, base + last)
             waiters[job_id] = waiter
+            deferred = entry["deferred"]
+            if not isinstance(deferred, bool):
+                raise TypeError(f"job {job_id!r}: deferred must be a boolean")
+            if deferred:
+                fleet._deferred.add(job_id)
+            predicted = deferred and fleet._use_predictions
             where = entry["where"]
             if where == "timer":
-                seq = _count("seq", entry["seq"])
+                seq = check_count("seq", entry["seq"])
                 top = max(top, seq + 1)
-                fleet._timers.append((base + _finite("due", entry["due"]), seq, job_id))
-            elif where == "ready":
-                ready[job_id] = base + _finite("due", entry["due"])
+                due = _held_due(waiter, check_number("due", entry["due"]), last, predicted)
+                fleet._timers.append((base + due, seq, job_id))
+            elif where == "ready":  # due at or before the snapshot's moment
+                ready[job_id] = base + held_to(check_number("due", entry["due"]), 0.0)
             elif where == "flight":
                 again.append(job_id)
             else:
                 raise ValueError(f"job {job_id!r}: unknown place {where!r}")
             kept = entry.get("kept")
             if kept is not None and where != "timer":
-                seq = _count("seq", kept[1])
+                seq = check_count("seq", kept[1])
                 top = max(top, seq + 1)
-                fleet._timers.append((base + _finite("kept", kept[0]), seq, job_id))
+                due = _held_due(waiter, check_number("kept", kept[0]), last, predicted)
+                fleet._timers.append((base + due, seq, job_id))
                 fleet._kept.add(job_id)
-            if not isinstance(entry["deferred"], bool):
-                raise TypeError(f"job {job_id!r}: deferred must be a boolean")
-            if entry["deferred"]:
-                fleet._deferred.add(job_id)
         order = snapshot["ready"]
         if sorted(order) != sorted(ready):
             raise ValueError("the ready queue does not list the ready jobs")
@@ -1944,17 +1935,21 @@ class JobFleet:
             fleet._seq += 1
         heapq.heapify(fleet._timers)
         heapq.heapify(fleet._ready_deadlines)
-        fleet._sent = deque(base + _finite("sent", t) for t in snapshot["sent"])
+        # Requests were sent at or before the snapshot's moment; a hold lasts at most
+        # max_retry_after from the failure that set it, which came before that moment.
+        fleet._sent = deque(base + held_to(check_number("sent", t), 0.0) for t in snapshot["sent"])
         hold = snapshot["hold"]
-        fleet._hold_until = -math.inf if hold is None else base + _finite("hold", hold)
-        fleet._batch_errors = _count("batch_errors", snapshot["batch_errors"])
-        fleet._requests = _count("requests", snapshot["requests"])
+        if hold is not None:
+            hold = held_to(check_number("hold", hold), fleet._max_retry_after)
+            fleet._hold_until = base + hold
+        fleet._batch_errors = check_count("batch_errors", snapshot["batch_errors"])
+        fleet._requests = check_count("requests", snapshot["requests"])
         results = snapshot["results"]
         fleet._results = {str(k): _outcome_of(v) for k, v in results.items()}
         if set(fleet._results) & set(waiters):
             raise ValueError("a job is both waiting and finished")
         polls = snapshot["polls"]
-        fleet._final_polls = {str(k): _count("polls", v) for k, v in polls.items()}
+        fleet._final_polls = {str(k): check_count("polls", v) for k, v in polls.items()}
         for item in snapshot["pending"]:
             if "finished" in item:
                 job_id = item["finished"]
@@ -1971,22 +1966,7 @@ class JobFleet:
                 job = fleet._results.get(job_id) if waiter_now is None else waiter_now.last_job
                 fleet._outbox.append(StatusChanged(job_id=job_id, job=job, status=item["status"]))
         fleet._now = now
-        if same_clock and now > base:
-            fleet._expire_stored(now)
         return fleet
-
-    def _expire_stored(self, now: float) -> None:
-        # Restored on the same clock: every deadline that passed while stored ends its
-        # job now, as the budget's held-back jobs end: Expired, no extra poll.
-        for job_id, waiter in list(self._waiters.items()):
-            deadline = waiter.deadline
-            # Strictly past: a poll due exactly at the deadline (the last one) is
-            # still made, as in a wait that was never stored.
-            if deadline is not None and now > deadline:
-                self._ready.pop(job_id, None)
-                self._pushed.discard(job_id)
-                self._finish(job_id, waiter.handle(Expired(now=now)))  # type: ignore[arg-type]
-        self._check_fail_fast()
 
     def __repr__(self) -> str:
         return (

@@ -18,21 +18,23 @@ classified error that the drivers report as ``FetchFailed``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._advice import http_error_reason
-from ._backoff import usable_seconds
 from ._drive import is_retryable_status
 from ._errors import JobStatusError
+from ._json import loads
+from ._numbers import usable_seconds
 from ._protocol import Fetched
+from ._text import SERVER_LIMIT, preview
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "ResponseError",
     "body_excerpt",
+    "body_too_large",
     "parse_retry_after",
     "read_response",
     "request_timeout",
@@ -133,6 +135,19 @@ def parse_retry_after(value: str | None, *, wall_now: float) -> float | None:
     return max(0.0, when.timestamp() - wall_now)
 
 
+def body_too_large(status_code: int, limit: int, *, request_id: str | None) -> ResponseError:
+    """The error of an answer whose body passed ``limit`` bytes (after decompression):
+    not retryable (the same answer would come again), the wait ends with
+    ``JobFetchError`` naming the setting (``max_body_size``)."""
+    return ResponseError(
+        f"HTTP {status_code} response body is larger than max_body_size={limit} "
+        "(after decompression)",
+        status_code=status_code,
+        request_id=request_id,
+        retryable=False,
+    )
+
+
 def body_excerpt(body: bytes) -> str:
     """At most 200 characters of a response body, decoded leniently."""
     return body[: _EXCERPT * 4].decode("utf-8", "replace")[:_EXCERPT]
@@ -185,15 +200,16 @@ def read_response(
             retryable=retryable,
         )
     try:
-        job = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        job = loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, nested too deep
         what = f"is not JSON ({type(exc).__name__}: {exc})"
     else:
         if isinstance(job, dict):
             return Fetched(job, retry_after=hint)
         what = f"is JSON {type(job).__name__}, not an object"
     error = JobStatusError(
-        f"HTTP {status_code} response body {what}; starts {body_excerpt(body)[:80]!r}",
+        f"HTTP {status_code} response body {what}; starts "
+        f"{preview(body_excerpt(body), SERVER_LIMIT)}",
         job_id=job_id,
     )
     error.retryable = retry_invalid_body

@@ -11,6 +11,9 @@ one import line is all an adapter needs, and a new runtime or job API written in
 public API's stability: import them at your own risk.
 """
 
+from ._advice import job_fields as job_fields
+from ._advice import status_candidates as status_candidates
+from ._auto import reading as auto_reading
 from ._backoff import Jitter as Jitter
 from ._backoff import usable_seconds as usable_seconds
 from ._drive import RETRYABLE_STATUS_CODES as RETRYABLE_STATUS_CODES
@@ -30,7 +33,6 @@ from ._errors import RemoteError as RemoteError
 from ._errors import error_from_json as error_from_json
 from ._errors import error_to_json as error_to_json
 from ._errors import is_json as is_json
-from ._errors import shown as shown
 from ._fleet import FLEET_SNAPSHOT_FORMAT as FLEET_SNAPSHOT_FORMAT
 from ._fleet import BatchRefused as BatchRefused
 from ._fleet import FleetAction as FleetAction
@@ -47,9 +49,13 @@ from ._fleet import single_job as single_job
 from ._http import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
 from ._http import ResponseError as ResponseError
 from ._http import body_excerpt as body_excerpt
+from ._http import body_too_large as body_too_large
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
+from ._json import loads as loads_json
+from ._numbers import check_count as check_count
+from ._numbers import check_number as check_number
 from ._options import JOB_DEFAULTS as JOB_DEFAULTS
 from ._options import JOB_OPTIONS as JOB_OPTIONS
 from ._options import FleetOptions as FleetOptions
@@ -60,6 +66,10 @@ from ._profiles import with_api as with_api
 from ._protocol import Action as Action
 from ._protocol import Event as Event
 from ._protocol import Nudged as Nudged
+from ._text import ID_LIMIT as ID_LIMIT
+from ._text import Redactor as Redactor
+from ._text import preview as preview
+from ._text import secret_values as secret_values
 from ._waiter import SNAPSHOT_FORMAT as SNAPSHOT_FORMAT
 from ._waiter import Transition as Transition
 from ._waiter import transitions as transitions
@@ -69,6 +79,7 @@ __all__ = [
     "BATCH_REFUSED_STATUS_CODES",
     "DEFAULT_MAX_BODY_SIZE",
     "FLEET_SNAPSHOT_FORMAT",
+    "ID_LIMIT",
     "JOB_DEFAULTS",
     "JOB_OPTIONS",
     "RETRYABLE_STATUS_CODES",
@@ -88,6 +99,7 @@ __all__ = [
     "Nudged",
     "Read",
     "Reads",
+    "Redactor",
     "RemoteError",
     "ResponseError",
     "Step",
@@ -95,10 +107,14 @@ __all__ = [
     "Transition",
     "WaiterOptions",
     "api_profile",
+    "auto_reading",
     "batch_failed",
     "batch_observed",
     "body_excerpt",
+    "body_too_large",
     "cancel_failed",
+    "check_count",
+    "check_number",
     "error_from_json",
     "error_to_json",
     "fetch_failed",
@@ -106,16 +122,20 @@ __all__ = [
     "ionq_predicted_seconds",
     "is_json",
     "is_retryable_status",
+    "job_fields",
+    "loads_json",
     "make_fleet",
     "make_waiter",
     "observed",
     "parse_retry_after",
+    "preview",
     "read_response",
     "refuses_batch",
     "request_timeout",
     "retry_after_of",
-    "shown",
+    "secret_values",
     "single_job",
+    "status_candidates",
     "transitions",
     "usable_seconds",
     "with_api",

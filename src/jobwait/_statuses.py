@@ -6,9 +6,19 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-__all__ = ["Phase", "Statuses", "default_failure_of", "default_status_of", "field_reader"]
+from ._text import STATUS_LIMIT, preview
+
+__all__ = [
+    "MISSING",
+    "Phase",
+    "Statuses",
+    "default_failure_of",
+    "default_status_of",
+    "field_reader",
+    "read_field",
+]
 
 
 class Phase(enum.Enum):
@@ -143,10 +153,9 @@ class Statuses:
             return str.__str__(value) if isinstance(value, str) else name
         if isinstance(status, str):
             return str.__str__(status)
-        shown = repr(status)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise TypeError(
-            f"the job's status must be a string, got {shown} ({type(status).__name__}); "
+            f"the job's status must be a string, got {preview(status)} "
+            f"({type(status).__name__}); "
             "map it to a status listed in Statuses with status_of=, e.g. "
             "status_of=lambda job: {0: 'queued', 1: 'completed'}[job['status']], "
             "or use an ApiProfile that reads this API"
@@ -162,17 +171,18 @@ class Statuses:
         for name in ("pending", "succeeded", "failed", "canceled"):
             values: AbstractSet[str] = getattr(self, name)
             if values:
-                groups.append(f"{name}: {', '.join(sorted(values))}")
+                # An empty status (Argo's phase before a workflow is picked up) shows.
+                shown = ", ".join(value or '""' for value in sorted(values))
+                groups.append(f"{name}: {shown}")
         return "; ".join(groups) or "none"
 
     def unknown_message(self, status: str) -> str:
         """What strict mode (``on_unknown="raise"``) says about an unlisted status:
         the status, every known one, and what to do."""
-        shown = status if len(status) <= 60 else status[:57] + "..."
         case = "" if self.case_sensitive else ", compared case-insensitively"
         return (
-            f"unknown status {shown!r} (known{case}: {self.known()}); list it "
-            "(Statuses(pending=...) in Python, --pending/--success/--failure/--canceled "
+            f"unknown status {preview(status, STATUS_LIMIT)} (known{case}: {self.known()}); "
+            "list it (Statuses(pending=...) in Python, --pending/--success/--failure/--canceled "
             "on the command line), or keep waiting on unlisted statuses "
             "(on_unknown='wait', --on-unknown wait)"
         )
@@ -216,42 +226,60 @@ class Statuses:
 
     @classmethod
     def ionq(cls) -> Statuses:
-        """IonQ v0.4 (the default)."""
-        return cls()
+        """IonQ v0.4 (the default; the ``ionq`` profile's vocabulary)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("ionq")
 
     @classmethod
     def braket(cls) -> Statuses:
         """Amazon Braket: ``CREATED``, ``QUEUED``, ``RUNNING``, ``CANCELLING`` pending;
-        ``COMPLETED``; ``FAILED``; ``CANCELLED``."""
-        return cls(
-            pending={"CREATED", "QUEUED", "RUNNING", "CANCELLING"},
-            succeeded={"COMPLETED"},
-            failed={"FAILED"},
-            canceled={"CANCELLED"},
-        )
+        ``COMPLETED``; ``FAILED``; ``CANCELLED`` (the ``braket`` profile's vocabulary)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("braket")
 
     @classmethod
     def qiskit(cls) -> Statuses:
-        """IBM Qiskit Runtime: ``Queued``, ``Running`` pending; ``Completed``; ``Failed``;
-        ``Cancelled`` (matched case-insensitively, as the API's casing has varied)."""
-        return cls(
-            pending={"Queued", "Running", "Initializing", "Validating"},
-            succeeded={"Completed", "Done"},
-            failed={"Failed", "Error"},
-            canceled={"Cancelled"},
-            case_sensitive=False,
-        )
+        """IBM Qiskit Runtime: ``Queued``, ``Running``, ``Initializing``, ``Validating``
+        pending; ``Completed``, ``Done``; ``Failed``, ``Error``; ``Cancelled`` (matched
+        case-insensitively, as the API's casing has varied; the ``qiskit`` profile's
+        vocabulary, less the status its reader derives)."""
+        from ._apis import vocabulary  # the profiles are built from this class
+
+        return vocabulary("qiskit")
 
 
-_MISSING = object()
+#: What :func:`read_field` returns for a field that is not there (when no default is given).
+MISSING: Final[Any] = object()
+_MISSING = MISSING
+
+
+def read_field(obj: Any, path: str, default: Any = MISSING) -> Any:
+    """The one field reader: ``obj``'s value at a dotted ``path`` (``"state.status"``).
+
+    Each step reads a mapping's key, else an object's attribute (so a parsed JSON
+    answer and an SDK's model read alike); a step that is not there gives
+    ``default`` (:data:`MISSING` when none is given). Only a property of ``obj``
+    that raises makes it raise.
+    """
+    value = obj
+    for step in path.split(".") if "." in path else (path,):
+        if type(value) is dict or isinstance(
+            value, Mapping
+        ):  # the common case, without the slower ABC check
+            value = value.get(step, MISSING)
+        else:
+            value = getattr(value, step, MISSING)
+        if value is MISSING:
+            return default
+    return value
 
 
 def _get(job: Any, name: str) -> Any:
-    if type(job) is dict:  # the common case, without the slower ABC check
-        return job.get(name, _MISSING)
-    if isinstance(job, Mapping):
-        return job.get(name, _MISSING)
-    return getattr(job, name, _MISSING)
+    if type(job) is dict:  # the hot path of default_status_of
+        return job.get(name, MISSING)
+    return read_field(job, name)
 
 
 def default_status_of(job: Any) -> Any:
@@ -288,13 +316,11 @@ def field_reader(path: str, *, default: Any = _MISSING) -> Callable[[Any], Any]:
         raise ValueError(f"field path {path!r} must be dotted names, like 'state.status'")
 
     def read(job: Any) -> Any:
-        value = job
-        for step in steps:
-            value = _get(value, step)
-            if value is _MISSING:
-                if default is not _MISSING:
-                    return default
-                raise LookupError(f"the job has no {path!r} field")
+        value = read_field(job, path)
+        if value is MISSING:
+            if default is not MISSING:
+                return default
+            raise LookupError(f"the job has no {path!r} field")
         return value
 
     read.__name__ = f"field_reader({path!r})"

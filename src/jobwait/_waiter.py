@@ -110,10 +110,10 @@ import enum
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, Unpack, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack, cast
 
 from ._advice import unreadable_status
-from ._backoff import Backoff, usable_seconds
+from ._backoff import Backoff
 from ._errors import (
     JobCanceledError,
     JobFailedError,
@@ -123,7 +123,14 @@ from ._errors import (
     JobWaitError,
     UsageError,
     is_json,
-    shown,
+)
+from ._numbers import (
+    as_float,
+    check_count,
+    check_number,
+    finite,
+    held_to,
+    usable_seconds,
 )
 from ._options import (
     JOB_DEFAULTS,
@@ -148,6 +155,10 @@ from ._protocol import (
     Woke,
 )
 from ._statuses import Phase, Statuses, default_failure_of, default_status_of
+from ._text import ID_LIMIT, STATUS_LIMIT, VALUE_LIMIT, preview
+
+if TYPE_CHECKING:
+    from ._profiles import ApiProfile
 
 __all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
 
@@ -224,26 +235,9 @@ def transitions() -> list[Transition]:
 SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
 
 
-def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = _as_float(value)
-        if math.isfinite(number) and number >= minimum:
-            return number
-    raise ValueError(f"JobWaiter({name}={_short(value)}) must be a finite number >= {minimum:g}")
-
-
-def _as_float(value: float) -> float:
-    # float() of an int too large for a double raises OverflowError (so does
-    # math.isfinite); such a value is not a usable number of seconds.
-    try:
-        return float(value)
-    except OverflowError:
-        return math.nan
-
-
-def _short(value: object, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _named(job_id: str | None) -> str:
+    # Log lines name the job ("job j1"), or say "job" when it has no id (not "job None").
+    return "job" if job_id is None else f"job {job_id}"
 
 
 def _describe(error: BaseException) -> str:
@@ -251,7 +245,7 @@ def _describe(error: BaseException) -> str:
     # context of its own; the error being built will carry the real one.
     detail = error.reason if isinstance(error, JobWaitError) else str(error)
     text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    return preview(text, VALUE_LIMIT, quote=False)
 
 
 class JobWaiter:
@@ -262,6 +256,11 @@ class JobWaiter:
 
     Args:
         job_id: The job's id, carried into logs and errors. Optional.
+        api: An :class:`~jobwait.ApiProfile`, a built-in profile's name
+            (``"prefect"``), or ``"auto"`` to find the status and its meaning in any
+            job API's answer: the profile's ``statuses``, ``status_of``, ``failure_of``
+            and ``raise_on_cancel``, under the options given here (which win).
+            Default ``None``: the options alone.
         timeout: Seconds from ``Start`` to the deadline (default 300). ``0`` polls
             exactly once; ``None`` never times out.
         backoff: The poll schedule (default ``Backoff()``: 1 s, x1.5, capped at 30 s).
@@ -280,8 +279,9 @@ class JobWaiter:
 
     Raises:
         ValueError: For a negative or NaN timeout, ``max_fetch_errors < 1``, a negative
-            or non-finite ``max_retry_after`` (the message names the option).
-        TypeError: For a ``backoff`` or ``statuses`` of the wrong type.
+            or non-finite ``max_retry_after`` (the message names the option), or an
+            unknown profile name (the message lists the known ones).
+        TypeError: For a ``backoff``, ``statuses`` or ``api`` of the wrong type.
     """
 
     __slots__ = (
@@ -323,7 +323,17 @@ class JobWaiter:
     #: ``job_id`` and the per-job options of ``JobOptions``, their one definition.
     OPTIONS: ClassVar[tuple[str, ...]] = ("job_id", *JOB_OPTIONS)
 
-    def __init__(self, *, job_id: str | None = None, **options: Unpack[JobOptions]) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        api: ApiProfile | str | None = None,
+        **options: Unpack[JobOptions],
+    ) -> None:
+        if api is not None:
+            from ._profiles import merged  # profiles read HTTP answers: imported on use
+
+            options = cast(JobOptions, merged(api, options))
         unknown = [name for name in options if name not in JOB_DEFAULTS]
         if unknown:
             raise TypeError(f"JobWaiter() got an unexpected keyword argument {unknown[0]!r}")
@@ -339,22 +349,17 @@ class JobWaiter:
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float):
                 raise ValueError(f"JobWaiter(timeout={timeout!r}) must be a number or None")
-            number = _as_float(timeout)
-            if math.isnan(number) or number < 0:
-                raise ValueError(f"JobWaiter(timeout={_short(timeout)}) must be >= 0 (or None)")
+            number = as_float(timeout)  # None: an int too large for a float
+            if number is None or math.isnan(number) or number < 0:
+                raise ValueError(
+                    f"JobWaiter(timeout={preview(timeout)}) must be >= 0 and fit a float (or None)"
+                )
             timeout = None if math.isinf(number) else number
         if not isinstance(backoff, Backoff):
             raise TypeError(f"JobWaiter(backoff=...) must be a jobwait.Backoff, got {backoff!r}")
         if not isinstance(statuses, Statuses):
             raise TypeError(f"JobWaiter(statuses=...) must be a jobwait.Statuses, got {statuses!r}")
-        if (
-            isinstance(max_fetch_errors, bool)
-            or not isinstance(max_fetch_errors, int)
-            or max_fetch_errors < 1
-        ):
-            raise ValueError(
-                f"JobWaiter(max_fetch_errors={max_fetch_errors!r}) must be an integer >= 1"
-            )
+        check_count("JobWaiter(max_fetch_errors=...)", max_fetch_errors, minimum=1)
         if not callable(status_of) or not callable(failure_of):
             raise TypeError("JobWaiter(status_of=..., failure_of=...) must be callables")
         self.job_id = job_id
@@ -365,7 +370,9 @@ class JobWaiter:
         self._raise_on_failure = bool(given["raise_on_failure"])
         self._raise_on_cancel = bool(given["raise_on_cancel"])
         self._max_fetch_errors = max_fetch_errors
-        self._max_retry_after = _check_number("max_retry_after", given["max_retry_after"])
+        self._max_retry_after = check_number(
+            "JobWaiter(max_retry_after=...)", given["max_retry_after"], minimum=0.0
+        )
         self._status_of = status_of
         self._failure_of = failure_of
         self._state = State.IDLE
@@ -419,7 +426,7 @@ class JobWaiter:
         now = event.now
         # Also catches NaN. Before Start there is no previous event: any finite reading
         # is valid (a monotonic clock's reference point is undefined, may be negative).
-        if not now >= self._now and (self._state is not State.IDLE or not math.isfinite(now)):
+        if not now >= self._now and (self._state is not State.IDLE or finite(now) is None):
             raise UsageError(
                 f"{type(event).__name__}(now={now!r}) is earlier than the previous "
                 f"event's now={self._now!r}; now must come from a monotonic clock",
@@ -493,7 +500,7 @@ class JobWaiter:
         self._fetch_errors = 0
         if status != self._last_status:
             self._status_changed = True
-            log.info("job %s: status %r -> %r", self.job_id, self._last_status, status)
+            log.info("%s: status %r -> %r", _named(self.job_id), self._last_status, status)
             self._last_status = status
         phase = self._lookup.get(status if self._statuses.case_sensitive else status.casefold())
         if phase is None:
@@ -505,14 +512,14 @@ class JobWaiter:
                 seen.add(status)
                 if self._statuses.on_unknown == "wait":
                     log.warning(
-                        "job %s: unknown status %r; still waiting (list it in Statuses "
+                        "%s: unknown status %r; still waiting (list it in Statuses "
                         "to silence this)",
-                        self.job_id,
+                        _named(self.job_id),
                         status,
                     )
         self._phase = phase
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("job %s: poll %d saw status %r", self.job_id, self._polls, status)
+            log.debug("%s: poll %d saw status %r", _named(self.job_id), self._polls, status)
         if phase is Phase.PENDING or phase is Phase.UNKNOWN:
             if phase is Phase.UNKNOWN and self._statuses.on_unknown == "raise":
                 return self._fail(
@@ -534,10 +541,14 @@ class JobWaiter:
                     ),
                     exc,
                 )
+            reason = (
+                "job failed, giving no reason (to read it from another field, pass "
+                "failure_of=jobwait.field_reader('path.to.reason'))"
+                if failure is None
+                else f"job failed: {preview(failure)}"
+            )
             return self._fail(
-                JobFailedError(
-                    f"job failed: {_short(failure)}", failure=failure, **self._context()
-                ),
+                JobFailedError(reason, failure=failure, **self._context()),
                 reason=EndReason.DONE,
             )
         if not self._raise_on_cancel:
@@ -558,8 +569,8 @@ class JobWaiter:
         self._status_changed = False
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "job %s: poll %d failed (%s): %s",
-                self.job_id,
+                "%s: poll %d failed (%s): %s",
+                _named(self.job_id),
                 self._polls,
                 "retryable" if event.retryable else "not retryable",
                 _describe(error),
@@ -696,9 +707,17 @@ class JobWaiter:
         return sleep
 
     def _timed_out(self, cause: BaseException | None) -> Raise:
+        unknown = ""
+        if self._phase is Phase.UNKNOWN:
+            # A finished job in a status nobody listed looks like a slow one: say so.
+            unknown = (
+                f"; its last status {preview(self._last_status, STATUS_LIMIT)} was never "
+                "recognised (if it "
+                "means the job ended, list it in Statuses, or pass api= for its API)"
+            )
         return self._fail(
             JobTimeoutError(
-                f"job did not finish within the timeout of {self._timeout:g}s",
+                f"job did not finish within the timeout of {self._timeout:g}s{unknown}",
                 timeout=self._timeout,
                 **self._context(),
             ),
@@ -831,8 +850,8 @@ class JobWaiter:
 
     def __repr__(self) -> str:
         return (
-            f"<JobWaiter job_id={shown(self.job_id)} state={self._state.name} "
-            f"polls={self._polls} last_status={shown(self._last_status)}>"
+            f"<JobWaiter job_id={preview(self.job_id, ID_LIMIT)} state={self._state.name} "
+            f"polls={self._polls} last_status={preview(self._last_status, STATUS_LIMIT)}>"
         )
 
     # --- snapshot / restore ----------------------------------------------------------
@@ -910,11 +929,13 @@ class JobWaiter:
           events used (``time.time()`` on every worker, Redis ``TIME``, ...), so the
           deadline keeps counting while the snapshot is stored: a job given
           ``timeout=3600`` at 10:00 times out at 11:00, however long it sat in
-          storage. A pending ``Sleep`` is shortened by the time that passed. If the
-          deadline passed while stored (``now > deadline``), the waiter comes back finished, its
-          :attr:`last_action` the ``Raise(JobTimeoutError)`` (reason ``TIMEOUT``)
-          a lone wait gets at its deadline, with no further poll. A ``now`` earlier
-          than the snapshot's (clock skew between machines) counts as no time passed.
+          storage. A pending ``Sleep`` is shortened by the time that passed; one that
+          ran out while stored is ``Sleep(0)``: the poll it led to is owed and made at
+          once, as a lone wait that ran late makes it. If the deadline passed while
+          stored, that poll is the last: it ends the wait as a lone wait's last poll at
+          its deadline does (the job, if it finished; else ``JobTimeoutError``). A
+          ``now`` earlier than the snapshot's (clock skew between machines) counts as no
+          time passed.
 
         Without jitter, and with no time passing, the rest of the schedule is
         identical to the uninterrupted wait's in both modes.
@@ -936,15 +957,15 @@ class JobWaiter:
                 f"not a JobWaiter snapshot of format {SNAPSHOT_FORMAT!r}"
                 + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
             )
-        now = _check_number("now", now, minimum=-math.inf)
+        now = check_number("JobWaiter.restore(now=...)", now)
         try:
             opts = snapshot["options"]
             options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
             waiter = cls(job_id=opts["job_id"], **options)
             moment = now
-            if same_clock:
-                taken = _check_number("now", snapshot["now"], minimum=-math.inf)
-                moment = min(now, taken)
+            if same_clock or "now" in snapshot:  # snapshots before same_clock lack it
+                taken = check_number("now", snapshot["now"])
+                moment = min(now, taken) if same_clock else now
             waiter._load(snapshot, moment)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
@@ -954,28 +975,33 @@ class JobWaiter:
 
     def _load(self, data: Any, moment: float) -> None:
         # Rebuild the state _dump() wrote; `moment` is when its latest event happened.
+        # Every stored time is held to the rule that set it (see _held_due): the
+        # snapshot may come from storage anyone could write.
         backoff = self._backoff
         state = State[data["state"]]
         if state in _FINAL:
             raise ValueError(f"state {state.name} is final")
-        elapsed = _check_number("elapsed", data["elapsed"])
+        elapsed = check_number("elapsed", data["elapsed"], minimum=0.0)
         time_left = data["time_left"]
         self._state, self._row = state, _ROWS[state]
         self._now = moment
         self._started = moment - elapsed
         if state is not State.IDLE and self._timeout is not None:
-            self._deadline = moment + _check_number("time_left", time_left, minimum=-math.inf)
-        interval = _check_number("interval", data["interval"])
+            left = check_number("time_left", time_left)
+            self._deadline = moment + held_to(left, self._timeout)  # never a timeout away
+        interval = check_number("interval", data["interval"])
         if not backoff.initial <= interval <= backoff.max:
             raise ValueError(
                 f"interval {interval!r} is outside the backoff's "
                 f"[{backoff.initial!r}, {backoff.max!r}]"
             )
         self._interval = interval
-        self._prev_sleep = _check_number("previous_sleep", data["previous_sleep"])
+        self._prev_sleep = held_to(
+            check_number("previous_sleep", data["previous_sleep"], minimum=0.0), backoff.max
+        )
         self._final_poll = _bool(data["final_poll"])
-        self._fetch_errors = _int(data["fetch_errors"])
-        self._polls = _int(data["polls"])
+        self._fetch_errors = check_count("fetch_errors", data["fetch_errors"])
+        self._polls = check_count("polls", data["polls"])
         last_status = data["last_status"]
         if last_status is not None and not isinstance(last_status, str):
             raise TypeError("last_status must be a string or null")
@@ -983,46 +1009,54 @@ class JobWaiter:
         phase = data["phase"]
         self._phase = None if phase is None else Phase[phase]
         self._status_changed = _bool(data["status_changed"])
-        self._last_job = data["last_job"]
+        last_job = data["last_job"]
+        if not is_json(last_job):
+            raise ValueError("last_job must be plain JSON data, nested at most 64 deep")
+        self._last_job = last_job
         unknown = data["unknown_seen"]
         if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
             raise TypeError("unknown_seen must be a list of strings")
         self._unknown_seen = set(unknown) or None
         if state is State.SLEEPING:
-            self._last_action = Sleep(seconds=_check_number("sleep", data["sleep"]))
-            self._due = moment + self._last_action.seconds
+            stored = check_number("sleep", data["sleep"], minimum=0.0)
+            seconds = max(0.0, self._held_due(stored))
+            deadline = self._deadline
+            if seconds != stored and deadline is not None and moment + seconds >= deadline:
+                self._final_poll = True  # held to the deadline: the poll there is the last
+            self._last_action = Sleep(seconds=seconds)
+            self._due = moment + seconds
         elif state is State.POLLING:
             self._last_action = _POLL
         if "extra" in data:  # snapshots before pushes existed lack these
             self._extra = _bool(data["extra"])
             self._nudged = _bool(data["nudged"])
+            resume = check_number("resume_in", data["resume_in"])
             if self._extra:
-                resume = _check_number("resume_in", data["resume_in"], minimum=-math.inf)
-                self._due = moment + resume
+                self._due = moment + self._held_due(resume)
 
-    def _catch_up(self, now: float) -> bool:
-        # Restored on the same clock: time stored counted. A deadline that passed ends
-        # the wait now, with no extra poll (True); a pending sleep is what is left of it.
-        if not now > self._now:
-            return False
-        deadline = self._deadline
-        if deadline is not None and now > deadline:  # a poll due at the deadline stays
-            self.handle(Expired(now=now))
-            return True
-        if self._state is State.SLEEPING:
+    def _held_due(self, due: float, *, deferred: bool = False) -> float:
+        """A stored time of this job's next poll, ``due`` seconds after its latest
+        event, held to the rules that set it (the one rule every restore applies, the
+        fleet's included): no later than the longest sleep, ``max(backoff.max,
+        max_retry_after)`` (a poll a fleet ``deferred`` on a prediction may be later),
+        and never past the deadline."""
+        latest = math.inf if deferred else max(self._backoff.max, self._max_retry_after)
+        if self._deadline is not None:
+            latest = min(latest, self._deadline - self._now)
+        return held_to(due, latest)
+
+    def _catch_up(self, now: float) -> None:
+        # Restored on the same clock: time stored counted. A pending sleep is what is
+        # left of it; one that ran out while stored (its deadline passed too, perhaps)
+        # is over: the poll it led to is owed, as a lone wait that was late makes it,
+        # and that poll ends the wait if the deadline has passed.
+        if now > self._now and self._state is State.SLEEPING:
             self._last_action = Sleep(seconds=max(0.0, self._due - now))
-        return False
 
 
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"expected a boolean, got {value!r}")
-    return value
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"expected a non-negative integer, got {value!r}")
     return value
 
 

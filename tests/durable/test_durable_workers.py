@@ -316,7 +316,10 @@ def test_durable_deadline_keeps_counting_across_a_restart(cluster: Cluster) -> N
         map(_kind, results.values())
     )
     assert all(r.timeout == 3.0 for r in results.values())
+    # Each job made the one poll it was owed, late (its last, as a lone wait that ran
+    # late would), and nothing more: one batch read per shard after the restart.
     late = [r for r in server.requests if r.time > killed_at]
-    assert late == [], "no poll after the deadline passed"
-    assert _server_polls(server, ids) == polls_before
+    assert len(late) == 2, late
+    polls_after = _server_polls(server, ids)
+    assert all(polls_after[i] == polls_before[i] + 1 for i in ids)
     _assert_exactly_once(cluster, group.id, ids)

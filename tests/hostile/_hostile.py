@@ -1,10 +1,14 @@
-"""A hostile HTTP server made from the standard library: raw sockets on 127.0.0.1.
+"""A hostile HTTP server (and client) made from the standard library: raw sockets on
+127.0.0.1.
 
 Each connection is served by one thread that reads one request head (and body, if
 declared) and hands it to the behaviour under test, which writes whatever bytes it
 likes: a valid answer, half a status line, a gzip bomb, nothing at all. The server
 never uses jobwait's own ``JobServer`` nor h11: what it sends is exactly what the
 behaviour writes.
+
+The client half, :func:`talk`, sends raw bytes to jobwait's own servers (the webhook
+receiver, the job server) and reports the status of each answer, or that none came.
 
 Bounded: a behaviour that sleeps or drips stops as soon as the server closes (every
 pause waits on the stop event), and ``close()`` shuts every connection down and joins
@@ -14,8 +18,10 @@ every thread, so a test that breaks its promise still ends.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -190,3 +196,92 @@ def refused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+# --- a hostile client: raw bytes to one of jobwait's own servers -------------------------
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})[^\r\n]*\r\n")
+
+
+@dataclass
+class Exchange:
+    """What a raw client saw: the status of each answer, in order, and whether the
+    server closed the connection (EOF or reset) before the client stopped reading."""
+
+    statuses: list[int]
+    closed: bool
+    seconds: float
+    data: bytes = b""
+
+
+def talk(
+    port: int,
+    *steps: bytes | float,
+    finish: str = "read",
+    answers: int = 1,
+    read_for: float = 3.0,
+) -> Exchange:
+    """Send ``steps`` (bytes are sent, numbers are pauses in seconds) to
+    ``127.0.0.1:port``, then ``finish``: ``"read"`` reads until ``answers`` answers
+    came (or EOF, or ``read_for`` seconds); ``"half-close"`` shuts the sending side
+    first, then reads; ``"reset"`` closes with a TCP reset and reads nothing.
+    """
+    started = time.monotonic()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=read_for)
+    try:
+        for step in steps:
+            if isinstance(step, bytes):
+                with suppress(OSError):  # the server may refuse early: read its answer
+                    sock.sendall(step)
+            else:
+                time.sleep(step)
+        if finish == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            return Exchange([], False, time.monotonic() - started)
+        if finish == "half-close":
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+        data = b""
+        closed = False
+        deadline = started + read_for
+        while len(_heads(data)) < answers:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except OSError:  # reset by the server
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        return Exchange(_heads(data), closed, time.monotonic() - started, data)
+    finally:
+        sock.close()
+
+
+def _heads(data: bytes) -> list[int]:
+    # The status of each answer whose head is complete.
+    return [
+        int(match.group(1))
+        for match in _STATUS_LINE.finditer(data)
+        if data.find(b"\r\n\r\n", match.start()) != -1
+    ]
+
+
+def post(path: str, body: bytes, *extra: str, length: str | bool = True) -> bytes:
+    """A POST request's bytes: ``Content-Length`` is ``len(body)``, or the text
+    ``length`` gives, or absent (``length=False``); ``extra`` header lines are added
+    as given."""
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if length is True:
+        lines.append(f"Content-Length: {len(body)}")
+    elif length is not False:
+        lines.append(f"Content-Length: {length}")
+    lines += extra
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -12,10 +12,10 @@ it; every body jobwait reads is capped, the cancel answer's too.
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -154,44 +154,43 @@ def test_an_ionq_cancel_answer_with_a_huge_body_is_capped() -> None:
     assert peak < 8 << 20, f"{peak >> 20} MiB"
 
 
-def _interrupt_main_after(seconds: float, sent: list[float]) -> threading.Timer:
-    main = threading.main_thread().ident
-    assert main is not None
-
+def _interrupt_main_after(
+    seconds: float, sent: list[float], ctrl_c: Callable[[], None]
+) -> threading.Timer:
     def interrupt() -> None:
         sent.append(time.monotonic())
-        signal.pthread_kill(main, signal.SIGINT)
+        ctrl_c()
 
     timer = threading.Timer(seconds, interrupt)
     timer.start()
     return timer
 
 
-def test_sigint_in_a_sync_wait_stuck_in_a_slow_response() -> None:
+def test_sigint_in_a_sync_wait_stuck_in_a_slow_response(ctrl_c: Callable[[], None]) -> None:
     calls: list[str] = []
     sent: list[float] = []
     assert threading.current_thread() is threading.main_thread()
     with serving(_slow) as server, httpx.Client(verify=TLS, timeout=None) as client:
-        timer = _interrupt_main_after(0.1, sent)
+        timer = _interrupt_main_after(0.1, sent, ctrl_c)
         try:
             with pytest.raises(KeyboardInterrupt):
                 wait_for_url(client, server.url(), timeout=None, cancel=lambda: calls.append("c"))
             took = time.monotonic() - sent[0]
         finally:
-            timer.join()
+            timer.join(10)
     assert calls == ["c"]
     assert took < PROMPT, f"{took * 1000:.0f} ms"
     assert len(server.requests) == 1
 
 
-def test_sigint_in_the_cli() -> None:
+def test_sigint_in_the_cli(ctrl_c: Callable[[], None]) -> None:
     sent: list[float] = []
     with serving(_slow) as server:
-        timer = _interrupt_main_after(0.2, sent)
+        timer = _interrupt_main_after(0.2, sent, ctrl_c)
         try:
             code, _, err = run_cli(server.url(), timeout=30)
             took = time.monotonic() - sent[0]
         finally:
-            timer.join()
+            timer.join(10)
     assert code == 130, err
     assert took < PROMPT, f"{took * 1000:.0f} ms"

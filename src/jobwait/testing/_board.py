@@ -50,6 +50,9 @@ from typing import Any, ClassVar
 
 from .._errors import JobStatusError
 from .._http import ResponseError, read_response
+from .._json import MAX_DEPTH
+from .._json import loads as loads_json
+from .._numbers import finite
 from ._simulate import Fail
 
 __all__ = ["Fault", "JobBoard", "JobScriptError", "Reply"]
@@ -69,6 +72,12 @@ _VIEW = frozenset(
 )
 _RETRY_AFTER_KINDS = frozenset({"429", "500", "502", "503", "504"})
 _DEFAULT_SLOW_DELAY = 10.0
+# The longest a "slow" fault may hold its answer: a day is longer than any client waits,
+# and a transport's timer wait must stay far below the ~24 days selectors accept.
+_MAX_DELAY = 86_400.0
+# The furthest a job may end from its submission, in board seconds (about 32 million
+# years): its times in job JSON (milliseconds, ISO dates) stay exact integers.
+_MAX_SPAN = 1e15
 _DEFAULT_UNKNOWN_STATUS = "warming_up"
 _DEFAULT_NONSTRING_STATUS = 3
 
@@ -167,7 +176,8 @@ class Fault:
       IonQ-style JSON error body; ``retry_after`` (str sent verbatim, or a
       number sent as ``str(number)``) adds a ``Retry-After`` header.
     * ``"reset"``: the connection is reset without an answer.
-    * ``"slow"``: the normal answer, ``delay`` seconds late (default 10).
+    * ``"slow"``: the normal answer, ``delay`` seconds late (default 10; at most
+      86,400, a day).
     * ``"truncated"``: the normal answer, but only ``truncate_to`` body bytes
       (default half) are sent under the full Content-Length.
     * ``"malformed_json"``: 200 with the first half of the JSON body.
@@ -234,10 +244,13 @@ class Fault:
             if isinstance(retry_after, str):
                 if any((ord(c) < 32 and c != "\t") or ord(c) > 255 for c in retry_after):
                     raise JobScriptError(f"fault {kind!r}: retry_after cannot be sent as a header")
-            elif not _is_number(retry_after):
-                raise JobScriptError(f"fault {kind!r}: retry_after must be a str or a number")
-        if self.delay is not None and not (_is_number(self.delay) and 0 <= self.delay < math.inf):
-            raise JobScriptError("fault 'slow': delay must be a finite number >= 0")
+            elif finite(retry_after) is None:
+                raise JobScriptError(
+                    f"fault {kind!r}: retry_after must be a str or a finite number"
+                )
+        delay = None if self.delay is None else finite(self.delay)
+        if self.delay is not None and (delay is None or not 0 <= delay <= _MAX_DELAY):
+            raise JobScriptError(f"fault 'slow': delay must be a number from 0 to {_MAX_DELAY:g}")
         if self.truncate_to is not None and (not _is_int(self.truncate_to) or self.truncate_to < 0):
             raise JobScriptError("fault 'truncated': truncate_to must be an int >= 0")
         code = self.status_code
@@ -396,9 +409,10 @@ class JobBoard:
         api_key: str | None = None,
         faults: Iterable[Fault] = (),
     ) -> None:
-        if not (_is_number(time_scale) and 0 < time_scale < math.inf):
+        scale = finite(time_scale)
+        if scale is None or scale <= 0:
             raise JobScriptError(f"time_scale must be a finite number > 0, not {time_scale!r}")
-        self._time_scale = float(time_scale)
+        self._time_scale = scale
         self._api_key = api_key
         self._faults = tuple(faults)
         for fault in self._faults:
@@ -475,7 +489,7 @@ class JobBoard:
             raise JobScriptError(f"id must be a non-empty string, not {id!r}")
         if id in self._jobs:
             raise JobScriptError(f"a job with id {id!r} already exists")
-        if not _is_number(now) or not math.isfinite(now):
+        if finite(now) is None:
             raise JobScriptError(f"now must be a finite number, not {now!r}")
         spans = dict(_DEFAULT_DURATIONS)
         if durations is not None:
@@ -486,9 +500,10 @@ class JobBoard:
                     raise JobScriptError(
                         f"durations: unknown status {key!r}; expected {', '.join(_PHASES)}"
                     )
-                if not (_is_number(value) and 0 <= value < math.inf):
+                seconds = finite(value)
+                if seconds is None or seconds < 0:
                     raise JobScriptError(f"durations[{key!r}] must be a finite number >= 0")
-                spans[key] = float(value)
+                spans[key] = seconds
         if outcome not in _OUTCOMES:
             raise JobScriptError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
         failure_json: dict[str, object] | None = None
@@ -514,6 +529,12 @@ class JobBoard:
         if metadata is not None and not isinstance(metadata, Mapping):
             raise JobScriptError("metadata must be an object")
         scale = self._time_scale
+        total = sum(spans.values()) / scale
+        if not total <= _MAX_SPAN:  # also inf, when the sum overflows
+            raise JobScriptError(
+                f"durations add up to {total:g} s of board time at time_scale={scale:g}; "
+                f"the most is {_MAX_SPAN:g}"
+            )
         ready_at = now + spans["submitted"] / scale
         started_at = now + (spans["submitted"] + spans["ready"]) / scale
         done_at = now + (spans["submitted"] + spans["ready"] + spans["started"]) / scale
@@ -762,9 +783,13 @@ class JobBoard:
 
     def _post(self, body: bytes, now: float, request_id: str) -> Reply:
         try:
-            script = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "The request body is not valid JSON", request_id)
+            script = loads_json(body)
+        except ValueError:  # not JSON, not UTF-8, or nested too deep
+            return _error(
+                400,
+                f"The request body is not valid JSON (nested at most {MAX_DEPTH} deep)",
+                request_id,
+            )
         try:
             job_id = self.submit_json(script, now=now)
         except JobScriptError as exc:
@@ -986,10 +1011,6 @@ def _first(faults: Sequence[Fault], number: int) -> Fault | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _header_text(value: str | float) -> str:

@@ -23,16 +23,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._plumbing import (
-    FleetOptions,
-    WaiterOptions,
-    cancel_failed,
-    retry_after_of,
-    with_api,
-)
+from jobwait._plumbing import FleetOptions, WaiterOptions, cancel_failed, retry_after_of, with_api
 
-from . import _async_loop as _loop
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
+from ._runtime import loop as _loop
+from ._runtime.loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -211,7 +205,7 @@ class _Signal:
         await self._future
 
 
-#: The asyncio :class:`~jobwait.adapters._async_loop.Runtime`.
+#: The asyncio :class:`~jobwait.adapters._runtime.loop.Runtime`.
 RUNTIME = _Asyncio()
 register(RUNTIME)
 

@@ -2,7 +2,7 @@
 
 The caller owns the client (base URL, auth, TLS, proxies, transports, redirects), so
 ``httpx.MockTransport`` and real servers both work. Each poll is one GET; the pure
-core reads the response (:func:`jobwait._plumbing.read_response`: 2xx JSON object -> job, 429
+core reads the response (:func:`jobwait.http.read_response`: 2xx JSON object -> job, 429
 and 5xx gateway trouble -> retry with ``Retry-After``, other statuses -> ``JobFetchError``)
 and the runtime adapters (:mod:`jobwait.adapters.sync`, ``.asyncio``, ``.trio``) run the
 loop. Nothing here decides anything the core could.
@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Unpack
 
-from jobwait._advice import missing_extra
+from jobwait._plumbing import missing_extra
 
 try:
     import httpx
@@ -29,23 +29,22 @@ except ModuleNotFoundError as _missing:
 import jobwait
 from jobwait import ApiProfile, Fetched, JobStatusError, JobWaiter, PollReport, Wakeup
 from jobwait._plumbing import (
-    DEFAULT_MAX_BODY_SIZE,
     FleetOptions,
     Read,
     WaiterOptions,
     api_profile,
     make_fleet,
     make_waiter,
-    read_response,
     retry_after_of,
     with_api,
 )
+from jobwait.http import DEFAULT_MAX_BODY_SIZE, read_response
 
-from . import _shared
 from . import sync as _sync
-from ._async_loop import current_runtime as _current_runtime
-from ._async_loop import drive, drive_fleet
-from ._request import arequest, job_name, request
+from ._http.request import arequest, job_name, request
+from ._runtime import shared as _shared
+from ._runtime.loop import current_runtime as _current_runtime
+from ._runtime.loop import drive, drive_fleet
 
 __all__ = [
     "async_wait_for_batch",
@@ -126,7 +125,7 @@ def fetch_url(
     api: Api = None,
 ) -> Callable[[], Fetched]:
     """A sync ``fetch`` for :func:`jobwait.adapters.sync.wait`: one bounded GET of ``url``,
-    read by :func:`jobwait._plumbing.read_response` (or by ``api``'s
+    read by :func:`jobwait.http.read_response` (or by ``api``'s
     :meth:`~jobwait.ApiProfile.read_response`). Used by :func:`wait_for_url`; build your
     own loop around it when you need to."""
     read = _reader(api)
@@ -436,7 +435,7 @@ def wait_for_batch(
 
     Runs :func:`jobwait.adapters.sync.wait_all` (one thread, one request at a time)
     with a fetch that GETs ``url_for(ids)`` and reads the answer with
-    :func:`jobwait._plumbing.read_response` and ``jobs_of``.
+    :func:`jobwait.http.read_response` and ``jobs_of``.
 
     Args:
         client: Your ``httpx.Client`` (base URL, auth, ...).

@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, Protocol, TypeVar
 from urllib.parse import quote
 
-from jobwait._advice import missing_extra
+from jobwait._plumbing import missing_extra
 
 try:
     import httpx
@@ -47,20 +47,22 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
 from jobwait import Backoff, Fetched, JobWaitError
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, JOB_OPTIONS
+from jobwait._plumbing import JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
+from jobwait.http import DEFAULT_MAX_BODY_SIZE
 
-from . import _async_loop as _loop
-from . import _ionq_core, _shared
 from . import httpx as _httpx
 from . import sync as _sync
-from ._async_loop import current_runtime
+from ._http import ionq_core as _ionq_core
 
 # JobFailedError and JobTimeoutError are re-exported, as ionq_core.polling exports its
 # own: subclasses of jobwait's (so `except jobwait.JobWaitError` catches them) and, with
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
-from ._ionq_core import JobFailedError, JobTimeoutError
-from ._request import Answer, arequest, clean_secret, request, whole_request_limit
+from ._http.ionq_core import JobFailedError, JobTimeoutError
+from ._http.request import Answer, arequest, clean_secret, request, whole_request_limit
+from ._runtime import loop as _loop
+from ._runtime import shared as _shared
+from ._runtime.loop import current_runtime
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -630,7 +632,7 @@ def cancel_job(
         IonQ's answer, ``{"id": ..., "status": ...}``.
 
     Raises:
-        jobwait._plumbing.ResponseError: A non-2xx answer (``status_code``, ``request_id``),
+        jobwait.http.ResponseError: A non-2xx answer (``status_code``, ``request_id``),
             or an answer over 1 MiB.
         TimeoutError: The whole request took longer than its bound.
         jobwait.JobStatusError: A 2xx answer that is not a JSON object.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from jobwait._advice import missing_extra
+from jobwait._plumbing import missing_extra
 
 try:
     import h11
@@ -44,8 +44,8 @@ except ModuleNotFoundError as _missing:
 
 from jobwait.testing import Fault, JobBoard, Reply
 
-from ._notifier import NoticeRecord, Notifier, Webhooks
-from .webhook import _is_loopback
+from ._http.loopback import is_loopback
+from ._server.notifier import NoticeRecord, Notifier, Webhooks
 
 __all__ = ["JobServer", "NoticeRecord", "RequestRecord", "Webhooks"]
 
@@ -124,7 +124,7 @@ class JobServer:
         max_body: int = _MAX_BODY,
         webhooks: Webhooks | None = None,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise ValueError(
                 f"refusing to serve on non-loopback host {host!r}; pass allow_remote=True"
             )

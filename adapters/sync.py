@@ -28,6 +28,7 @@ from jobwait import (
     Finished,
     FleetSleep,
     JobWaiter,
+    Nudged,
     Observed,
     Poll,
     PollReport,
@@ -37,26 +38,25 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+    fetch_failed,
     is_retryable,
+    observed,
 )
-from jobwait._advice import check_fetch
 from jobwait._plumbing import (
     FleetDriver,
     FleetOptions,
-    Nudged,
     Read,
     Reads,
     Subscription,
     WaiterOptions,
     cancel_failed,
-    fetch_failed,
+    check_fetch,
     make_fleet,
     make_waiter,
-    observed,
+    poll_report,
     retry_after_of,
     with_api,
 )
-from jobwait._report import poll_report
 
 __all__ = ["wait", "wait_all"]
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, Unpack
 
-from jobwait._advice import missing_extra
+from jobwait._plumbing import missing_extra
 
 try:
     import trio
@@ -33,16 +33,10 @@ except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="trio") from _missing
 
 from jobwait import ApiProfile, Fetched, JobWaiter, PollReport, Wakeup, is_retryable
-from jobwait._plumbing import (
-    FleetOptions,
-    WaiterOptions,
-    cancel_failed,
-    retry_after_of,
-    with_api,
-)
+from jobwait._plumbing import FleetOptions, WaiterOptions, cancel_failed, retry_after_of, with_api
 
-from . import _async_loop as _loop
-from ._async_loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
+from ._runtime import loop as _loop
+from ._runtime.loop import AsyncCancel, FetchMany, FetchOne, Group, drive_fleet, fleet_for, register
 
 __all__ = ["as_completed", "wait", "wait_all"]
 
@@ -128,7 +122,7 @@ class _Trio:
         return None  # a trio caller awaits a signal in a coroutine of its own
 
 
-#: The trio :class:`~jobwait.adapters._async_loop.Runtime`.
+#: The trio :class:`~jobwait.adapters._runtime.loop.Runtime`.
 RUNTIME = _Trio()
 register(RUNTIME)
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import socket
 import sys
@@ -40,6 +39,8 @@ from typing import Any, Final
 
 from jobwait import Wakeup
 from jobwait._plumbing import check_count, check_number, loads_json
+
+from ._http.loopback import is_loopback
 
 __all__ = ["SIGNATURE_HEADER", "WebhookReceiver", "notice_id", "sign"]
 
@@ -134,7 +135,7 @@ class WebhookReceiver:
     ) -> None:
         if not isinstance(wakeup, Wakeup):
             raise TypeError(f"wakeup must be a jobwait.Wakeup, got {type(wakeup).__name__}")
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise ValueError(
                 f"refusing to listen on non-loopback host {host!r}; pass allow_remote=True"
             )
@@ -358,12 +359,3 @@ def _framing(headers: Message, max_body: int) -> tuple[int, int]:
     if len(text) > len(str(max_body)) or int(text) > max_body:
         return 413, 0
     return 0, int(text)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

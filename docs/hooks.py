@@ -28,7 +28,8 @@ from typing import Any
 
 import jobwait
 import jobwait._plumbing
-from jobwait._fleet import FleetState, fleet_transitions
+from jobwait._fleet import FleetState
+from jobwait._plumbing import fleet_transitions
 from jobwait.testing import simulate
 
 __all__ = [

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobwait import JobStatusError
-from jobwait._plumbing import ResponseError
+from jobwait.http import ResponseError
 from jobwait.testing import Fail, Fault, JobBoard, JobScriptError, Reply
 from jobwait.testing._board import _iso, _percent_decode, _percent_encode
 

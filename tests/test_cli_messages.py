@@ -18,12 +18,12 @@ from types import SimpleNamespace
 import pytest
 
 from jobwait import Phase
-from jobwait._plumbing import ResponseError
 from jobwait.adapters.cli import main
 from jobwait.adapters.cli._demo import _DemoProgress
 from jobwait.adapters.cli._output import Redactor, describe_failure, shown
 from jobwait.adapters.cli._wait import _WaitProgress
 from jobwait.adapters.server import JobServer, RequestRecord
+from jobwait.http import ResponseError
 from jobwait.testing import Fault
 
 realtime = pytest.mark.realtime

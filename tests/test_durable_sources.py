@@ -17,7 +17,6 @@ import trio
 
 from jobwait import Fetched
 from jobwait._durable import Credential, SourceSpec
-from jobwait._plumbing import ResponseError
 from jobwait.adapters._durable import (
     AsyncSource,
     Source,
@@ -28,6 +27,7 @@ from jobwait.adapters._durable import (
     ionq_spec,
 )
 from jobwait.adapters.server import JobServer
+from jobwait.http import ResponseError
 
 pytestmark = pytest.mark.realtime
 

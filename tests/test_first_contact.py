@@ -17,11 +17,11 @@ import trio
 
 from jobwait import JobFetchError, JobStatusError
 from jobwait._advice import http_error_reason, mask_secrets, server_message
-from jobwait._plumbing import ResponseError, read_response
 from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import httpx as jw_httpx
 from jobwait.adapters import sync
 from jobwait.adapters import trio as jw_trio
+from jobwait.http import ResponseError, read_response
 from jobwait.testing import VirtualClock
 
 # --- HTTP errors keep the server's explanation ------------------------------------------

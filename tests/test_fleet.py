@@ -18,32 +18,27 @@ from typing import Any
 import pytest
 
 from jobwait import (
+    AllDone,
     Backoff,
+    BatchFailed,
+    BatchObserved,
+    CancelJobs,
     Fetched,
+    Finished,
+    FleetSleep,
     JobFailedError,
     JobFetchError,
+    JobFleet,
     JobTimeoutError,
     JobWaiter,
     JobWaitError,
+    PollBatch,
     Raise,
     State,
     UsageError,
 )
 from jobwait._errors import FleetFailedError
-from jobwait._fleet import (
-    AllDone,
-    BatchFailed,
-    BatchObserved,
-    CancelJobs,
-    Finished,
-    FleetSleep,
-    JobFleet,
-    JobMissingError,
-    PollBatch,
-    batch_failed,
-    batch_observed,
-    ionq_predicted_seconds,
-)
+from jobwait._plumbing import JobMissingError, batch_failed, batch_observed, ionq_predicted_seconds
 from jobwait.testing import Fail, simulate
 
 # --- the simulated driver (also used by test_fleet_properties.py) ---------------------

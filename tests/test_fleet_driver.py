@@ -13,6 +13,8 @@ import pytest
 from jobwait import (
     AllDone,
     Backoff,
+    BatchFailed,
+    BatchObserved,
     Fetched,
     FetchFailed,
     Finished,
@@ -27,14 +29,8 @@ from jobwait import (
     UsageError,
 )
 from jobwait._errors import JobStatusError
-from jobwait._fleet import BatchFailed, BatchObserved, JobMissingError
-from jobwait._plumbing import (
-    BatchRefused,
-    FleetDriver,
-    Read,
-    ResponseError,
-    refuses_batch,
-)
+from jobwait._plumbing import BatchRefused, FleetDriver, JobMissingError, Read, refuses_batch
+from jobwait.http import ResponseError
 
 RUNNING = {"status": "started"}
 DONE = {"status": "completed"}

@@ -22,13 +22,13 @@ from jobwait import (
     JobTimeoutError,
     JobWaitError,
 )
-from jobwait._plumbing import read_response
 from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import ionq
 from jobwait.adapters import sync as jw_sync
 from jobwait.adapters import trio as jw_trio
 from jobwait.adapters.httpx import jobs_by_id
 from jobwait.adapters.server import JobServer
+from jobwait.http import read_response
 from jobwait.testing import Fault, JobBoard, VirtualClock
 
 KEY = "fleet-test-key"

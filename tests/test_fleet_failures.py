@@ -18,14 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwait import (
+    AllDone,
     Backoff,
+    BatchFailed,
+    BatchObserved,
     Done,
     FetchFailed,
+    Finished,
+    FleetSleep,
     JobFetchError,
+    JobFleet,
     JobStatusError,
     JobWaiter,
     JobWaitError,
     Observed,
+    PollBatch,
     Raise,
     Sleep,
     Start,
@@ -34,18 +41,8 @@ from jobwait import (
     Woke,
 )
 from jobwait._backoff import usable_seconds
-from jobwait._fleet import (
-    _TABLE,
-    AllDone,
-    BatchFailed,
-    BatchObserved,
-    Finished,
-    FleetSleep,
-    FleetState,
-    JobFleet,
-    PollBatch,
-    fleet_transitions,
-)
+from jobwait._fleet import _TABLE, FleetState
+from jobwait._plumbing import fleet_transitions
 from jobwait._protocol import SharedFetchFailed
 
 
@@ -193,7 +190,7 @@ def test_each_job_sleeps_what_a_lone_waiter_fed_the_same_failures_sleeps(
                 clamped = deadline is not None and now + slept >= deadline
                 if held[job_id] > 0 and answer.retry_after is None and not clamped:
                     slept = max(0.0, slept - held[job_id])
-                due = [d for d, _, j in fleet._timers if j == job_id]
+                due = [d for d, _, j in fleet._plan.timers if j == job_id]
                 assert due == [now + slept]
                 last_report[job_id] = (now, slept)
             else:

@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobwait import Backoff, JobTimeoutError, JobWaiter, JobWaitError
+from jobwait import Backoff, JobFleet, JobTimeoutError, JobWaiter, JobWaitError
 from jobwait._errors import FleetFailedError
-from jobwait._fleet import JobFleet, JobMissingError
+from jobwait._plumbing import JobMissingError
 from jobwait.testing import Fail, simulate
 from test_fleet import Run, run_fleet
 

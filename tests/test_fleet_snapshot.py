@@ -33,6 +33,7 @@ from jobwait import (
     JobTimeoutError,
     JobWaiter,
     JobWaitError,
+    Nudged,
     Observed,
     Poll,
     PollBatch,
@@ -43,13 +44,7 @@ from jobwait import (
     UsageError,
     Woke,
 )
-from jobwait._plumbing import (
-    JobMissingError,
-    Nudged,
-    RemoteError,
-    error_from_json,
-    error_to_json,
-)
+from jobwait._plumbing import JobMissingError, RemoteError, error_from_json, error_to_json
 
 # --- a deterministic world and a tiny driver -------------------------------------------
 
@@ -424,7 +419,7 @@ def test_errors_round_trip_through_json() -> None:
     assert (back.job_id, back.polls, back.status_code, back.elapsed) == ("a", 5, 503, 2.5)
     assert back.__notes__ == ["a note"]
     assert isinstance(back.__cause__, RemoteError)
-    assert back.__cause__.type_name == "jobwait._fleet.JobMissingError"
+    assert back.__cause__.type_name == "jobwait._errors.JobMissingError"
 
     class CustomError(JobTimeoutError):
         pass
@@ -688,8 +683,8 @@ def test_a_push_in_progress_survives_the_snapshot(in_flight: bool) -> None:
     if in_flight:
         pending = whole.next_action(now)
         assert first.next_action(now) == pending == PollBatch(ids=("j1",))
-    assert first._kept == {"j1"}
+    assert first._plan.kept == {"j1"}
     saved = json.loads(json.dumps(first.snapshot()))
     again = JobFleet.restore(saved, now=saved["now"])
-    assert again._kept == {"j1"}
+    assert again._plan.kept == {"j1"}
     assert finish(again, now) == finish(whole, now, pending)

@@ -25,9 +25,9 @@ import pytest
 import trio
 
 from jobwait import Backoff, JobFetchError, JobStatusError, JobTimeoutError
-from jobwait._plumbing import ResponseError, request_timeout
 from jobwait.adapters.httpx import async_wait_for_url, current_runtime, wait_for_url
 from jobwait.adapters.server import JobServer
+from jobwait.http import ResponseError, request_timeout
 from jobwait.testing import Fault, VirtualClock
 
 realtime = pytest.mark.realtime
@@ -712,7 +712,7 @@ def test_a_non_retryable_status_error_from_a_fetch_ends_the_wait_with_a_status_e
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from jobwait.adapters._request import Decoder, _BodyTooLargeError  # noqa: E402
+from jobwait.adapters._http.request import Decoder, _BodyTooLargeError  # noqa: E402
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "gzip": lambda b: _compress(b, 31),

@@ -26,10 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobwait import Backoff, JobFetchError, JobWaitError
-from jobwait._plumbing import ResponseError
 from jobwait.adapters import ionq
 from jobwait.adapters.ionq import JobFailedError, JobTimeoutError
 from jobwait.adapters.server import JobServer
+from jobwait.http import ResponseError
 from jobwait.testing import Fault, JobBoard, VirtualClock
 
 realtime = pytest.mark.realtime

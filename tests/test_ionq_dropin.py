@@ -406,7 +406,8 @@ WITHOUT = """
 import sys
 sys.modules["ionq_core"] = None  # as if it were not installed: import raises ImportError
 import jobwait
-from jobwait.adapters import ionq, _ionq_core
+from jobwait.adapters import ionq
+from jobwait.adapters._http import ionq_core as _ionq_core
 from jobwait.adapters.server import JobServer
 assert not _ionq_core.AVAILABLE
 error = ionq.JobFailedError("j1", {"code": "E", "message": "m"})

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 import jobwait
 from jobwait import Backoff, Done, FetchFailed, JobWaiter, Observed, Poll, Raise, Sleep, Start, Woke
 from jobwait._plumbing import JobMissingError
-from jobwait.adapters import _shared, ionq
+from jobwait.adapters import ionq
+from jobwait.adapters._runtime import shared as _shared
 from jobwait.adapters.server import JobServer
 from jobwait.testing import JobBoard
 

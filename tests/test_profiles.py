@@ -34,9 +34,9 @@ from jobwait import (
     Woke,
     field_reader,
 )
-from jobwait._plumbing import ResponseError
 from jobwait.adapters import sync
 from jobwait.adapters.httpx import wait_for_batch, wait_for_url
+from jobwait.http import ResponseError
 from jobwait.testing import VirtualClock
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from jobwait.adapters._request import job_name
+from jobwait.adapters._http.request import job_name
 from jobwait.adapters.cli import main
 
 realtime = pytest.mark.realtime

@@ -170,3 +170,64 @@ def test_importing_the_core_does_not_load_the_adapters_or_a_runtime() -> None:
     count, bad = result.stdout.split(" ", 1)
     assert int(count) >= 3  # the check ran with the package loaded
     assert bad.strip() == "[]", result.stdout
+
+
+# --- the layers: what the adapters may import of jobwait (docs/architecture.md) --------
+
+ADAPTERS = ROOT / "adapters"
+# Every adapter imports jobwait's public names, jobwait.http, the plumbing and the
+# durable core; jobwait.testing only the job server (a test double) with its own
+# machinery, and the CLI (its demo serves scripted jobs).
+ADAPTER_MAY_IMPORT = frozenset({"jobwait", "jobwait.http", "jobwait._plumbing", "jobwait._durable"})
+TESTING_ALLOWED = ("server.py", "_server/", "cli/")
+
+
+def jobwait_imports(source: str, filename: str = "<source>") -> list[tuple[int, str]]:
+    """Every (line, module) of ``jobwait`` itself that ``source`` imports absolutely."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("jobwait")]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "jobwait"
+        ):
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _adapter_files() -> list[Path]:
+    return sorted(ADAPTERS.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _adapter_files(), ids=lambda p: p.relative_to(ADAPTERS).as_posix())
+def test_adapters_import_only_the_public_names_and_the_plumbing(path: Path) -> None:
+    relative = path.relative_to(ADAPTERS).as_posix()
+    for line, module in jobwait_imports(path.read_text(encoding="utf-8"), str(path)):
+        if module.startswith("jobwait.adapters") or module in ADAPTER_MAY_IMPORT:
+            continue
+        if module == "jobwait.testing" and relative.startswith(TESTING_ALLOWED):
+            continue
+        raise AssertionError(
+            f"adapters/{relative}:{line} imports {module}: adapters import jobwait, "
+            "jobwait.http, jobwait._plumbing and jobwait._durable (jobwait.testing: the job "
+            "server and the CLI only)"
+        )
+
+
+def test_the_layer_rule_catches_a_private_import() -> None:
+    found = jobwait_imports("from jobwait._advice import check_fetch\nimport jobwait._report\n")
+    assert [m for _, m in found] == ["jobwait._advice", "jobwait._report"]
+    assert not {m for _, m in found} & ADAPTER_MAY_IMPORT
+
+
+def test_the_async_loop_imports_no_runtime_adapter() -> None:
+    # The runtime seam has no cycle: asyncio.py and trio.py register themselves;
+    # the loop finds a built-in runtime by name the first time its library runs.
+    source = (ADAPTERS / "_runtime" / "loop.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
+    names = {f"{'.' * n.level}{n.module or ''}" for n in relative}
+    assert not names & {"..asyncio", "..trio", ".asyncio", ".trio"}, names

@@ -25,16 +25,12 @@ from jobwait import (
     Observed,
     Start,
     UsageError,
-    is_retryable,
-)
-from jobwait._plumbing import (
-    RETRYABLE_STATUS_CODES,
     fetch_failed,
-    is_retryable_status,
-    make_waiter,
+    is_retryable,
     observed,
-    retry_after_of,
 )
+from jobwait._plumbing import make_waiter, retry_after_of
+from jobwait.http import RETRYABLE_STATUS_CODES, is_retryable_status
 from jobwait.testing import Fail, Trace, VirtualClock, simulate
 
 DEFAULT_POLLS = [0.0, 1.0, 2.5, 4.75, 8.125, 13.1875, 20.78125, 32.171875]

@@ -30,7 +30,8 @@ from jobwait import (
     PollBatch,
     Wakeup,
 )
-from jobwait._fleet import FleetState, fleet_transitions
+from jobwait._fleet import FleetState
+from jobwait._plumbing import fleet_transitions
 from jobwait._protocol import Nudged
 from jobwait.adapters import asyncio as jw_asyncio
 from jobwait.adapters import sync as jw_sync

@@ -71,7 +71,6 @@ from jobwait import (
     FleetSleep,
     JobFleet,
 )
-from jobwait._advice import missing_extra
 from jobwait._durable import (
     Credential,
     SourceSpec,
@@ -86,7 +85,15 @@ from jobwait._durable import (
     restore_fleet,
     unpack,
 )
-from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, RemoteError, make_fleet, preview
+from jobwait._plumbing import (
+    ID_LIMIT,
+    FleetDriver,
+    Read,
+    RemoteError,
+    make_fleet,
+    missing_extra,
+    preview,
+)
 
 from ._errors import (
     CorruptGroupError,

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwait._durable import Credential, SourceSpec
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE, ID_LIMIT, preview
+from jobwait._plumbing import ID_LIMIT, preview
+from jobwait.http import DEFAULT_MAX_BODY_SIZE
 
 from .._durable import Source, SourceFactory, build_source, ionq_spec
 from ..ionq import DEFAULT_BASE_URL

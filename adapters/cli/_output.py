@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from typing import IO, Final
 
 from jobwait import JobStatusError, Phase
-from jobwait._advice import server_message, status_hint
 from jobwait._plumbing import Redactor as Redactor  # the CLI's lines mask with the core's
-from jobwait._plumbing import ResponseError, preview
+from jobwait._plumbing import preview, server_message, status_hint
+from jobwait.http import ResponseError
 
 
 def printable(text: str, limit: int | None = None) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
 import jobwait
-from jobwait._plumbing import DEFAULT_MAX_BODY_SIZE
+from jobwait.http import DEFAULT_MAX_BODY_SIZE
 
 from . import _push, _types
 from ._base import EXIT_CODES, CommandLineError

@@ -347,7 +347,7 @@ def wait_command(
         import httpx
 
         from .. import httpx as http_adapter
-        from .._request import job_name
+        from .._http.request import job_name
     except ImportError:
         stderr.write(f"jobwait: error: {MISSING_HTTPX}\n")
         return EXIT_SOFTWARE

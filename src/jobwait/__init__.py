@@ -5,12 +5,11 @@ consumes events (``Start``, ``Observed``, ``FetchFailed``, ``Woke``) and returns
 actions (``Poll``, ``Sleep``, ``Done``, ``Raise``), and :class:`JobFleet`, which
 schedules many waiters over shared requests. They never read a clock, sleep or touch a
 socket. The runtimes that perform their actions live in :mod:`jobwait.adapters`
-(sync, asyncio, trio, httpx, IonQ, the CLI); the plumbing those adapters share is in
-``jobwait._plumbing``.
+(sync, asyncio, trio, httpx, IonQ, the CLI); :mod:`jobwait.http` holds the HTTP helpers
+for a fetch of your own, and the plumbing the adapters share is in ``jobwait._plumbing``.
 """
 
 from ._backoff import Backoff as Backoff
-from ._drive import is_retryable as is_retryable
 from ._errors import FleetFailedError as FleetFailedError
 from ._errors import JobCanceledError as JobCanceledError
 from ._errors import JobFailedError as JobFailedError
@@ -19,28 +18,32 @@ from ._errors import JobStatusError as JobStatusError
 from ._errors import JobTimeoutError as JobTimeoutError
 from ._errors import JobWaitError as JobWaitError
 from ._errors import UsageError as UsageError
-from ._fleet import AllDone as AllDone
-from ._fleet import BatchFailed as BatchFailed
-from ._fleet import BatchObserved as BatchObserved
-from ._fleet import CancelJobs as CancelJobs
-from ._fleet import Finished as Finished
-from ._fleet import FleetSleep as FleetSleep
+from ._fetched import fetch_failed as fetch_failed
+from ._fetched import is_retryable as is_retryable
+from ._fetched import observed as observed
 from ._fleet import JobFleet as JobFleet
-from ._fleet import PollBatch as PollBatch
-from ._fleet import StatusChanged as StatusChanged
 from ._profiles import ApiProfile as ApiProfile
+from ._protocol import AllDone as AllDone
+from ._protocol import BatchFailed as BatchFailed
+from ._protocol import BatchObserved as BatchObserved
+from ._protocol import CancelJobs as CancelJobs
 from ._protocol import Done as Done
 from ._protocol import EndReason as EndReason
 from ._protocol import Expired as Expired
 from ._protocol import Fetched as Fetched
 from ._protocol import FetchFailed as FetchFailed
+from ._protocol import Finished as Finished
+from ._protocol import FleetSleep as FleetSleep
 from ._protocol import Interrupted as Interrupted
+from ._protocol import Nudged as Nudged
 from ._protocol import Observed as Observed
 from ._protocol import Poll as Poll
+from ._protocol import PollBatch as PollBatch
 from ._protocol import Raise as Raise
 from ._protocol import SharedFetchFailed as SharedFetchFailed
 from ._protocol import Sleep as Sleep
 from ._protocol import Start as Start
+from ._protocol import StatusChanged as StatusChanged
 from ._protocol import Woke as Woke
 from ._report import PollReport as PollReport
 from ._statuses import Phase as Phase
@@ -78,6 +81,7 @@ __all__ = [
     "JobTimeoutError",
     "JobWaitError",
     "JobWaiter",
+    "Nudged",
     "Observed",
     "Phase",
     "Poll",
@@ -93,6 +97,16 @@ __all__ = [
     "UsageError",
     "Wakeup",
     "Woke",
+    "fetch_failed",
     "field_reader",
     "is_retryable",
+    "observed",
 ]
+
+# What a user catches, builds or calls names its public home in tracebacks, reprs and
+# pickles, as trio does: jobwait.JobTimeoutError, not jobwait._errors.JobTimeoutError.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -17,13 +17,15 @@ in its profile (``_auto.CONFLICTS`` lists the few that do not, and why).
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ._numbers import finite
 from ._profiles import ApiProfile
 from ._statuses import MISSING, Statuses, field_reader, read_field
 
-__all__ = ["BUILT_IN", "vocabulary"]
+__all__ = ["BUILT_IN", "ionq_predicted_seconds", "vocabulary"]
 
 
 def _get(job: Any, path: str) -> Any:
@@ -324,6 +326,20 @@ def vocabulary(name: str) -> Statuses:
     return _PRESETS[name]
 
 
+def ionq_predicted_seconds(job: Any) -> float | None:
+    """Seconds until IonQ predicts ``job`` completes: ``(predicted_wait_time_ms +
+    predicted_execution_duration_ms) / 1000``, a missing or invalid field counting 0;
+    ``None`` when neither field is a finite number >= 0 or the sum is 0."""
+    total = 0.0
+    found = False
+    for name in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
+        value = finite(read_field(job, name, None))
+        if value is not None and value >= 0:
+            total += value
+            found = True
+    return total / 1000.0 if found and 0 < total < math.inf else None
+
+
 BUILT_IN: Final[dict[str, ApiProfile]] = {
     p.name: p
     for p in (
@@ -331,8 +347,16 @@ BUILT_IN: Final[dict[str, ApiProfile]] = {
             name="ionq",
             # ionq-core 0.2.0, ionq_core/models/job_status.py:7 (JobStatus) and
             # ionq_core/polling.py:50 (_TERMINAL); "running" is the legacy name.
+            # Endpoints: ionq_core/api/jobs/get_job.py, get_jobs.py (repeated ids=),
+            # cancel_job.py (PUT .../status/cancel); the key as "apiKey <key>".
             statuses=_PRESETS["ionq"],
             jobs_of=lambda body: _index(body, "jobs", "id"),
+            url="/jobs/{id}",
+            batch_url="/jobs{?ids*}",
+            cancel_url="/jobs/{id}/status/cancel",
+            cancel_method="PUT",
+            auth_scheme="apiKey",
+            predicted_seconds=ionq_predicted_seconds,
             source="ionq-core 0.2.0: ionq_core/models/job_status.py:7",
         ),
         ApiProfile(

@@ -50,29 +50,29 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from ._drive import is_retryable as default_is_retryable
-from ._drive import retry_after_of as default_retry_after_of
 from ._errors import JobStatusError
-from ._fleet import (
+from ._fetched import batch_failed, batch_observed, single_job
+from ._fetched import is_retryable as default_is_retryable
+from ._fetched import retry_after_of as default_retry_after_of
+from ._fleet import JobFleet
+from ._protocol import (
     AllDone,
     BatchObserved,
     BatchRefused,
     CancelJobs,
     Finished,
     FleetSleep,
-    JobFleet,
+    Nudged,
     PollBatch,
+    Raise,
     StatusChanged,
-    batch_failed,
-    batch_observed,
-    single_job,
 )
-from ._protocol import Nudged, Raise
 from ._report import PollReport
+from ._waiter import JobWaiter
 
 __all__ = [
     "BATCH_REFUSED_STATUS_CODES",
@@ -80,6 +80,8 @@ __all__ = [
     "Read",
     "Reads",
     "Step",
+    "make_fleet",
+    "make_waiter",
     "refuses_batch",
 ]
 
@@ -100,6 +102,69 @@ def refuses_batch(error: BaseException) -> bool:
     if isinstance(status, int) and not isinstance(status, bool):
         return status in BATCH_REFUSED_STATUS_CODES
     return isinstance(error, JobStatusError)
+
+
+# --- machines from a driver's keywords -------------------------------------------------
+
+
+def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWaiter:
+    """The waiter an adapter should drive: ``waiter`` as given, or a new one built
+    from ``options`` (the ``JobWaiter`` keywords the caller passed).
+
+    Raises:
+        TypeError: If both are given, or an option is not a ``JobWaiter`` keyword.
+        ValueError: If an option's value is invalid (from ``JobWaiter``).
+    """
+    # "api" is a constructor keyword too, merged by the waiter itself.
+    unknown = [name for name in options if name not in JobWaiter.OPTIONS and name != "api"]
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    if waiter is not None:
+        if options:
+            raise TypeError(
+                f"pass either waiter= or JobWaiter options, not both (got {sorted(options)})"
+            )
+        if not isinstance(waiter, JobWaiter):
+            raise TypeError(f"waiter= must be a jobwait.JobWaiter, got {waiter!r}")
+        return waiter
+    return JobWaiter(**options)
+
+
+def make_fleet(
+    options: Mapping[str, Any],
+    *,
+    one_by_one: bool = False,
+    report_status: bool = False,
+    report_polls: bool = False,
+) -> JobFleet:
+    """The fleet an adapter should drive, built from the keywords its caller passed.
+
+    Args:
+        options: ``JobFleet`` keywords (per-job ``JobWaiter`` options except
+            ``job_id``, and the fleet's own).
+        one_by_one: The caller polls each job on its own (``fetch_one=``): forces
+            ``max_batch=1``.
+        report_status: The caller gave ``on_status``: return ``StatusChanged``.
+        report_polls: The caller gave ``on_poll``: return a ``PollReport`` per job polled.
+
+    Raises:
+        TypeError: An unknown option, or ``max_batch`` other than 1 with ``fetch_one``.
+        ValueError: An invalid option value (from ``JobFleet``).
+    """
+    allowed = {*JobWaiter.OPTIONS, *JobFleet.FLEET_OPTIONS, "api"} - {"job_id"}
+    unknown = [name for name in options if name not in allowed]
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    if one_by_one:
+        if options.get("max_batch", 1) != 1:
+            raise TypeError(
+                "this source reads one job per request (fetch_one=): max_batch must be 1"
+            )
+        options = {**options, "max_batch": 1}
+    return JobFleet(**options, report_status=report_status, report_polls=report_polls)
+
+
+# --- the fleet step -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

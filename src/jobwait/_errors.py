@@ -493,3 +493,22 @@ def is_json(value: object, depth: int = 0, *, tuples: bool = False) -> bool:
             isinstance(k, str) and is_json(v, depth + 1, tuples=tuples) for k, v in value.items()
         )
     return False
+
+
+class JobMissingError(LookupError):
+    """A batch response did not include a job it was asked for.
+
+    The fleet reports it to that job's waiter as a retryable fetch failure, so it
+    becomes the ``__cause__`` of the ``JobFetchError`` raised when the job's
+    ``max_fetch_errors`` runs out.
+
+    Attributes:
+        job_id: The id that was missing.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"the batch response did not include job {job_id!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job_id,))

@@ -23,7 +23,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._advice import http_error_reason
-from ._drive import is_retryable_status
 from ._errors import JobStatusError
 from ._json import loads
 from ._numbers import usable_seconds
@@ -43,6 +42,16 @@ __all__ = [
 #: Largest response body read before the wait gives up (1 MiB).
 DEFAULT_MAX_BODY_SIZE = 1 << 20
 _EXCERPT = 200
+
+
+#: HTTP statuses worth retrying: rate limiting, and server or gateway trouble
+#: (including Cloudflare's 520-529). Every other 1xx/3xx/4xx/5xx is final.
+RETRYABLE_STATUS_CODES: frozenset[int] = frozenset({429, 500, 502, 503, 504, *range(520, 530)})
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """``True`` if an HTTP response with this status is worth retrying."""
+    return status_code in RETRYABLE_STATUS_CODES
 
 
 class ResponseError(Exception):

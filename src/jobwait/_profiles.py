@@ -14,7 +14,7 @@ own Retry-After headers (``retry-after-ms``), and the shape of its batch answer.
 An :class:`ApiProfile` bundles all of that. It never does IO: it hands readers and
 options to the waiter (:meth:`ApiProfile.options`, usable with every adapter and
 fleet), and reads one HTTP answer (:meth:`ApiProfile.read_response`, which the httpx
-adapter and the CLI call in place of :func:`jobwait._plumbing.read_response`).
+adapter and the CLI call in place of :func:`jobwait.http.read_response`).
 
 The built-in profiles live in ``_apis.py``, each citing the project's own source or
 service definition (file and line, with the version read); ``tests/test_profiles*.py``
@@ -85,6 +85,18 @@ class ApiProfile:
             seconds or as an HTTP-date.
         jobs_of: Reads the API's batch answer as ``{id: job}`` (``None`` when the API
             has no batch read), for the fleet drivers' ``jobs_of=``.
+        url: Where one job is read, relative to the API's base URL: a template with
+            ``{id}`` (``"/jobs/{id}"``), or ``None`` when the URL is the caller's.
+        batch_url: Where many jobs are read at once: ``{ids}`` (comma-separated path
+            segments) or ``{?name*}`` (one ``name=id`` query parameter per id), e.g.
+            ``"/jobs{?ids*}"``; ``None`` when the API has no batch read.
+        cancel_url: Where a job is cancelled (with ``cancel_method``), or ``None``.
+        cancel_method: The HTTP method of a cancel request (default ``"PUT"``).
+        auth_scheme: The word before the key in its ``Authorization`` header
+            (IonQ's ``"apiKey"``; ``""``: the key alone).
+        predicted_seconds: Reads from a pending job how many seconds the API predicts
+            it still needs (``None`` when it does not say): what a fleet's
+            ``use_predictions`` defers a poll by.
         source: Where the vocabulary comes from (file and line, version), for docs.
 
     Raises:
@@ -103,6 +115,12 @@ class ApiProfile:
     empty_body: EmptyBody = "error"
     retry_after_headers: tuple[tuple[str, float], ...] = _STANDARD_RETRY_AFTER
     jobs_of: JobsOf | None = None
+    url: str | None = None
+    batch_url: str | None = None
+    cancel_url: str | None = None
+    cancel_method: str = "PUT"
+    auth_scheme: str = ""
+    predicted_seconds: Callable[[Any], float | None] | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -112,9 +130,23 @@ class ApiProfile:
             raise TypeError(
                 f"ApiProfile(statuses=...) must be a jobwait.Statuses, got {self.statuses!r}"
             )
-        readers = (self.status_of, self.failure_of, self.jobs_of or callable)
+        readers = (
+            self.status_of,
+            self.failure_of,
+            self.jobs_of or callable,
+            self.predicted_seconds or callable,
+        )
         if not all(callable(r) for r in readers):
-            raise TypeError("ApiProfile(status_of=, failure_of=, jobs_of=) must be callables")
+            raise TypeError(
+                "ApiProfile(status_of=, failure_of=, jobs_of=, predicted_seconds=) must be "
+                "callables"
+            )
+        for name in ("url", "batch_url", "cancel_url"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+                raise ValueError(
+                    f"ApiProfile({name}={preview(value)}) must be a path starting with '/'"
+                )
         codes = frozenset(self.pending_http)
         bad = [
             c for c in codes if isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599
@@ -227,16 +259,16 @@ class ApiProfile:
         job_id: str | None = None,
     ) -> Fetched:
         """Read one HTTP answer to a poll with this API's rules, then
-        :func:`jobwait._plumbing.read_response`'s.
+        :func:`jobwait.http.read_response`'s.
 
         A status in ``pending_http``, or a 2xx with an empty body when
-        ``empty_body="pending"``, raises a retryable :class:`~jobwait._plumbing.ResponseError`
+        ``empty_body="pending"``, raises a retryable :class:`~jobwait.http.ResponseError`
         with ``pending = True``: the waiter counts it as a pending poll. A 2xx with an
         empty body is the job ``{}`` when ``empty_body="job"``. The hint comes from
         ``retry_after_headers``.
 
         Raises:
-            ResponseError: A non-2xx status (see :func:`jobwait._plumbing.read_response`), or
+            ResponseError: A non-2xx status (see :func:`jobwait.http.read_response`), or
                 a "not there yet" answer (``pending`` is ``True``).
             JobStatusError: A 2xx body that is not a JSON object.
         """

@@ -9,27 +9,38 @@ because the core never reads one.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import JobWaitError
 
 __all__ = [
     "Action",
+    "AllDone",
+    "BatchFailed",
+    "BatchObserved",
+    "BatchRefused",
+    "CancelJobs",
     "Done",
     "EndReason",
     "Event",
     "Expired",
     "FetchFailed",
     "Fetched",
+    "Finished",
+    "FleetEvent",
+    "FleetSleep",
     "Interrupted",
     "Nudged",
     "Observed",
     "Poll",
+    "PollBatch",
     "Raise",
     "SharedFetchFailed",
     "Sleep",
     "Start",
+    "StatusChanged",
     "Woke",
 ]
 
@@ -284,3 +295,182 @@ class Fetched:
 
     job: Any
     retry_after: float | None = None
+
+
+# --- the fleet's events (the driver reports) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchObserved:
+    """A batch request returned.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported, exactly as it gave them.
+        jobs: The jobs the request returned, keyed by id. An id of the batch that is
+            missing here is a retryable fetch failure for that job alone; extra keys
+            are ignored.
+        now: Monotonic seconds when the response arrived.
+        retry_after: A server hint in seconds for every job of the batch: a floor for
+            each one's next sleep, capped at ``max_retry_after``.
+        unanswered: Ids of the batch the answer left out that the driver now reads
+            one by one: they stay in flight, each as a read of its own (counted in
+            ``requests``), to be reported by itself (a one-id ``BatchObserved`` or
+            ``BatchFailed``). The other ids left out are missing (see ``jobs``).
+    """
+
+    ids: tuple[str, ...]
+    jobs: Mapping[str, Any]
+    now: float
+    retry_after: float | None = None
+    unanswered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchFailed:
+    """A batch request raised instead of returning jobs.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported.
+        error: The exception the request raised; the ``__cause__`` of any job error
+            it causes.
+        now: Monotonic seconds when the failure was seen.
+        retryable: ``True`` if retrying may help (see :func:`jobwait.is_retryable`).
+            Retryable failures are retried for the whole batch; others end every job
+            of the batch with ``JobFetchError``.
+        retry_after: A server hint in seconds: no request of the whole fleet goes out
+            before ``now + min(retry_after, max_retry_after)``.
+    """
+
+    ids: tuple[str, ...]
+    error: BaseException
+    now: float
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRefused:
+    """The source cannot read batches: a batch request came back with an answer that
+    is not a batch answer (the endpoint is missing, refuses the method or the query,
+    or answers another shape).
+
+    The fleet polls one job per request from then on (``max_batch`` becomes 1) and
+    asks for the jobs of this batch again at once, one by one. Their waiters are told
+    nothing: the refused request was not a poll of theirs.
+
+    Attributes:
+        ids: The ids of the ``PollBatch`` being reported.
+        now: Monotonic seconds when the answer arrived.
+    """
+
+    ids: tuple[str, ...]
+    now: float
+
+
+FleetEvent = BatchObserved | BatchFailed | BatchRefused | Nudged | Interrupted
+
+
+# --- the fleet's actions (the fleet decides) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollBatch:
+    """Fetch these jobs now, then report ``BatchObserved`` or ``BatchFailed`` with the
+    same ``ids``. Call ``next_action`` again without waiting: more may go out.
+
+    Attributes:
+        ids: At most ``max_batch`` distinct job ids, oldest due first.
+        time_left: Seconds from now to the nearest deadline of these jobs (``None``
+            when none has one): bound the request by it, as a lone wait bounds its
+            own. With ``request_timeout`` set, a job nearer its deadline than that
+            goes out alone, so the bound is every job's own.
+    """
+
+    ids: tuple[str, ...]
+    # Advice derived from the ids' deadlines, not part of what the action is: two
+    # PollBatch actions for the same ids are equal.
+    time_left: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finished:
+    """One job is over: record ``outcome`` for ``job_id``.
+
+    Attributes:
+        job_id: The id as it was added.
+        outcome: The last job observed (terminal), or the ``JobWaitError`` the wait
+            ended with (the same error a lone ``JobWaiter`` raises).
+        reason: Why it ended (:class:`EndReason`): ``DONE`` for a job in a final
+            status (returned, or failed / canceled and raised), ``ERROR`` for fetch
+            and status errors, ``TIMEOUT`` at its deadline.
+    """
+
+    job_id: str
+    outcome: Any
+    reason: EndReason = EndReason.DONE
+
+    @property
+    def cancel_job(self) -> bool:
+        """``True`` when the job timed out and still runs remotely: call
+        ``cancel(job_id)`` if the caller gave ``cancel=``."""
+        return self.reason.cancels_job
+
+    @property
+    def error(self) -> JobWaitError | None:
+        """The error the job ended with, or ``None`` if it ended with a job."""
+        return self.outcome if isinstance(self.outcome, JobWaitError) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChanged:
+    """A job's status changed (the first observation counts): call
+    ``on_status(job_id, job, status)``. Only returned by a fleet created with
+    ``report_status=True``, before the job's ``Finished`` if the change ended it.
+
+    Attributes:
+        job_id: The id as it was added.
+        job: The job payload just observed.
+        status: Its new status.
+    """
+
+    job_id: str
+    job: Any
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelJobs:
+    """The fleet stopped before these jobs had an outcome: cancel them remotely (if
+    ``cancel=`` was given). After ``fail_fast``, expect ``Raise`` next; after
+    ``Interrupted``, the fleet is done.
+
+    Attributes:
+        ids: Every job that had no outcome yet, batches in flight included (none
+            after ``Interrupted(reason=EndReason.HANDOVER)``: a handover never
+            cancels).
+        reason: ``EndReason.INTERRUPT`` (``fail_fast``, or ``Interrupted``), or
+            ``EndReason.HANDOVER``.
+    """
+
+    ids: tuple[str, ...]
+    reason: EndReason = EndReason.INTERRUPT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetSleep:
+    """Nothing to do now: sleep, then call ``next_action`` again.
+
+    Attributes:
+        seconds: Sleep at most this long, and wake early when a batch in flight
+            reports. ``None``: no timer is set; wait for a batch in flight to report.
+            Never ``None`` when nothing is in flight. Always > 0, and chosen so that
+            ``now + seconds`` reaches the moment it stands for in float arithmetic.
+    """
+
+    seconds: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllDone:
+    """Every job added has its outcome and no batch is in flight: return
+    ``fleet.results``, or ``add`` more jobs and call ``next_action`` again."""

@@ -122,7 +122,6 @@ from ._errors import (
     JobTimeoutError,
     JobWaitError,
     UsageError,
-    is_json,
 )
 from ._numbers import (
     as_float,
@@ -136,8 +135,6 @@ from ._options import (
     JOB_DEFAULTS,
     JOB_OPTIONS,
     JobOptions,
-    options_from_json,
-    options_to_json,
 )
 from ._protocol import (
     Done,
@@ -160,7 +157,7 @@ from ._text import ID_LIMIT, STATUS_LIMIT, VALUE_LIMIT, preview
 if TYPE_CHECKING:
     from ._profiles import ApiProfile
 
-__all__ = ["SNAPSHOT_FORMAT", "JobWaiter", "State", "Transition", "transitions"]
+__all__ = ["JobWaiter", "State"]
 
 log = logging.getLogger("jobwait")
 
@@ -212,27 +209,6 @@ _NEXT: Final[dict[type[Any], tuple[State, dict[type[Any], str]]]] = {
 _POLL: Final = Poll()
 _NO_SLEEP: Final = Sleep(seconds=-1.0)
 _FINAL: Final = frozenset({State.DONE, State.RAISED})
-
-
-class Transition(tuple[State, str, str, State]):
-    """One edge of the state diagram: (state, event name, action name, next state)."""
-
-    __slots__ = ()
-
-    def __new__(cls, state: State, event: str, action: str, next_state: State) -> Transition:
-        return super().__new__(cls, (state, event, action, next_state))
-
-
-def transitions() -> list[Transition]:
-    """Every edge of the machine, read from the table the waiter runs on (for docs)."""
-    return [
-        Transition(state, event.__name__, action.__name__, _NEXT_STATE[action])
-        for (state, event), (_, actions) in _TABLE.items()
-        for action in actions
-    ]
-
-
-SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
 
 
 def _named(job_id: str | None) -> str:
@@ -869,41 +845,10 @@ class JobWaiter:
         Raises:
             UsageError: If the wait has already finished: there is nothing to resume.
         """
-        if self._state in _FINAL:
-            raise UsageError("cannot snapshot a finished wait", **self._context())
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "options": {"job_id": self.job_id, **options_to_json(self.options())},
-            "now": self._now,
-            **self._dump(keep_job=True),
-        }
+        # The saved form lives in _snapshots, which imports this module.
+        from ._snapshots import waiter_snapshot
 
-    def _dump(self, *, keep_job: bool) -> dict[str, Any]:
-        # The state without options; times relative to the latest event (self._now).
-        keep = keep_job and is_json(self._last_job)
-        action = self._last_action
-        return {
-            "state": self._state.name,
-            "elapsed": self._now - self._started,
-            "time_left": None if self._deadline is None else self._deadline - self._now,
-            "sleep": action.seconds if isinstance(action, Sleep) else None,
-            "interval": self._interval,
-            "previous_sleep": self._prev_sleep,
-            "final_poll": self._final_poll,
-            "fetch_errors": self._fetch_errors,
-            "polls": self._polls,
-            "last_status": self._last_status,
-            "phase": None if self._phase is None else self._phase.name,
-            "status_changed": self._status_changed,
-            "last_job": self._last_job if keep else None,
-            "last_job_kept": keep,
-            "unknown_seen": sorted(self._unknown_seen or ()),
-            # A push in progress: the extra poll it asked for, and the due poll to
-            # resume toward after it.
-            "extra": self._extra,
-            "nudged": self._nudged,
-            "resume_in": self._due - self._now,
-        }
+        return waiter_snapshot(self)
 
     @classmethod
     def restore(
@@ -952,87 +897,17 @@ class JobWaiter:
                 holds an invalid configuration, or (``same_clock=True``) lacks the
                 clock reading older snapshots did not keep (the message says what).
         """
-        if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(
-                f"not a JobWaiter snapshot of format {SNAPSHOT_FORMAT!r}"
-                + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
-            )
-        now = check_number("JobWaiter.restore(now=...)", now)
-        try:
-            opts = snapshot["options"]
-            options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
-            waiter = cls(job_id=opts["job_id"], **options)
-            moment = now
-            if same_clock or "now" in snapshot:  # snapshots before same_clock lack it
-                taken = check_number("now", snapshot["now"])
-                moment = min(now, taken) if same_clock else now
-            waiter._load(snapshot, moment)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"invalid JobWaiter snapshot: {_describe(exc)}") from exc
-        if same_clock:
-            waiter._catch_up(now)
-        return waiter
+        from ._snapshots import restore_waiter
 
-    def _load(self, data: Any, moment: float) -> None:
-        # Rebuild the state _dump() wrote; `moment` is when its latest event happened.
-        # Every stored time is held to the rule that set it (see _held_due): the
-        # snapshot may come from storage anyone could write.
-        backoff = self._backoff
-        state = State[data["state"]]
-        if state in _FINAL:
-            raise ValueError(f"state {state.name} is final")
-        elapsed = check_number("elapsed", data["elapsed"], minimum=0.0)
-        time_left = data["time_left"]
-        self._state, self._row = state, _ROWS[state]
-        self._now = moment
-        self._started = moment - elapsed
-        if state is not State.IDLE and self._timeout is not None:
-            left = check_number("time_left", time_left)
-            self._deadline = moment + held_to(left, self._timeout)  # never a timeout away
-        interval = check_number("interval", data["interval"])
-        if not backoff.initial <= interval <= backoff.max:
-            raise ValueError(
-                f"interval {interval!r} is outside the backoff's "
-                f"[{backoff.initial!r}, {backoff.max!r}]"
-            )
-        self._interval = interval
-        self._prev_sleep = held_to(
-            check_number("previous_sleep", data["previous_sleep"], minimum=0.0), backoff.max
+        return restore_waiter(
+            cls,
+            snapshot,
+            now=now,
+            same_clock=same_clock,
+            status_of=status_of,
+            failure_of=failure_of,
+            rng=rng,
         )
-        self._final_poll = _bool(data["final_poll"])
-        self._fetch_errors = check_count("fetch_errors", data["fetch_errors"])
-        self._polls = check_count("polls", data["polls"])
-        last_status = data["last_status"]
-        if last_status is not None and not isinstance(last_status, str):
-            raise TypeError("last_status must be a string or null")
-        self._last_status = last_status
-        phase = data["phase"]
-        self._phase = None if phase is None else Phase[phase]
-        self._status_changed = _bool(data["status_changed"])
-        last_job = data["last_job"]
-        if not is_json(last_job):
-            raise ValueError("last_job must be plain JSON data, nested at most 64 deep")
-        self._last_job = last_job
-        unknown = data["unknown_seen"]
-        if not isinstance(unknown, list) or not all(isinstance(u, str) for u in unknown):
-            raise TypeError("unknown_seen must be a list of strings")
-        self._unknown_seen = set(unknown) or None
-        if state is State.SLEEPING:
-            stored = check_number("sleep", data["sleep"], minimum=0.0)
-            seconds = max(0.0, self._held_due(stored))
-            deadline = self._deadline
-            if seconds != stored and deadline is not None and moment + seconds >= deadline:
-                self._final_poll = True  # held to the deadline: the poll there is the last
-            self._last_action = Sleep(seconds=seconds)
-            self._due = moment + seconds
-        elif state is State.POLLING:
-            self._last_action = _POLL
-        if "extra" in data:  # snapshots before pushes existed lack these
-            self._extra = _bool(data["extra"])
-            self._nudged = _bool(data["nudged"])
-            resume = check_number("resume_in", data["resume_in"])
-            if self._extra:
-                self._due = moment + self._held_due(resume)
 
     def _held_due(self, due: float, *, deferred: bool = False) -> float:
         """A stored time of this job's next poll, ``due`` seconds after its latest
@@ -1044,20 +919,6 @@ class JobWaiter:
         if self._deadline is not None:
             latest = min(latest, self._deadline - self._now)
         return held_to(due, latest)
-
-    def _catch_up(self, now: float) -> None:
-        # Restored on the same clock: time stored counted. A pending sleep is what is
-        # left of it; one that ran out while stored (its deadline passed too, perhaps)
-        # is over: the poll it led to is owed, as a lone wait that was late makes it,
-        # and that poll ends the wait if the deadline has passed.
-        if now > self._now and self._state is State.SLEEPING:
-            self._last_action = Sleep(seconds=max(0.0, self._due - now))
-
-
-def _bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected a boolean, got {value!r}")
-    return value
 
 
 def _http_context(error: BaseException) -> dict[str, Any]:

@@ -21,8 +21,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from jobwait import JobWaiter
-from jobwait._fleet import AllDone, BatchObserved, Finished, FleetSleep, JobFleet, PollBatch
+from jobwait import AllDone, BatchObserved, Finished, FleetSleep, JobFleet, JobWaiter, PollBatch
 from jobwait.testing import simulate
 
 PENDING = {"status": "ready"}

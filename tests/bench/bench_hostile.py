@@ -12,7 +12,7 @@ Run it directly (it is not a test and pytest skips ``tests/bench``)::
 
    - *before*: the read jobwait used until this change, httpx's ``iter_bytes()`` with
      the size checked after each decoded chunk;
-   - *after*: :func:`jobwait.adapters._request.request`, which decodes the raw bytes
+   - *after*: :func:`jobwait.adapters._http.request.request`, which decodes the raw bytes
      itself, 64 KiB at a time, and stops at the cap.
 
    The figure is the peak of ``tracemalloc`` (Python allocations, zlib's buffers
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hostile"))
 
 from _hostile import Conn, serving
 
-from jobwait.adapters._request import request
+from jobwait.adapters._http.request import request
 from jobwait.adapters.httpx import async_wait_for_url
 
 LIMIT = 1 << 20

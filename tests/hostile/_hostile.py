@@ -125,7 +125,9 @@ class HostileServer:
                 sock, _ = self._listener.accept()
             except OSError:  # shut down by close()
                 return
-            thread = threading.Thread(target=self._handle, args=(sock,), daemon=True)
+            thread = threading.Thread(
+                target=self._handle, args=(sock,), name="hostile-conn", daemon=True
+            )
             with self._lock:
                 self._socks.append(sock)
                 self._threads.append(thread)

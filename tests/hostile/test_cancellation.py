@@ -25,10 +25,10 @@ from _hostile import Conn, serving
 from _runners import TLS, run_cli
 
 from jobwait import JobTimeoutError
-from jobwait._plumbing import ResponseError
 from jobwait.adapters import ionq
-from jobwait.adapters._request import arequest, request
+from jobwait.adapters._http.request import arequest, request
 from jobwait.adapters.httpx import async_wait_for_url, wait_for_url
+from jobwait.http import ResponseError
 
 pytestmark = pytest.mark.realtime
 

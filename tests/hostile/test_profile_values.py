@@ -26,7 +26,8 @@ from jobwait import (
     Start,
     Statuses,
 )
-from jobwait._plumbing import ResponseError, ionq_predicted_seconds
+from jobwait._plumbing import ionq_predicted_seconds
+from jobwait.http import ResponseError
 
 NAMES = ApiProfile.names()
 WALL = 1_700_000_000.0

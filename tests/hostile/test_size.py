@@ -19,7 +19,7 @@ from _hostile import Conn, serving
 from _runners import RUNTIMES, WITH_CLI, exit_code, run, run_batch
 
 from jobwait import JobFetchError
-from jobwait._plumbing import ResponseError
+from jobwait.http import ResponseError
 
 pytestmark = pytest.mark.realtime
 

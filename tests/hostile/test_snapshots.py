@@ -31,6 +31,7 @@ from jobwait import (
     FleetSleep,
     JobFleet,
     JobWaiter,
+    Nudged,
     Observed,
     Poll,
     PollBatch,
@@ -41,7 +42,6 @@ from jobwait import (
     StatusChanged,
     Woke,
 )
-from jobwait._plumbing import Nudged
 
 HUGE = 10**400
 TIMEOUT = 100.0

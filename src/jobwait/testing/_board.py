@@ -850,7 +850,7 @@ class JobBoard:
           waiter judges it);
         * 429, 500, 502-504, 520-529: ``Fail(ResponseError, retryable=True,
           retry_after=seconds)``, with ``Retry-After`` read by
-          :func:`jobwait._plumbing.parse_retry_after` (board time 0 is 2025-01-01 UTC);
+          :func:`jobwait.http.parse_retry_after` (board time 0 is 2025-01-01 UTC);
         * reset: ``Fail(ConnectionResetError, retryable=True)``;
         * slow, when ``timeout`` is set and the delay exceeds it:
           ``Fail(TimeoutError, retryable=True)`` (a delay within ``timeout``
@@ -861,7 +861,7 @@ class JobBoard:
         * any other status (401, 403, 404, ...): ``Fail(ResponseError,
           retryable=False)``.
 
-        This is :func:`jobwait._plumbing.read_response`, the reading the HTTP adapters use,
+        This is :func:`jobwait.http.read_response`, the reading the HTTP adapters use,
         so a scenario behaves the same in ``simulate`` and over HTTP.
 
         ``poll_index`` is accepted for the simulator's signature and ignored:

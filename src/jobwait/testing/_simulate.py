@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._drive import fetch_failed, observed
 from .._errors import JobWaitError
+from .._fetched import fetch_failed, observed
 from .._protocol import Done, Fetched, FetchFailed, Observed, Poll, Raise, Sleep, Start, Woke
 from .._waiter import JobWaiter
 

@@ -4,7 +4,7 @@ HTTP reads, in the process that runs the wait.
 Engine-neutral: no Celery, Redis or Airflow import. The Celery adapter
 (:mod:`jobwait.adapters.celery`) builds its sources here; an Airflow trigger builds the
 async twin (:func:`build_async_source`). Every request goes through the bounded request
-layer (:mod:`jobwait.adapters._request`: decoded-size cap, whole-request bound,
+layer (:mod:`jobwait.adapters._http.request`: decoded-size cap, whole-request bound,
 credentials redacted from bodies and errors) and every answer is read by the spec's
 :class:`~jobwait.ApiProfile` (its "not there yet" statuses, Retry-After headers and
 batch shape).
@@ -30,12 +30,12 @@ import httpx
 import jobwait
 import jobwait._plumbing
 from jobwait._durable import Credential, SourceSpec, template_markers
-from jobwait._plumbing import read_response, single_job
-from jobwait._statuses import default_failure_of, default_status_of
+from jobwait._plumbing import default_failure_of, default_status_of, single_job
+from jobwait.http import read_response
 
-from . import httpx as _httpx
-from ._request import Answer, arequest, clean_secret, request
-from .ionq import DEFAULT_BASE_URL, path_segment
+from .. import httpx as _httpx
+from .._http.request import Answer, arequest, clean_secret, request
+from ..ionq import DEFAULT_BASE_URL, path_segment
 
 __all__ = [
     "AsyncSource",

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from jobwait._plumbing import check_number
 from jobwait.testing import JobBoard
 
-from .webhook import SIGNATURE_HEADER, _is_loopback, sign
+from .._http.loopback import is_loopback
+from ..webhook import SIGNATURE_HEADER, sign
 
 __all__ = ["NoticeRecord", "Notifier", "Webhooks"]
 
@@ -64,7 +65,7 @@ class Webhooks:
         parts = urlsplit(self.url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"Webhooks(url={self.url!r}) must be an http:// URL with a host")
-        if not self.allow_remote and not _is_loopback(parts.hostname):
+        if not self.allow_remote and not is_loopback(parts.hostname):
             raise ValueError(
                 f"Webhooks(url=...) posts to {parts.hostname!r}, not loopback; "
                 "pass allow_remote=True"

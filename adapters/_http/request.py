@@ -25,7 +25,7 @@ they all get the same bounds:
   same error with the text redacted (no chained cause keeps the original).
 
 Nothing here decides what an answer means: :meth:`Answer.read` hands it to
-:func:`jobwait._plumbing.read_response`.
+:func:`jobwait.http.read_response`.
 """
 
 from __future__ import annotations
@@ -43,17 +43,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 
 from jobwait import Fetched
-from jobwait._plumbing import (
-    DEFAULT_MAX_BODY_SIZE,
-    Redactor,
-    ResponseError,
-    body_too_large,
-    read_response,
-    request_timeout,
-    secret_values,
-)
+from jobwait._plumbing import Redactor, body_too_large, secret_values
+from jobwait.http import DEFAULT_MAX_BODY_SIZE, ResponseError, read_response, request_timeout
 
-from ._async_loop import Runtime, current_runtime
+from .._runtime.loop import Runtime, current_runtime
 
 __all__ = [
     "Answer",
@@ -83,7 +76,7 @@ ClientTimeout = Literal["client"]
 
 class _BodyTooLargeError(Exception):
     """The decoded (or raw) body passed its cap; :func:`request` turns it into a
-    non-retryable :class:`~jobwait._plumbing.ResponseError`."""
+    non-retryable :class:`~jobwait.http.ResponseError`."""
 
 
 class _Zlib:
@@ -321,7 +314,7 @@ class Answer:
         job_id: str | None = None,
         reader: Callable[..., Fetched] = read_response,
     ) -> Fetched:
-        """This answer read by ``reader`` (default :func:`jobwait._plumbing.read_response`; an
+        """This answer read by ``reader`` (default :func:`jobwait.http.read_response`; an
         :class:`~jobwait.ApiProfile`'s ``read_response`` reads its API's quirks first):
         the job, or the classified error.
 

@@ -9,7 +9,7 @@ schedule and queue its own request into one connection pool. Shared, they join o
 :class:`Scheduler` for that client and event loop: every waiting job is one entry of one
 :class:`~jobwait.JobFleet`, driven by the core's :class:`~jobwait._plumbing.FleetDriver`
 step through the async fleet loop every fleet driver runs
-(:func:`~jobwait.adapters._async_loop.run_fleet`); this module only routes each job's
+(:func:`~jobwait.adapters._runtime.loop.run_fleet`); this module only routes each job's
 news to the caller that waits for it.
 
 Sharing changes how many requests are sent, and nothing else a caller sees:
@@ -55,6 +55,7 @@ from jobwait import (
     AllDone,
     Finished,
     JobFleet,
+    Nudged,
     PollReport,
     StatusChanged,
     Wakeup,
@@ -63,7 +64,6 @@ from jobwait import (
 from jobwait._plumbing import (
     JOB_OPTIONS,
     FleetDriver,
-    Nudged,
     Read,
     Reads,
     Step,
@@ -72,7 +72,7 @@ from jobwait._plumbing import (
     retry_after_of,
 )
 
-from ._async_loop import Alarm, Event, Parked, Runtime, current_runtime, run_fleet
+from .loop import Alarm, Event, Parked, Runtime, current_runtime, run_fleet
 
 __all__ = [
     "ALONE",

@@ -27,6 +27,7 @@ from jobwait import (
     FleetSleep,
     JobFleet,
     JobWaiter,
+    Nudged,
     Observed,
     Poll,
     PollReport,
@@ -36,25 +37,25 @@ from jobwait import (
     StatusChanged,
     Wakeup,
     Woke,
+    fetch_failed,
     is_retryable,
+    observed,
 )
-from jobwait._advice import awaitable, check_fetch
 from jobwait._plumbing import (
     FleetDriver,
-    Nudged,
     Read,
     Reads,
     Step,
     Subscription,
+    awaitable,
     cancel_failed,
-    fetch_failed,
+    check_fetch,
     make_fleet,
     make_waiter,
-    observed,
+    poll_report,
     retry_after_of,
     with_api,
 )
-from jobwait._report import poll_report
 
 AsyncCancel = Callable[[], Awaitable[object]]
 

@@ -8,7 +8,7 @@ and an ionq-core client is read through ionq-core's own generated endpoint funct
 body reach jobwait's core as they would from plain httpx). When it is not installed,
 the classes below have only their jobwait parent and nothing here is used.
 
-Nothing here decides anything: the core reads every answer (:func:`jobwait._plumbing.read_response`
+Nothing here decides anything: the core reads every answer (:func:`jobwait.http.read_response`
 for errors, ``status``/``failure`` for jobs) and this module only translates.
 """
 
@@ -26,12 +26,8 @@ import httpx
 
 import jobwait
 from jobwait import Fetched, JobStatusError, JobWaitError
-from jobwait._plumbing import (
-    DEFAULT_MAX_BODY_SIZE,
-    body_too_large,
-    parse_retry_after,
-    read_response,
-)
+from jobwait._plumbing import body_too_large
+from jobwait.http import DEFAULT_MAX_BODY_SIZE, parse_retry_after, read_response
 
 try:
     import ionq_core.exceptions as _errors
@@ -306,7 +302,7 @@ class Reader:
     def one(self, response: Any, job_id: str | None) -> Fetched:
         """The parsed model of a ``*_detailed`` response, or the error the core
         classifies: a ``ResponseError`` for an error status (via
-        :func:`jobwait._plumbing.read_response`, so ``Retry-After``, ``x-request-id`` and the body
+        :func:`jobwait.http.read_response`, so ``Retry-After``, ``x-request-id`` and the body
         excerpt are kept) or an oversized body; a ``JobStatusError`` for a 2xx answer
         ionq-core did not parse."""
         status = int(response.status_code)

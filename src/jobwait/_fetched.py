@@ -1,9 +1,10 @@
-"""Pure helpers every driver shares, so no adapter makes a decision of its own.
+"""What a fetch did, as the event a machine takes: the one reading every driver shares.
 
 A driver turns what its ``fetch`` did into an event: :func:`observed` for a returned
 value (unwrapping :class:`~jobwait.Fetched`), :func:`fetch_failed` for an exception
 (classified by :func:`is_retryable` and :func:`retry_after_of` unless the caller
-passes its own). :func:`make_waiter` builds the waiter from adapter keywords.
+passes its own); for a fleet's batch, :func:`batch_observed` and :func:`batch_failed`
+(and :func:`single_job` for a one-job read). No adapter classifies a failure itself.
 """
 
 from __future__ import annotations
@@ -11,29 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._backoff import usable_seconds
-from ._protocol import Fetched, FetchFailed, Observed
-from ._waiter import JobWaiter
+from ._http import is_retryable_status
+from ._numbers import usable_seconds
+from ._protocol import BatchFailed, BatchObserved, Fetched, FetchFailed, Observed
 
 __all__ = [
-    "RETRYABLE_STATUS_CODES",
+    "batch_failed",
+    "batch_observed",
     "cancel_failed",
     "fetch_failed",
     "is_retryable",
-    "is_retryable_status",
-    "make_waiter",
     "observed",
     "retry_after_of",
+    "single_job",
 ]
-
-#: HTTP statuses worth retrying: rate limiting, and server or gateway trouble
-#: (including Cloudflare's 520-529). Every other 1xx/3xx/4xx/5xx is final.
-RETRYABLE_STATUS_CODES: frozenset[int] = frozenset({429, 500, 502, 503, 504, *range(520, 530)})
-
-
-def is_retryable_status(status_code: int) -> bool:
-    """``True`` if an HTTP response with this status is worth retrying."""
-    return status_code in RETRYABLE_STATUS_CODES
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -91,29 +83,6 @@ def fetch_failed(
     return FetchFailed(error=error, now=now, retryable=retryable, retry_after=hint)
 
 
-def make_waiter(waiter: JobWaiter | None, options: Mapping[str, Any]) -> JobWaiter:
-    """The waiter an adapter should drive: ``waiter`` as given, or a new one built
-    from ``options`` (the ``JobWaiter`` keywords the caller passed).
-
-    Raises:
-        TypeError: If both are given, or an option is not a ``JobWaiter`` keyword.
-        ValueError: If an option's value is invalid (from ``JobWaiter``).
-    """
-    # "api" is a constructor keyword too, merged by the waiter itself.
-    unknown = [name for name in options if name not in JobWaiter.OPTIONS and name != "api"]
-    if unknown:
-        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-    if waiter is not None:
-        if options:
-            raise TypeError(
-                f"pass either waiter= or JobWaiter options, not both (got {sorted(options)})"
-            )
-        if not isinstance(waiter, JobWaiter):
-            raise TypeError(f"waiter= must be a jobwait.JobWaiter, got {waiter!r}")
-        return waiter
-    return JobWaiter(**options)
-
-
 def cancel_failed(error: BaseException, failure: BaseException) -> None:
     """Record that canceling the remote job failed, on the error being raised.
 
@@ -123,4 +92,51 @@ def cancel_failed(error: BaseException, failure: BaseException) -> None:
     error.cancel_error = failure  # type: ignore[attr-defined]
     error.add_note(
         f"jobwait: canceling the remote job also failed: {type(failure).__name__}: {failure}"
+    )
+
+
+def batch_observed(ids: tuple[str, ...], result: Any, now: float) -> BatchObserved | BatchFailed:
+    """The event for a batch fetch that returned ``result``: a mapping of id to job,
+    or ``Fetched(mapping, retry_after=...)`` to pass a server hint along.
+
+    Anything else is a bug in the fetch (or an API answering something unexpected):
+    it becomes a non-retryable ``BatchFailed`` whose error, a ``TypeError``, says what
+    came back, so every job of the batch ends with ``JobFetchError`` instead of a raw
+    exception escaping the wait.
+    """
+    jobs, hint = (result.job, result.retry_after) if type(result) is Fetched else (result, None)
+    if not isinstance(jobs, Mapping):
+        error = TypeError(
+            f"a batch fetch must return a mapping of job id to job, got {type(jobs).__name__}"
+        )
+        return BatchFailed(ids=ids, error=error, now=now, retryable=False)
+    return BatchObserved(ids=ids, jobs=jobs, now=now, retry_after=hint)
+
+
+def single_job(job_id: str, result: Any) -> Any:
+    """Wrap what a single-job ``fetch_one(job_id)`` returned as a batch result of one
+    (keeping a ``Fetched`` hint), so one-at-a-time APIs drive a fleet unchanged."""
+    if type(result) is Fetched:
+        return Fetched({job_id: result.job}, retry_after=result.retry_after)
+    return {job_id: result}
+
+
+def batch_failed(
+    ids: tuple[str, ...],
+    error: Exception,
+    now: float,
+    is_retryable: Callable[[BaseException], bool] = is_retryable,
+    retry_after_of: Callable[[BaseException], float | None] = retry_after_of,
+) -> BatchFailed:
+    """The event for a batch fetch that raised ``error``, classified exactly as
+    :func:`jobwait.fetch_failed` classifies a single fetch (a classifier that raises
+    makes the failure not retryable). Only pass ``Exception``: cancellation must
+    propagate."""
+    event = fetch_failed(error, now, is_retryable, retry_after_of)
+    return BatchFailed(
+        ids=ids,
+        error=event.error,
+        now=now,
+        retryable=event.retryable,
+        retry_after=event.retry_after,
     )

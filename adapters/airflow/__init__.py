@@ -22,6 +22,10 @@ once at once, and the schedule goes on from where it had reached.
 Install with ``pip install 'jobwait[airflow]'`` (Apache Airflow 3).
 """
 
+from jobwait._durable import Credential as Credential
+from jobwait._durable import SourceSpec as SourceSpec
+from jobwait._durable import outcome_of as outcome_of
+
 from ._common import EVENT_FORMAT as EVENT_FORMAT
 from ._common import connection_url as connection_url
 from ._operator import JobsFailedError as JobsFailedError
@@ -37,9 +41,12 @@ del _cls
 
 __all__ = [
     "EVENT_FORMAT",
+    "Credential",
     "JobWaitOperator",
     "JobWaitTrigger",
     "JobsFailedError",
+    "SourceSpec",
     "connection_url",
+    "outcome_of",
     "wait_in_worker",
 ]

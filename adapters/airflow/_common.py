@@ -35,7 +35,7 @@ from jobwait._durable import (
 from jobwait._plumbing import ID_LIMIT, make_fleet, preview
 
 from .._durable import BaseUrlResolver, CredentialResolver, env_credential
-from .._request import clean_secret
+from .._http.request import clean_secret
 
 #: The format of the trigger's event payload; ``execute_complete`` refuses others.
 EVENT_FORMAT: Final = "jobwait.airflow/1"

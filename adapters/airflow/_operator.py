@@ -97,7 +97,7 @@ class JobWaitOperator(BaseOperator):
     The task returns (XCom ``return_value``) every job's outcome record, JSON:
     ``{job_id: {"job": {...}, "status": "completed", "polls": 4}}`` or
     ``{job_id: {"error": {"type": "JobTimeoutError", ...}, "polls": 9}}``
-    (``jobwait._durable.outcome_of`` rebuilds the job or its error). When more than
+    (``outcome_of`` rebuilds the job or its error). When more than
     ``max_failures`` jobs end in a verdict of ``fail_on``, it pushes the records under
     the XCom key ``"outcomes"`` and fails with :class:`JobsFailedError`, whose message
     names those jobs by verdict.
@@ -117,7 +117,7 @@ class JobWaitOperator(BaseOperator):
         auth_scheme: Written before the key: default ``"apiKey"`` for IonQ, else
             ``"Bearer"``; ``""`` sends the key alone.
         headers: Non-secret headers sent with every request.
-        source: A whole :class:`~jobwait._durable.SourceSpec` instead of the above.
+        source: A whole :class:`SourceSpec` instead of the above.
         timeout: Seconds each job may take from when the task starts waiting
             (default 3600); ``None`` waits without a deadline. The deadline is a
             wall-clock instant: time in the triggerer's queue or a triggerer restart

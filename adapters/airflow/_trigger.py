@@ -5,7 +5,7 @@ from its arguments (:func:`jobwait._durable.resume_fleet`, on the wall clock the
 arguments were written on), reads through the durable core's async source
 (:func:`jobwait.adapters._durable.build_async_source`: bounded requests, the profile's
 reading of every answer) and hands the fleet's steps to the one async fleet loop
-(:func:`jobwait.adapters._async_loop.run_fleet`); what it adds is Airflow's IO: the
+(:func:`jobwait.adapters._runtime.loop.run_fleet`); what it adds is Airflow's IO: the
 connections it reads secrets from, and the one ``TriggerEvent`` it fires.
 """
 
@@ -22,8 +22,8 @@ from jobwait import AllDone, CancelJobs, Finished, FleetFailedError, JobFleet
 from jobwait._durable import SourceSpec, outcome_record, resume_fleet
 from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, Step, preview
 
-from .._async_loop import Alarm, _cancel_each, current_runtime, run_fleet
 from .._durable import AsyncSource, build_async_source
+from .._runtime.loop import Alarm, _cancel_each, current_runtime, run_fleet
 from ._common import (
     check_options,
     checked_instant,
@@ -57,7 +57,7 @@ class JobWaitTrigger(BaseTrigger):
 
     The event's payload is JSON: ``{"format": "jobwait.airflow/1", "outcomes": {job_id:
     record}, "unfinished": [...], "stopped_by": job_id or null}``, each record the
-    durable core's outcome record (``jobwait._durable.outcome_of`` rebuilds the job or
+    durable core's outcome record (``jobwait.adapters.airflow.outcome_of`` rebuilds the job or
     its error).
 
     Args:

@@ -277,6 +277,13 @@ class JobServer:
         decision; empty without ``webhooks=``."""
         return [] if self._notifier is None else self._notifier.records
 
+    @property
+    def notices_pending(self) -> int:
+        """Webhook notices planned and not decided yet (waiting for their delay or
+        being sent; not those a cancel made void): wait until it is 0 to see every
+        notice that will be sent in :attr:`notices`."""
+        return 0 if self._notifier is None else self._notifier.pending
+
     def _notify(self, ids: tuple[str, ...] = ()) -> None:
         # Under self._lock: plan the notices of new jobs and of canceled ones.
         if self._notifier is not None:

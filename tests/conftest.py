@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from jobwait.adapters.server import JobServer
+
 # One profile for the whole suite: no per-example deadline (a loaded CI machine must not
 # turn a slow example into a failure); each property test sets its own max_examples so
 # the suite stays fast.
@@ -44,3 +46,14 @@ def ctrl_c() -> Iterator[Callable[[], None]]:
         yield interrupt
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[JobServer]:
+    """A :class:`~jobwait.adapters.server.JobServer` on a loopback port, stopped after the
+    test: the test module's ``KEY`` as its API key (none if it has none) and its
+    ``SERVER_OPTIONS`` (``time_scale``, ...)."""
+    module = request.module
+    options = getattr(module, "SERVER_OPTIONS", {})
+    with JobServer(api_key=getattr(module, "KEY", None), **options) as started:
+        yield started

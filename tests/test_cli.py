@@ -26,6 +26,7 @@ import pytest
 from jobwait.adapters.cli import EXIT_CODES, main
 from jobwait.adapters.server import JobServer
 from jobwait.testing import Fault
+from support import free_port
 
 realtime = pytest.mark.realtime
 # Pseudo-terminals and SIGINT to a child are POSIX things.
@@ -43,11 +44,12 @@ READY_THEN_STARTED = {"ready": 300.0, "started": 200.0}
 PROCESS_TIMEOUT = 20.0
 
 
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JobServer]:
+SERVER_OPTIONS = {"time_scale": 1000.0}  # the shared ``server`` fixture's
+
+
+@pytest.fixture(autouse=True)
+def _auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, f"apiKey {KEY}")
-    with JobServer(api_key=KEY, time_scale=1000.0) as server:
-        yield server
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -63,14 +65,6 @@ def wait(
     # a --timeout in ``extra`` comes later and wins.
     url = f"{server.url}/jobs/{job_id}"
     return run(capsys, "wait", url, *AUTH, *FAST, "--timeout", "10", *extra)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def assert_one_error_line(err: str, code: int, expected: int) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import socket
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +23,7 @@ from jobwait.adapters.cli._wait import _WaitProgress
 from jobwait.adapters.server import JobServer, RequestRecord
 from jobwait.http import ResponseError
 from jobwait.testing import Fault
+from support import free_port
 
 realtime = pytest.mark.realtime
 KEY = "s3cret-cli-key-0815"
@@ -33,11 +32,12 @@ AUTH = ["--header-env", f"Authorization={ENV}"]
 FAST = ["--interval", "0.01", "--max-interval", "0.02", "--timeout", "10"]
 
 
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JobServer]:
+SERVER_OPTIONS = {"time_scale": 1000.0}  # the shared ``server`` fixture's
+
+
+@pytest.fixture(autouse=True)
+def _auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, f"apiKey {KEY}")
-    with JobServer(api_key=KEY, time_scale=1000.0) as server:
-        yield server
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -48,13 +48,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def last_line(err: str) -> str:
     return err.splitlines()[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- the final line ---------------------------------------------------------------------

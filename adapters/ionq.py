@@ -37,7 +37,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, Protocol, TypeVar
-from urllib.parse import quote
 
 from jobwait._plumbing import missing_extra
 
@@ -46,7 +45,7 @@ try:
 except ModuleNotFoundError as _missing:
     raise missing_extra(_missing, module=__name__, extra="httpx") from _missing
 
-from jobwait import Backoff, Fetched, JobWaitError
+from jobwait import ApiProfile, Backoff, Fetched, JobWaitError
 from jobwait._plumbing import JOB_OPTIONS
 from jobwait._plumbing import retry_after_of as _retry_after_of
 from jobwait.http import DEFAULT_MAX_BODY_SIZE
@@ -60,6 +59,7 @@ from ._http import ionq_core as _ionq_core
 # ionq-core installed, of ionq_core.polling's, built with ionq-core's positional arguments.
 from ._http.ionq_core import JobFailedError, JobTimeoutError
 from ._http.request import Answer, arequest, clean_secret, request, whole_request_limit
+from ._http.urls import expand
 from ._runtime import loop as _loop
 from ._runtime import shared as _shared
 from ._runtime.loop import current_runtime
@@ -84,6 +84,16 @@ __all__ = [
 
 #: The IonQ API, version 0.4.
 DEFAULT_BASE_URL: Final = "https://api.ionq.co/v0.4"
+# What jobwait knows of IonQ is its profile: vocabulary, readers, URLs, cancel, auth.
+_PROFILE: Final = ApiProfile.named("ionq")
+_URL: Final = _PROFILE.url or "/jobs/{id}"
+_BATCH_URL: Final = _PROFILE.batch_url or "/jobs{?ids*}"
+
+
+def _cancel_path(job_id: str) -> str:
+    return expand(_PROFILE.cancel_url or "/jobs/{id}/status/cancel", (_job_id(job_id),))
+
+
 # ionq-core's own client timeout (60 s, 10 s to connect).
 _TIMEOUT: Final = httpx.Timeout(60.0, connect=10.0)
 _C = TypeVar("_C", httpx.Client, httpx.AsyncClient)
@@ -171,13 +181,7 @@ def job_path(job_id: str | uuid.UUID) -> str:
         TypeError: ``job_id`` is neither a string nor a ``uuid.UUID``.
         ValueError: ``job_id`` is empty.
     """
-    return "/jobs/" + path_segment(_job_id(job_id))
-
-
-def path_segment(job_id: str) -> str:
-    """``job_id`` as one URL path segment: every character but letters, digits, ``-``,
-    ``_`` and ``~`` percent-encoded, dots included (see :func:`job_path` for why)."""
-    return quote(job_id, safe="").replace(".", "%2E")
+    return expand(_URL, (_job_id(job_id),))
 
 
 def _api_key(api_key: str | None) -> str:
@@ -192,7 +196,8 @@ def _api_key(api_key: str | None) -> str:
 
 
 def _client_kwargs(api_key: str | None, base_url: str, options: dict[str, Any]) -> dict[str, Any]:
-    headers = {**options.pop("headers", {}), "Authorization": f"apiKey {_api_key(api_key)}"}
+    scheme = _PROFILE.auth_scheme
+    headers = {**options.pop("headers", {}), "Authorization": f"{scheme} {_api_key(api_key)}"}
     return {"base_url": base_url, "timeout": _TIMEOUT, **options, "headers": headers}
 
 
@@ -498,7 +503,7 @@ async def async_wait_for_job(
         _raise_as_ionq(error, timeout)
 
 
-# --- concurrent waits share requests (adapters/_shared.py) ----------------------------
+# --- concurrent waits share requests (adapters/_runtime/shared.py) ----------------------------
 
 _SHARED_DEFAULTS: Final = _shared.SHARED_FLEET_DEFAULTS
 _BATCH_BODY: Final = 16 * DEFAULT_MAX_BODY_SIZE  # as wait_for_batch
@@ -642,7 +647,7 @@ def cancel_job(
         ValueError: An empty ``job_id``, or a client without a base URL.
     """
     http = _http(client, httpx.Client, "get_httpx_client")
-    answer = request(http, "PUT", job_path(job_id) + "/status/cancel", timeout=timeout)
+    answer = request(http, _PROFILE.cancel_method, _cancel_path(job_id), timeout=timeout)
     return _cancel_answer(answer, job_id)
 
 
@@ -654,7 +659,7 @@ async def async_cancel_job(
 ) -> dict[str, Any]:
     """Async :func:`cancel_job` (asyncio or trio); same arguments, result and errors."""
     http = _http(client, httpx.AsyncClient, "get_async_httpx_client")
-    answer = await arequest(http, "PUT", job_path(job_id) + "/status/cancel", timeout=timeout)
+    answer = await arequest(http, _PROFILE.cancel_method, _cancel_path(job_id), timeout=timeout)
     return _cancel_answer(answer, job_id)
 
 
@@ -663,9 +668,9 @@ async def async_cancel_job(
 
 def batch_url(ids: tuple[str, ...]) -> httpx.URL:
     """The batch read of these jobs, ``/jobs?ids=a&ids=b``: repeated ``ids``
-    parameters, as ionq-core sends them (httpx percent-encodes each id). Relative:
-    the client's base URL comes first."""
-    return httpx.URL("/jobs", params=[("ids", job_id) for job_id in ids])
+    parameters, as ionq-core sends them, each id percent-encoded (the ``ionq``
+    profile's ``batch_url``). Relative: the client's base URL comes first."""
+    return httpx.URL(expand(_BATCH_URL, ids))
 
 
 def _as_jobs(results: dict[str, Any], timeout: float | None) -> dict[str, Any]:

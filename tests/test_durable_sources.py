@@ -23,9 +23,9 @@ from jobwait.adapters._durable import (
     build_async_source,
     build_source,
     env_credential,
-    expand,
     ionq_spec,
 )
+from jobwait.adapters._http.urls import expand
 from jobwait.adapters.server import JobServer
 from jobwait.http import ResponseError
 

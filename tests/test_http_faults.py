@@ -701,7 +701,7 @@ def test_a_non_retryable_status_error_from_a_fetch_ends_the_wait_with_a_status_e
     assert action.error.elapsed == 0.5
 
 
-# --- the bounded decoder (adapters/_request.py) ----------------------------------------
+# --- the bounded decoder (adapters/_http/request.py) ----------------------------------------
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

@@ -23,19 +23,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import quote
 
 import httpx
 
 import jobwait
 import jobwait._plumbing
-from jobwait._durable import Credential, SourceSpec, template_markers
+from jobwait import ApiProfile
+from jobwait._durable import Credential, SourceSpec
 from jobwait._plumbing import default_failure_of, default_status_of, single_job
 from jobwait.http import read_response
 
 from .. import httpx as _httpx
 from .._http.request import Answer, arequest, clean_secret, request
-from ..ionq import DEFAULT_BASE_URL, path_segment
+from .._http.urls import expand
+from ..ionq import DEFAULT_BASE_URL
 
 __all__ = [
     "AsyncSource",
@@ -152,24 +153,6 @@ def no_base_url(conn_id: str) -> str | None:
         f"the base URL comes from connection {conn_id}: pass the engine's resolver "
         "(base_url_of=...) to read it"
     )
-
-
-def expand(template: str, ids: tuple[str, ...]) -> str:
-    """A URL template of :class:`~jobwait._durable.SourceSpec` filled in: ``{id}`` with
-    the one id as a path segment (:func:`jobwait.adapters.ionq.path_segment`), ``{ids}``
-    with the comma-separated segments, ``{?name*}`` / ``{&name*}`` with one
-    percent-encoded ``name=id`` query parameter per id."""
-    out = template
-    for marker in template_markers(template):
-        if marker == "id":
-            value = path_segment(ids[0])
-        elif marker == "ids":
-            value = ",".join(path_segment(i) for i in ids)
-        else:
-            name = marker[1:-1]
-            value = marker[0] + "&".join(f"{name}={quote(i, safe='')}" for i in ids)
-        out = out.replace("{" + marker + "}", value, 1)
-    return out
 
 
 def _headers(spec: SourceSpec, resolve: CredentialResolver) -> dict[str, str]:
@@ -375,15 +358,17 @@ def ionq_spec(
         ValueError: As :class:`~jobwait._durable.SourceSpec`.
     """
     where = {"conn_id": conn_id} if conn_id is not None else {"env": api_key_env}
+    profile = ApiProfile.named("ionq")  # its URLs, cancel request and auth scheme
     return SourceSpec(
         api="ionq",
         base_url=base_url,
         base_url_env=base_url_env,
         base_url_conn_id=base_url_conn_id,
-        url="/jobs/{id}",
-        batch_url="/jobs{?ids*}",
-        cancel_url="/jobs/{id}/status/cancel",
-        credentials=(Credential(header="Authorization", scheme="apiKey", **where),),
+        url=profile.url or "/jobs/{id}",
+        batch_url=profile.batch_url,
+        cancel_url=profile.cancel_url,
+        cancel_method=profile.cancel_method,
+        credentials=(Credential(header="Authorization", scheme=profile.auth_scheme, **where),),
         max_body_size=max_body_size,
         timeout=60.0,
         connect_timeout=10.0,

@@ -45,6 +45,7 @@ from ._protocol import Sleep as Sleep
 from ._protocol import Start as Start
 from ._protocol import StatusChanged as StatusChanged
 from ._protocol import Woke as Woke
+from ._public import claim as _claim
 from ._report import PollReport as PollReport
 from ._statuses import Phase as Phase
 from ._statuses import Statuses as Statuses
@@ -105,8 +106,4 @@ __all__ = [
 
 # What a user catches, builds or calls names its public home in tracebacks, reprs and
 # pickles, as trio does: jobwait.JobTimeoutError, not jobwait._errors.JobTimeoutError.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        _obj.__module__ = __name__
-del _name, _obj
+_claim(globals(), __all__, __name__)

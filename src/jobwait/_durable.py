@@ -59,7 +59,7 @@ from ._errors import (
 from ._fleet import JobFleet
 from ._numbers import check_count, check_number
 from ._options import JOB_OPTIONS, options_from_json
-from ._profiles import ApiProfile
+from ._profiles import ApiProfile, check_template
 from ._statuses import Statuses, default_failure_of, default_status_of
 from ._text import ID_LIMIT, preview
 
@@ -222,36 +222,9 @@ def outcome_of(record: Mapping[str, Any] | str | bytes) -> Any:
 
 # --- source descriptions ----------------------------------------------------------------
 
-_MARKER: Final = re.compile(r"\{([^{}]*)\}")
-_EXPLODED: Final = re.compile(r"[?&][A-Za-z_][A-Za-z0-9_.-]*\*")
+
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def template_markers(template: str) -> list[str]:
-    """The ``{...}`` markers of a URL template, in order.
-
-    Raises:
-        ValueError: A ``{`` or ``}`` outside a marker.
-    """
-    rest = _MARKER.sub("", template)
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"unbalanced braces in the URL template {preview(template, ID_LIMIT)}")
-    return _MARKER.findall(template)
-
-
-def _check_template(name: str, template: object, batch: bool) -> None:
-    if not isinstance(template, str) or not template or len(template) > 4096:
-        raise ValueError(f"SourceSpec({name}=...) must be a URL template string")
-    markers = template_markers(template)
-    if batch:
-        ok = len(markers) == 1 and (markers[0] == "ids" or _EXPLODED.fullmatch(markers[0]))
-        want = "exactly one {ids}, {?name*} or {&name*}"
-    else:
-        ok = bool(markers) and all(m == "id" for m in markers)
-        want = "{id} (and no other marker)"
-    if not ok:
-        raise ValueError(f"SourceSpec({name}={preview(template, ID_LIMIT)}) must contain {want}")
 
 
 def _is_conn_id(value: object) -> bool:
@@ -459,11 +432,11 @@ class SourceSpec:
         if self.url is None and self.batch_url is None:
             raise ValueError("SourceSpec needs url= (one job per read) or batch_url= (many)")
         if self.url is not None:
-            _check_template("url", self.url, batch=False)
+            check_template("SourceSpec(url=...)", self.url, batch=False)
         if self.batch_url is not None:
-            _check_template("batch_url", self.batch_url, batch=True)
+            check_template("SourceSpec(batch_url=...)", self.batch_url, batch=True)
         if self.cancel_url is not None:
-            _check_template("cancel_url", self.cancel_url, batch=False)
+            check_template("SourceSpec(cancel_url=...)", self.cancel_url, batch=False)
         if self.cancel_method not in ("PUT", "POST", "DELETE"):
             raise ValueError(f"SourceSpec(cancel_method={preview(self.cancel_method, ID_LIMIT)})")
         if not isinstance(self.base_url, str) or len(self.base_url) > 4096:

@@ -57,6 +57,8 @@ from ._options import FleetOptions as FleetOptions
 from ._options import JobOptions as JobOptions
 from ._options import WaiterOptions as WaiterOptions
 from ._profiles import api_profile as api_profile
+from ._profiles import check_template as check_template
+from ._profiles import template_markers as template_markers
 from ._profiles import with_api as with_api
 from ._protocol import Action as Action
 from ._protocol import BatchRefused as BatchRefused
@@ -111,6 +113,7 @@ __all__ = [
     "check_count",
     "check_fetch",
     "check_number",
+    "check_template",
     "default_failure_of",
     "default_status_of",
     "error_from_json",
@@ -132,6 +135,7 @@ __all__ = [
     "single_job",
     "status_candidates",
     "status_hint",
+    "template_markers",
     "transitions",
     "usable_seconds",
     "with_api",

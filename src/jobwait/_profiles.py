@@ -29,6 +29,7 @@ themselves; :func:`merged` is the one place a profile's options meet the explici
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -38,7 +39,7 @@ from ._numbers import finite, usable_seconds
 from ._options import JobOptions
 from ._protocol import Fetched
 from ._statuses import Statuses, default_failure_of, default_status_of
-from ._text import preview
+from ._text import ID_LIMIT, preview
 
 __all__ = ["ApiProfile", "api_profile", "merged", "with_api"]
 
@@ -51,6 +52,45 @@ _NO_API: Final = frozenset({"auto", "job"})
 
 #: The Retry-After headers most APIs send: the standard one, in seconds or an HTTP-date.
 _STANDARD_RETRY_AFTER: Final = (("retry-after", 1.0),)
+
+
+# --- URL templates ----------------------------------------------------------------------
+
+_MARKER: Final = re.compile(r"\{([^{}]*)\}")
+_EXPLODED: Final = re.compile(r"[?&][A-Za-z_][A-Za-z0-9_.-]*\*")
+
+
+def template_markers(template: str) -> list[str]:
+    """The ``{...}`` markers of a URL template, in order.
+
+    Raises:
+        ValueError: A ``{`` or ``}`` outside a marker.
+    """
+    rest = _MARKER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"unbalanced braces in the URL template {preview(template, ID_LIMIT)}")
+    return _MARKER.findall(template)
+
+
+def check_template(what: str, template: object, *, batch: bool) -> None:
+    """Check a URL template of an API (``ApiProfile`` and ``SourceSpec`` take them):
+    ``{id}`` for one job; exactly one ``{ids}`` (comma-separated path segments) or
+    ``{?name*}`` / ``{&name*}`` (one ``name=id`` query parameter per id) for a batch.
+
+    Raises:
+        ValueError: A template that is not such a string (the message names ``what``).
+    """
+    if not isinstance(template, str) or not template or len(template) > 4096:
+        raise ValueError(f"{what} must be a URL template string")
+    markers = template_markers(template)
+    if batch:
+        ok = len(markers) == 1 and (markers[0] == "ids" or _EXPLODED.fullmatch(markers[0]))
+        want = "exactly one {ids}, {?name*} or {&name*}"
+    else:
+        ok = bool(markers) and all(m == "id" for m in markers)
+        want = "{id} (and no other marker)"
+    if not ok:
+        raise ValueError(f"{what} {preview(template, ID_LIMIT)} must contain {want}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,10 +183,8 @@ class ApiProfile:
             )
         for name in ("url", "batch_url", "cancel_url"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value.startswith("/")):
-                raise ValueError(
-                    f"ApiProfile({name}={preview(value)}) must be a path starting with '/'"
-                )
+            if value is not None:
+                check_template(f"ApiProfile({name}=...)", value, batch=name == "batch_url")
         codes = frozenset(self.pending_http)
         bad = [
             c for c in codes if isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599

@@ -45,6 +45,16 @@ __all__ = [
 SNAPSHOT_FORMAT: Final = "jobwait.JobWaiter/1"
 
 
+def _opened(snapshot: Any, form: str, what: str, now: float) -> float:
+    # Every restore starts here: a snapshot of this machine's format, and a usable now.
+    if not isinstance(snapshot, dict) or snapshot.get("format") != form:
+        raise ValueError(
+            f"not a {what} snapshot of format {form!r}"
+            + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
+        )
+    return check_number(f"{what}.restore(now=...)", now)
+
+
 # --- one wait ---------------------------------------------------------------------------
 
 
@@ -99,12 +109,7 @@ def restore_waiter(
     rng: Any,
 ) -> JobWaiter:
     """:meth:`JobWaiter.restore` (see there)."""
-    if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(
-            f"not a JobWaiter snapshot of format {SNAPSHOT_FORMAT!r}"
-            + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
-        )
-    now = check_number("JobWaiter.restore(now=...)", now)
+    now = _opened(snapshot, SNAPSHOT_FORMAT, "JobWaiter", now)
     try:
         opts = snapshot["options"]
         options = options_from_json(opts, status_of=status_of, failure_of=failure_of, rng=rng)
@@ -318,12 +323,7 @@ def restore_into(
     report_polls: bool,
 ) -> JobFleet:
     """:meth:`JobFleet.restore` (see there)."""
-    if not isinstance(snapshot, dict) or snapshot.get("format") != FLEET_SNAPSHOT_FORMAT:
-        raise ValueError(
-            f"not a JobFleet snapshot of format {FLEET_SNAPSHOT_FORMAT!r}"
-            + (f" (format {snapshot.get('format')!r})" if isinstance(snapshot, dict) else "")
-        )
-    now = check_number("JobFleet.restore(now=...)", now)
+    now = _opened(snapshot, FLEET_SNAPSHOT_FORMAT, "JobFleet", now)
     try:
         fleet = _rebuild(
             cls,

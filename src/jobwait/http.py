@@ -26,6 +26,7 @@ from ._http import is_retryable_status as is_retryable_status
 from ._http import parse_retry_after as parse_retry_after
 from ._http import read_response as read_response
 from ._http import request_timeout as request_timeout
+from ._public import claim as _claim
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -39,8 +40,4 @@ __all__ = [
 
 # What a user catches or calls names its public home in tracebacks and reprs (trio's
 # way): jobwait.http.ResponseError, not jobwait._http.ResponseError.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        _obj.__module__ = __name__
-del _name, _obj
+_claim(globals(), __all__, __name__)

@@ -11,7 +11,8 @@ batch shape).
 
 Secrets are resolved here, once, when the source is built: by default from this
 process's environment (:func:`env_credential`); an engine passes ``resolve=`` to read
-its own connections (Airflow: ``conn_id``). They go into the HTTP client's headers and
+its own connections (Airflow: ``conn_id``), and ``base_url_of=`` to read a base URL from
+one (``SourceSpec.base_url_conn_id``). They go into the HTTP client's headers and
 nowhere else.
 """
 
@@ -39,6 +40,7 @@ from ..ionq import DEFAULT_BASE_URL
 
 __all__ = [
     "AsyncSource",
+    "BaseUrlResolver",
     "CredentialResolver",
     "Source",
     "SourceFactory",
@@ -47,11 +49,17 @@ __all__ = [
     "env_credential",
     "expand",
     "ionq_spec",
+    "no_base_url",
 ]
 
 #: Resolves one :class:`~jobwait._durable.Credential` to its secret, in the process that
 #: runs the wait. Raises ``LookupError`` when the secret is not available there.
 CredentialResolver = Callable[[Credential], str]
+
+#: Reads the base URL an engine's connection names (``SourceSpec.base_url_conn_id``), in
+#: the process that runs the wait: the URL, or ``None`` when the connection has no host.
+#: Raises ``LookupError`` when the connection cannot be read there.
+BaseUrlResolver = Callable[[str], "str | None"]
 
 _CANCEL_TIMEOUT: Final = 10.0
 
@@ -63,7 +71,9 @@ class Source:
     Attributes:
         fetch_many: ``fetch_many(ids)`` -> a mapping of id to job, or
             ``jobwait.Fetched(mapping, retry_after=...)``; raises on failure. An id left
-            out of the mapping is a retryable failure for that job alone.
+            out of the mapping is a retryable failure for that job alone. The sources
+            built here also take ``time_left=`` (``Read.time_left``: the request is
+            bounded by it, never under one second).
         batch: ``True`` if one ``fetch_many`` call is one request for many ids;
             ``False`` if it reads one id per request (the fleet then asks for one id at
             a time, ``max_batch=1``).
@@ -133,6 +143,18 @@ def env_credential(credential: Credential) -> str:
     return clean_secret(value, name=credential.env)
 
 
+def no_base_url(conn_id: str) -> str | None:
+    """The default :data:`BaseUrlResolver`: this process reads no engine connections.
+
+    Raises:
+        LookupError: Always; it names the connection and what to pass.
+    """
+    raise LookupError(
+        f"the base URL comes from connection {conn_id}: pass the engine's resolver "
+        "(base_url_of=...) to read it"
+    )
+
+
 def _headers(spec: SourceSpec, resolve: CredentialResolver) -> dict[str, str]:
     headers: dict[str, str] = {}
     for credential in spec.credentials:
@@ -143,13 +165,30 @@ def _headers(spec: SourceSpec, resolve: CredentialResolver) -> dict[str, str]:
     return headers
 
 
+def _base_url(spec: SourceSpec, base_url_of: BaseUrlResolver) -> str:
+    # In order: the variable where the wait runs, the connection's host, the spec's own.
+    if spec.base_url_env and (found := os.environ.get(spec.base_url_env)):
+        return found
+    if spec.base_url_conn_id is not None and (found := base_url_of(spec.base_url_conn_id)):
+        return found
+    return spec.base_url
+
+
 def _client_options(
-    spec: SourceSpec, resolve: CredentialResolver, options: Mapping[str, Any]
+    spec: SourceSpec,
+    resolve: CredentialResolver,
+    base_url_of: BaseUrlResolver,
+    options: Mapping[str, Any],
 ) -> dict[str, Any]:
-    base = (os.environ.get(spec.base_url_env) if spec.base_url_env else None) or spec.base_url
+    base = _base_url(spec, base_url_of)
     out: dict[str, Any] = {"timeout": httpx.Timeout(spec.timeout, connect=spec.connect_timeout)}
     out.update(options)
-    out["headers"] = {**dict(options.get("headers") or {}), **_headers(spec, resolve)}
+    # The spec's own headers, under the caller's, under the secrets.
+    out["headers"] = {
+        **dict(spec.headers),
+        **dict(options.get("headers") or {}),
+        **_headers(spec, resolve),
+    }
     if base:
         out["base_url"] = base
     return out
@@ -218,6 +257,7 @@ def build_source(
     spec: SourceSpec,
     *,
     resolve: CredentialResolver = env_credential,
+    base_url_of: BaseUrlResolver = no_base_url,
     status_of: Callable[[Any], Any] | None = None,
     failure_of: Callable[[Any], Any] | None = None,
     jobs_of: Callable[[Any], Mapping[str, Any]] | None = None,
@@ -229,6 +269,8 @@ def build_source(
     Args:
         spec: What to read.
         resolve: Reads each credential's secret (default :func:`env_credential`).
+        base_url_of: Reads the base URL of ``spec.base_url_conn_id`` (default
+            :func:`no_base_url`: this process reads no connections).
         status_of, failure_of, jobs_of: Override the profile's readers (a callable
             cannot travel in the description; the process that builds the source may
             still bring its own).
@@ -236,14 +278,17 @@ def build_source(
             ``headers`` for non-secret headers, ...).
 
     Raises:
-        LookupError: A credential's secret is not available here.
+        LookupError: A credential's secret, or the base URL's connection, is not
+            available here.
         ValueError: A secret with a control or non-ASCII character inside.
     """
-    client = httpx.Client(**_client_options(spec, resolve, client_options))
+    client = httpx.Client(**_client_options(spec, resolve, base_url_of, client_options))
     reading = _reading(spec, jobs_of, status_of, failure_of)
 
-    def fetch_many(ids: tuple[str, ...]) -> Any:
-        answer = request(client, "GET", reading.url(ids), max_body_size=spec.max_body_size)
+    def fetch_many(ids: tuple[str, ...], *, time_left: float | None = None) -> Any:
+        answer = request(
+            client, "GET", reading.url(ids), max_body_size=spec.max_body_size, time_left=time_left
+        )
         return reading.read(answer, ids)
 
     def cancel(job_id: str) -> Any:
@@ -262,6 +307,7 @@ def build_async_source(
     spec: SourceSpec,
     *,
     resolve: CredentialResolver = env_credential,
+    base_url_of: BaseUrlResolver = no_base_url,
     status_of: Callable[[Any], Any] | None = None,
     failure_of: Callable[[Any], Any] | None = None,
     jobs_of: Callable[[Any], Mapping[str, Any]] | None = None,
@@ -270,11 +316,13 @@ def build_async_source(
     """The :class:`AsyncSource` ``spec`` describes, with its own ``httpx.AsyncClient``
     (asyncio or trio); same arguments and errors as :func:`build_source`. Await
     ``aclose()`` when done."""
-    client = httpx.AsyncClient(**_client_options(spec, resolve, client_options))
+    client = httpx.AsyncClient(**_client_options(spec, resolve, base_url_of, client_options))
     reading = _reading(spec, jobs_of, status_of, failure_of)
 
-    async def fetch_many(ids: tuple[str, ...]) -> Any:
-        answer = await arequest(client, "GET", reading.url(ids), max_body_size=spec.max_body_size)
+    async def fetch_many(ids: tuple[str, ...], *, time_left: float | None = None) -> Any:
+        answer = await arequest(
+            client, "GET", reading.url(ids), max_body_size=spec.max_body_size, time_left=time_left
+        )
         return reading.read(answer, ids)
 
     async def cancel(job_id: str) -> Any:
@@ -296,12 +344,15 @@ def ionq_spec(
     conn_id: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
     base_url_env: str | None = None,
+    base_url_conn_id: str | None = None,
     max_body_size: int = 16 * 1024 * 1024,
 ) -> SourceSpec:
     """IonQ v0.4 as a :class:`~jobwait._durable.SourceSpec`: batch reads
     ``GET /jobs?ids=a&ids=b``, cancel by ``PUT /jobs/{id}/status/cancel``, the key sent
     as ``Authorization: apiKey <key>``, read from ``api_key_env`` or, when given, from
-    the engine's connection ``conn_id``; ionq-core's timeouts (60 s, 10 s to connect).
+    the engine's connection ``conn_id``; the base URL from ``base_url_env`` where the
+    wait runs, else the host of the engine's connection ``base_url_conn_id`` (when it
+    has one), else ``base_url``; ionq-core's timeouts (60 s, 10 s to connect).
 
     Raises:
         ValueError: As :class:`~jobwait._durable.SourceSpec`.
@@ -312,6 +363,7 @@ def ionq_spec(
         api="ionq",
         base_url=base_url,
         base_url_env=base_url_env,
+        base_url_conn_id=base_url_conn_id,
         url=profile.url or "/jobs/{id}",
         batch_url=profile.batch_url,
         cancel_url=profile.cancel_url,

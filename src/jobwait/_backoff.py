@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Literal
@@ -115,6 +116,28 @@ class Backoff:
             out.append(interval)
             interval = self.next_interval(interval)
         return out
+
+    def interval_after(self, seconds: float) -> float:
+        """The un-jittered interval a wait on this schedule has reached ``seconds`` after
+        its first poll: ``min(initial * factor**n, max)``, where ``n`` is the number of
+        intervals that fit in ``seconds``, the largest with
+        ``initial * (factor**n - 1) / (factor - 1) <= seconds`` (``n * initial`` when
+        ``factor`` is 1). ``initial`` for ``seconds <= 0``.
+
+        A wait whose state was lost and that knows only when it began resumes its
+        schedule here instead of from ``initial`` (:func:`jobwait._durable.resume_fleet`).
+        """
+        if not seconds > 0 or self.factor == 1.0 or self.max == self.initial:
+            return self.initial
+        if math.isinf(seconds):
+            return self.max
+        growth = math.log(self.factor)
+        n = math.floor(math.log1p(seconds * (self.factor - 1.0) / self.initial) / growth)
+        # Compared in log space first, so that a huge n (days of a slow schedule) cannot
+        # overflow factor**n.
+        if n * growth >= math.log(self.max / self.initial):
+            return self.max
+        return min(self.max, self.initial * self.factor**n)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-serialisable form (the generator is not included)."""

@@ -28,7 +28,9 @@ holds the three things every such engine saves, and nothing that does IO:
   restored on one wall clock so deadlines keep counting (:func:`new_fleet_snapshot`,
   :func:`fleet_snapshot`, :func:`restore_fleet`), stored as zlib-compressed JSON
   (:func:`pack`, :func:`unpack`), with its options as JSON
-  (:func:`fleet_options_to_json`, :func:`fleet_options_from_json`).
+  (:func:`fleet_options_to_json`, :func:`fleet_options_from_json`). An engine that
+  cannot save a fleet as it goes (an Airflow trigger keeps only the arguments it was
+  created with) rebuilds it from its description with :func:`resume_fleet`.
 
 Everything read back is checked where it enters: JSON nested too deep, numbers out of
 range, fields of the wrong type and oversized blobs raise ``ValueError`` (or
@@ -38,6 +40,7 @@ range, fields of the wrong type and oversized blobs raise ``ValueError`` (or
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import zlib
@@ -54,7 +57,7 @@ from ._errors import (
     is_json,
 )
 from ._fleet import JobFleet
-from ._numbers import check_count
+from ._numbers import check_count, check_number
 from ._options import JOB_OPTIONS, options_from_json
 from ._profiles import ApiProfile, check_template
 from ._statuses import Statuses, default_failure_of, default_status_of
@@ -75,6 +78,7 @@ __all__ = [
     "pack",
     "record_json",
     "restore_fleet",
+    "resume_fleet",
     "unpack",
 ]
 
@@ -223,6 +227,72 @@ _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
+def _is_conn_id(value: object) -> bool:
+    return (
+        isinstance(value, str) and 0 < len(value) <= 250 and all(32 < ord(c) < 127 for c in value)
+    )
+
+
+_MAX_HEADERS: Final = 64
+
+
+def _static_headers(headers: Any) -> tuple[tuple[str, str], ...]:
+    # Non-secret headers, as (name, value) pairs: a mapping or pairs in, pairs out.
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    if len(pairs) > _MAX_HEADERS:
+        raise ValueError(f"SourceSpec(headers=...) holds {len(pairs)} headers; at most 64")
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"SourceSpec(headers=...) holds {preview(pair)}, not a (name, value)")
+        name, value = pair
+        if not isinstance(name, str) or not _HEADER.fullmatch(name):
+            raise ValueError(
+                f"SourceSpec(headers=...) names {preview(name, ID_LIMIT)}, not an HTTP header"
+            )
+        if (
+            not isinstance(value, str)
+            or len(value) > 4096
+            or not all(32 <= ord(c) < 127 for c in value)
+        ):
+            raise ValueError(
+                f"SourceSpec(headers=...): the value of {name} must be printable ASCII "
+                "(at most 4,096 characters)"
+            )
+        out.append((name, value))
+    return tuple(out)
+
+
+_PROFILE_PATH: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _profile_named(api: object) -> ApiProfile:
+    """A built-in profile's name, or ``"package.module:NAME"`` imported here."""
+    if not isinstance(api, str) or ":" not in api:
+        return ApiProfile.named(api)  # type: ignore[arg-type]  # it names what is wrong
+    if not _PROFILE_PATH.fullmatch(api):
+        raise ValueError(
+            f"SourceSpec(api={preview(api, ID_LIMIT)}) must be a profile name or 'module:NAME'"
+        )
+    module_name, _, attribute = api.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(
+            f"SourceSpec(api={preview(api, ID_LIMIT)}): {type(exc).__name__}: "
+            f"{preview(str(exc), quote=False)}; the module must be importable where the "
+            "wait runs"
+        ) from None
+    if not isinstance(found, ApiProfile):
+        raise ValueError(  # noqa: TRY004 - one documented error for a bad description
+            f"SourceSpec(api={preview(api, ID_LIMIT)}) names a {type(found).__name__}, "
+            "not an ApiProfile"
+        )
+    return found
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Credential:
     """Where one secret request header comes from, never the secret itself.
@@ -266,11 +336,7 @@ class Credential:
             raise ValueError(
                 f"Credential(env={preview(self.env, ID_LIMIT)}) is not a variable name"
             )
-        if self.conn_id is not None and (
-            not isinstance(self.conn_id, str)
-            or not 0 < len(self.conn_id) <= 250
-            or not all(32 < ord(c) < 127 for c in self.conn_id)
-        ):
+        if self.conn_id is not None and not _is_conn_id(self.conn_id):
             raise ValueError(
                 f"Credential(conn_id={preview(self.conn_id, ID_LIMIT)}) is not a connection id"
             )
@@ -307,38 +373,54 @@ class SourceSpec:
     Reads go to ``batch_url`` when it is set (one request per batch of up to
     ``max_batch`` ids), else to ``url`` one id per request.
 
+    The base URL is, in order: ``base_url_env``'s value where the wait runs (when set
+    and not empty), the host of the engine's connection ``base_url_conn_id`` (when it
+    has one), ``base_url``.
+
     Args:
-        api: A built-in :class:`~jobwait.ApiProfile` name (``"ionq"``, ``"azure"``, see
-            ``ApiProfile.names()``): its vocabulary, readers, HTTP rules and batch
-            reader read every answer. ``None``: jobwait's defaults (IonQ-shaped jobs).
+        api: An :class:`~jobwait.ApiProfile`: a built-in one's name (``"ionq"``,
+            ``"azure"``, see ``ApiProfile.names()``), or your own as
+            ``"package.module:NAME"``, imported where the description is read (the
+            module must be importable there, as an Airflow trigger's class is). Its
+            vocabulary, readers, HTTP rules and batch reader read every answer.
+            ``None``: jobwait's defaults (IonQ-shaped jobs).
         base_url: Root the templates are relative to (``""``: they are absolute).
         base_url_env: An environment variable that, when set where the wait runs,
             replaces ``base_url``.
+        base_url_conn_id: An engine's connection whose host, when it has one, replaces
+            ``base_url`` (Airflow: the connection's host, schema and port).
         url: The single read's template.
         batch_url: The batch read's template.
         cancel_url: A template with ``{id}`` to cancel a job with ``cancel_method``
             (``None``: the source cannot cancel).
         cancel_method: ``"PUT"`` (default), ``"POST"`` or ``"DELETE"``.
         credentials: The secret headers (:class:`Credential`).
+        headers: Headers sent with every request that are not secret, as
+            ``(name, value)`` pairs or a mapping (``{"Accept": "application/json"}``);
+            they travel with the description, so never put a secret here.
         max_body_size: Largest answer read, after decompression (default 16 MiB).
         timeout: Seconds per request phase (default 30); ``connect_timeout`` for the
             connect phase (default 10).
 
     Raises:
-        ValueError: An unknown profile name, neither ``url`` nor ``batch_url``, a
-            template without its marker, a credential header given twice, or a bad
-            number.
+        ValueError: An unknown profile name (or a ``"module:NAME"`` that does not import
+            or is not an ``ApiProfile``), neither ``url`` nor ``batch_url``, a template
+            without its marker, a header given twice (credentials and ``headers``
+            together), a header that is not an HTTP token or a value that is not
+            printable ASCII, or a bad number.
         TypeError: A credential that is not a :class:`Credential`.
     """
 
     api: str | None = None
     base_url: str = ""
     base_url_env: str | None = None
+    base_url_conn_id: str | None = None
     url: str | None = None
     batch_url: str | None = None
     cancel_url: str | None = None
     cancel_method: str = "PUT"
     credentials: tuple[Credential, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
     max_body_size: int = 16 * 1024 * 1024
     timeout: float = 30.0
     connect_timeout: float = 10.0
@@ -346,7 +428,7 @@ class SourceSpec:
 
     def __post_init__(self) -> None:
         if self.api is not None:
-            object.__setattr__(self, "_profile", ApiProfile.named(self.api))
+            object.__setattr__(self, "_profile", _profile_named(self.api))
         if self.url is None and self.batch_url is None:
             raise ValueError("SourceSpec needs url= (one job per read) or batch_url= (many)")
         if self.url is not None:
@@ -363,13 +445,20 @@ class SourceSpec:
             isinstance(self.base_url_env, str) and _ENV_NAME.fullmatch(self.base_url_env)
         ):
             raise ValueError(f"SourceSpec(base_url_env={preview(self.base_url_env, ID_LIMIT)})")
+        if self.base_url_conn_id is not None and not _is_conn_id(self.base_url_conn_id):
+            raise ValueError(
+                f"SourceSpec(base_url_conn_id={preview(self.base_url_conn_id, ID_LIMIT)}) is "
+                "not a connection id"
+            )
         credentials = tuple(self.credentials)
         if not all(isinstance(c, Credential) for c in credentials):
             raise TypeError("SourceSpec(credentials=...) takes Credential objects")
-        headers = [c.header.lower() for c in credentials]
-        if len(set(headers)) != len(headers):
-            raise ValueError("SourceSpec(credentials=...) names one header twice")
+        static = _static_headers(self.headers)
+        names = [c.header.lower() for c in credentials] + [name.lower() for name, _ in static]
+        if len(set(names)) != len(names):
+            raise ValueError("SourceSpec(credentials=..., headers=...) name one header twice")
         object.__setattr__(self, "credentials", credentials)
+        object.__setattr__(self, "headers", static)
         check_count("SourceSpec(max_body_size=...)", self.max_body_size)
         for name in ("timeout", "connect_timeout"):
             value = getattr(self, name)
@@ -416,11 +505,13 @@ class SourceSpec:
             "api": self.api,
             "base_url": self.base_url,
             "base_url_env": self.base_url_env,
+            "base_url_conn_id": self.base_url_conn_id,
             "url": self.url,
             "batch_url": self.batch_url,
             "cancel_url": self.cancel_url,
             "cancel_method": self.cancel_method,
             "credentials": [c.to_json() for c in self.credentials],
+            "headers": [[name, value] for name, value in self.headers],
             "max_body_size": self.max_body_size,
             "timeout": self.timeout,
             "connect_timeout": self.connect_timeout,
@@ -449,8 +540,17 @@ class SourceSpec:
                         "each credential is an object of header, scheme, env or conn_id"
                     )
                 credentials.append(Credential(**entry))
-            fields = {k: v for k, v in data.items() if k != "credentials"}
-            return cls(**fields, credentials=tuple(credentials))
+            headers = data.get("headers") or []
+            if not isinstance(headers, list) or not all(
+                isinstance(pair, list) and len(pair) == 2 for pair in headers
+            ):
+                raise TypeError("headers must be a list of [name, value] pairs")
+            fields = {k: v for k, v in data.items() if k not in ("credentials", "headers")}
+            return cls(
+                **fields,
+                credentials=tuple(credentials),
+                headers=tuple((name, value) for name, value in headers),
+            )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not a jobwait source description: {exc}"[:_MAX_TEXT]) from None
 
@@ -459,11 +559,13 @@ _SPEC_FIELDS: Final = (
     "api",
     "base_url",
     "base_url_env",
+    "base_url_conn_id",
     "url",
     "batch_url",
     "cancel_url",
     "cancel_method",
     "credentials",
+    "headers",
     "max_body_size",
     "timeout",
     "connect_timeout",
@@ -530,6 +632,62 @@ def restore_fleet(
         # itself (the shared checks), a stored number past a float's range is refused
         # here, at the one place a stored fleet enters.
         raise ValueError(f"a stored fleet snapshot holds a number out of range: {exc}") from None
+
+
+def resume_fleet(
+    options: Mapping[str, Any],
+    ids: Iterable[str],
+    *,
+    started: float,
+    now: float,
+    status_of: Callable[[Any], Any] = default_status_of,
+    failure_of: Callable[[Any], Any] = default_failure_of,
+) -> JobFleet:
+    """The fleet of a wait that began at ``started`` and of which only its description
+    was kept (its ``options`` and ``ids``, no saved state), continued at ``now``, both on
+    one wall clock: what an engine runs that cannot save a fleet as it goes, such as an
+    Airflow trigger re-created from its arguments after a triggerer restart.
+
+    - Every job keeps its deadline, ``started + timeout``.
+    - Every job is read once, at once (due together, so they share batch reads). For a
+      job whose deadline passed, that read is its last, owed poll (as
+      :func:`restore_fleet`): it ends with its job if it finished, else with
+      ``JobTimeoutError``.
+    - Then each job still waiting follows its schedule from the interval the schedule had reached by
+      ``now`` (:meth:`Backoff.interval_after(now - started)
+      <jobwait.Backoff.interval_after>`), not from ``initial``: a restart costs one read
+      per job, not a new ramp of quick polls.
+
+    At ``now == started`` this is the fleet a fresh wait starts with. What the lost
+    state held (outcomes already handed out, poll counts, holds, budget windows) is
+    not known: outcomes are found again by the first read, and ``polls`` counts the
+    reads made since ``now``.
+
+    Args:
+        options: ``JobFleet`` options (``timeout`` counts from ``started``).
+        ids: The jobs.
+        started: When the wait began, on the wall clock.
+        now: The wall clock now (``started`` for a new wait).
+        status_of, failure_of: The source's readers.
+
+    Raises:
+        TypeError, ValueError: Invalid options (from ``JobFleet``), or ``started`` or
+            ``now`` not a finite number.
+    """
+    started = check_number("resume_fleet(started=...)", started)
+    now = check_number("resume_fleet(now=...)", now)
+    snapshot = new_fleet_snapshot(options, ids, started)
+    schedule = snapshot["options"]["backoff"]
+    reached = Backoff(
+        initial=schedule["initial"], factor=schedule["factor"], max=schedule["max"]
+    ).interval_after(now - started)
+    # Due now, not at `started`: the fleet schedules a poll held past its due time as if
+    # it had not been held, and these reads were never held, only not made.
+    due = max(0.0, now - started)
+    for entry in snapshot["jobs"]:
+        entry["interval"] = entry["previous_sleep"] = reached
+        entry["due"] = due
+    return restore_fleet(snapshot, now=now, status_of=status_of, failure_of=failure_of)
 
 
 def pack(snapshot: Mapping[str, Any]) -> bytes:
